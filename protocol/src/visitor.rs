@@ -1,0 +1,66 @@
+//! Frames on the visitor socket (`/embeddedservice/v1/ws?orgId=&esConfigName=`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConversationEntry, ConversationId, EndUserId, EntryId, ErrorFrame, SessionStatus};
+
+/// Visitor → server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ToServer {
+    /// First frame. Without `credential` the server issues a new anonymous identity.
+    Hello {
+        protocol_version: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+    },
+    /// Create (or, with the same id and owner, re-open) a conversation. Idempotent.
+    CreateConversation { conversation_id: ConversationId },
+    /// Replay every entry with `seq > after_seq`, then stream live entries.
+    Resume { conversation_id: ConversationId, after_seq: u64 },
+    /// A text message. `entry_id` is client-generated; resending it is always safe.
+    SendMessage {
+        conversation_id: ConversationId,
+        entry_id: EntryId,
+        text: String,
+        client_timestamp: i64,
+    },
+    /// Keep-alive; answered by `pong`.
+    Ping,
+    /// A frame type this server does not know: answered with `error` `bad_frame`, not fatal.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Server → visitor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ToVisitor {
+    /// Handshake answer. `credential` is the secret to store and present next time.
+    Welcome {
+        protocol_version: u32,
+        end_user_id: EndUserId,
+        credential: String,
+    },
+    /// State of a conversation, sent in answer to `createConversation` and `resume`
+    /// before any replayed entry. `created` is true only when this call created it.
+    Conversation {
+        conversation_id: ConversationId,
+        status: SessionStatus,
+        last_seq: u64,
+        created: bool,
+    },
+    /// A persisted entry (replayed or live). Render each `seq` once.
+    Entry { entry: ConversationEntry },
+    /// `sendMessage` with `entry_id` is persisted as `seq` (also for a resent duplicate).
+    Ack {
+        conversation_id: ConversationId,
+        entry_id: EntryId,
+        seq: u64,
+    },
+    Error(ErrorFrame),
+    Pong,
+    /// A frame type this client does not know: ignored.
+    #[serde(other)]
+    Unknown,
+}

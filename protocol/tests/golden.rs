@@ -1,0 +1,274 @@
+//! Golden JSON: each frame serializes to exactly the documented JSON and parses back.
+
+use em_protocol::agent::{self, ConversationSummary, Presence};
+use em_protocol::visitor;
+use em_protocol::*;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const C: &str = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
+const E: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
+const U: &str = "a8098c1a-f86e-11da-bd1a-00112444be1e";
+
+fn cid() -> ConversationId { ConversationId(Uuid::parse_str(C).unwrap()) }
+fn eid() -> EntryId { EntryId(Uuid::parse_str(E).unwrap()) }
+fn uid() -> EndUserId { EndUserId(Uuid::parse_str(U).unwrap()) }
+
+/// Asserts `value` serializes to `expected` and `expected` parses back to `value`.
+fn golden<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T, expected: Value) {
+    assert_eq!(serde_json::to_value(&value).unwrap(), expected);
+    assert_eq!(serde_json::from_value::<T>(expected).unwrap(), value);
+}
+
+fn text_entry() -> (ConversationEntry, Value) {
+    let entry = ConversationEntry {
+        identifier: eid(),
+        conversation_id: cid(),
+        seq: 3,
+        sender: Participant { role: Role::EndUser, subject: U.into() },
+        sender_display_name: "Guest".into(),
+        transcripted_timestamp: 1_700_000_000_123,
+        client_timestamp: Some(1_700_000_000_100),
+        entry_payload: EntryPayload::text(eid(), "hello"),
+    };
+    let json = json!({
+        "identifier": E, "conversationId": C, "seq": 3,
+        "sender": {"role": "EndUser", "subject": U}, "senderDisplayName": "Guest",
+        "transcriptedTimestamp": 1_700_000_000_123i64, "clientTimestamp": 1_700_000_000_100i64,
+        "entryPayload": {"entryType": "Message", "abstractMessage": {
+            "messageType": "StaticContentMessage", "id": E,
+            "staticContent": {"formatType": "Text", "text": "hello"}}}
+    });
+    (entry, json)
+}
+
+#[test]
+fn visitor_hello() {
+    golden(
+        visitor::ToServer::Hello { protocol_version: 1, credential: Some("s3cret".into()) },
+        json!({"type": "hello", "protocolVersion": 1, "credential": "s3cret"}),
+    );
+    golden(
+        visitor::ToServer::Hello { protocol_version: 1, credential: None },
+        json!({"type": "hello", "protocolVersion": 1}),
+    );
+}
+
+#[test]
+fn visitor_create_conversation() {
+    golden(
+        visitor::ToServer::CreateConversation { conversation_id: cid() },
+        json!({"type": "createConversation", "conversationId": C}),
+    );
+}
+
+#[test]
+fn visitor_resume() {
+    golden(
+        visitor::ToServer::Resume { conversation_id: cid(), after_seq: 7 },
+        json!({"type": "resume", "conversationId": C, "afterSeq": 7}),
+    );
+}
+
+#[test]
+fn visitor_send_message() {
+    golden(
+        visitor::ToServer::SendMessage {
+            conversation_id: cid(),
+            entry_id: eid(),
+            text: "hello".into(),
+            client_timestamp: 1_700_000_000_100,
+        },
+        json!({"type": "sendMessage", "conversationId": C, "entryId": E, "text": "hello",
+               "clientTimestamp": 1_700_000_000_100i64}),
+    );
+}
+
+#[test]
+fn pings_and_pongs() {
+    golden(visitor::ToServer::Ping, json!({"type": "ping"}));
+    golden(visitor::ToVisitor::Pong, json!({"type": "pong"}));
+    golden(agent::ToServer::Ping, json!({"type": "ping"}));
+    golden(agent::ToAgent::Pong, json!({"type": "pong"}));
+}
+
+#[test]
+fn unknown_frame_types_parse_to_unknown() {
+    let v: visitor::ToVisitor = serde_json::from_value(json!({"type": "fromTheFuture", "x": 1})).unwrap();
+    assert_eq!(v, visitor::ToVisitor::Unknown);
+    let s: visitor::ToServer = serde_json::from_value(json!({"type": "nope"})).unwrap();
+    assert_eq!(s, visitor::ToServer::Unknown);
+    let p: EntryPayload = serde_json::from_value(json!({"entryType": "TypingStartedIndicator"})).unwrap();
+    assert_eq!(p, EntryPayload::Unknown);
+    let code: ErrorCode = serde_json::from_value(json!("rate_limited")).unwrap();
+    assert_eq!(code, ErrorCode::Unknown);
+}
+
+#[test]
+fn visitor_welcome() {
+    golden(
+        visitor::ToVisitor::Welcome { protocol_version: 1, end_user_id: uid(), credential: "s3cret".into() },
+        json!({"type": "welcome", "protocolVersion": 1, "endUserId": U, "credential": "s3cret"}),
+    );
+}
+
+#[test]
+fn visitor_conversation() {
+    golden(
+        visitor::ToVisitor::Conversation {
+            conversation_id: cid(),
+            status: SessionStatus::Waiting,
+            last_seq: 4,
+            created: false,
+        },
+        json!({"type": "conversation", "conversationId": C, "status": "Waiting", "lastSeq": 4,
+               "created": false}),
+    );
+}
+
+#[test]
+fn visitor_entry() {
+    let (entry, json) = text_entry();
+    golden(visitor::ToVisitor::Entry { entry }, json!({"type": "entry", "entry": json}));
+}
+
+#[test]
+fn visitor_ack() {
+    golden(
+        visitor::ToVisitor::Ack { conversation_id: cid(), entry_id: eid(), seq: 3 },
+        json!({"type": "ack", "conversationId": C, "entryId": E, "seq": 3}),
+    );
+}
+
+#[test]
+fn error_frames() {
+    golden(
+        visitor::ToVisitor::Error(ErrorFrame {
+            code: ErrorCode::BadFrame,
+            message: "expected a JSON object with a \"type\"".into(),
+            entry_id: None,
+        }),
+        json!({"type": "error", "code": "bad_frame", "message": "expected a JSON object with a \"type\""}),
+    );
+    golden(
+        agent::ToAgent::Error(ErrorFrame {
+            code: ErrorCode::InvalidMessage,
+            message: "text is empty".into(),
+            entry_id: Some(eid()),
+        }),
+        json!({"type": "error", "code": "invalid_message", "message": "text is empty", "entryId": E}),
+    );
+}
+
+#[test]
+fn entry_payloads() {
+    let pc = EntryPayload::ParticipantChanged {
+        entries: vec![ParticipantChange {
+            operation: ParticipantOperation::Add,
+            participant: Participant { role: Role::Agent, subject: "ada".into() },
+            display_name: "Ada".into(),
+        }],
+    };
+    golden(pc, json!({"entryType": "ParticipantChanged", "entries": [
+        {"operation": "add", "participant": {"role": "Agent", "subject": "ada"}, "displayName": "Ada"}]}));
+    golden(
+        EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended },
+        json!({"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}),
+    );
+    golden(
+        EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None },
+        json!({"entryType": "RoutingResult", "routingType": "Initial"}),
+    );
+}
+
+#[test]
+fn agent_hello_and_presence() {
+    golden(
+        agent::ToServer::Hello { protocol_version: 1, username: "ada".into(), credential: "pw".into() },
+        json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}),
+    );
+    golden(
+        agent::ToServer::SetPresence { presence: Presence::Online },
+        json!({"type": "setPresence", "presence": "Online"}),
+    );
+    golden(
+        agent::ToAgent::Presence { presence: Presence::Offline },
+        json!({"type": "presence", "presence": "Offline"}),
+    );
+}
+
+#[test]
+fn agent_send_and_end() {
+    golden(
+        agent::ToServer::SendMessage { conversation_id: cid(), entry_id: eid(), text: "hi".into() },
+        json!({"type": "sendMessage", "conversationId": C, "entryId": E, "text": "hi"}),
+    );
+    golden(
+        agent::ToServer::EndSession { conversation_id: cid() },
+        json!({"type": "endSession", "conversationId": C}),
+    );
+}
+
+#[test]
+fn agent_welcome() {
+    golden(
+        agent::ToAgent::Welcome {
+            protocol_version: 1,
+            username: "ada".into(),
+            display_name: "Ada".into(),
+            capacity: 3,
+        },
+        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
+               "capacity": 3}),
+    );
+}
+
+#[test]
+fn agent_assigned_entry_ack_released() {
+    let (entry, entry_json) = text_entry();
+    golden(
+        agent::ToAgent::Assigned {
+            conversation: ConversationSummary {
+                conversation_id: cid(),
+                end_user_id: uid(),
+                org_id: "00D000000000001".into(),
+                deployment_name: "Demo".into(),
+                status: SessionStatus::Active,
+            },
+            history: vec![entry.clone()],
+        },
+        json!({"type": "assigned", "conversation": {"conversationId": C, "endUserId": U,
+               "orgId": "00D000000000001", "deploymentName": "Demo", "status": "Active"},
+               "history": [entry_json.clone()]}),
+    );
+    golden(agent::ToAgent::Entry { entry }, json!({"type": "entry", "entry": entry_json}));
+    golden(
+        agent::ToAgent::Ack { conversation_id: cid(), entry_id: eid(), seq: 9 },
+        json!({"type": "ack", "conversationId": C, "entryId": E, "seq": 9}),
+    );
+    golden(
+        agent::ToAgent::Released { conversation_id: cid() },
+        json!({"type": "released", "conversationId": C}),
+    );
+}
+
+#[test]
+fn deployment_config() {
+    let cfg = DeploymentConfig {
+        org_id: "00D000000000001".into(),
+        deployment_name: "Demo".into(),
+        protocol_version: 1,
+        branding: Branding { title: "Chat with us".into(), ..Branding::default() },
+    };
+    golden(cfg, json!({"orgId": "00D000000000001", "deploymentName": "Demo", "protocolVersion": 1,
+        "branding": {"title": "Chat with us", "greeting": "", "agentDisplayName": "", "buttonColor": "",
+        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": ""}}));
+    golden(
+        ConfigError { error: em_protocol::config::ConfigErrorBody {
+            code: ErrorCode::OriginNotAllowed,
+            message: "origin http://evil.test is not allowed".into(),
+        } },
+        json!({"error": {"code": "origin_not_allowed", "message": "origin http://evil.test is not allowed"}}),
+    );
+}

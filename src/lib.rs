@@ -1,0 +1,1 @@
+//! The widget (placeholder while the skeleton is laid).
