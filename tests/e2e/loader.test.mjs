@@ -1,0 +1,76 @@
+// The loader as pages really use it: script in <head>, bad init arguments, a second init,
+// the script included twice, assets fetched from the script's own URL.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, launchBrowser, visitorPage, waitForEvent } from "./harness.mjs";
+
+let server, browser;
+before(async () => { server = await startServer(); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); await server?.stop(); });
+
+async function open(path) {
+  const context = await browser.newContext();
+  const page = await visitorPage(context);
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  await page.goto(`${server.siteUrl}/compat/${path}`);
+  return { page, context, requests };
+}
+
+test("script in <head>: the global exists at once, the button appears once <body> exists", async () => {
+  const { page, context, requests } = await open("script-in-head.html");
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  await page.locator("#embeddedMessagingConversationButton").waitFor({ state: "visible" });
+  assert.equal(await page.evaluate(() => window.__globalAtScriptRun), "object");
+  // The wasm comes from beside the script (its own path prefix), not from siteURL.
+  const wasm = requests.filter((u) => u.endsWith(".wasm"));
+  assert.equal(wasm.length, 1);
+  assert.ok(wasm[0].startsWith(`${server.url}/ESWHeadPage1700000000000/assets/js/`), wasm[0]);
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+test("invalid init arguments throw, log which argument is wrong, and fire InitError", async () => {
+  const { page, context } = await open("invalid-init.html");
+  const results = await page.waitForFunction(() => window.__results?.length === 4 && window.__results).then((h) => h.jsonValue());
+  for (const r of results) {
+    assert.equal(r.threw, true, `${r.case} throws`);
+    assert.match(r.message, /embeddedservice_bootstrap\.init/, `${r.case} names the method`);
+  }
+  assert.match(results.find((r) => r.case === "orgId").message, /orgId/);
+  assert.match(results.find((r) => r.case === "scrt2URL").message, /scrt2URL/);
+  const errors = await waitForEvent(page, "onEmbeddedMessagingInitError", 4);
+  assert.ok(errors.every((e) => typeof e.detail.code === "string" && typeof e.detail.message === "string"));
+  assert.ok(page.problems.some((p) => /orgId/.test(p)), "the console says what is wrong");
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});
+
+test("a second init is refused with a console message and does not break the first", async () => {
+  const { page, context } = await open("double-init.html");
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  await page.waitForTimeout(200);
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 1);
+  assert.ok(page.problems.some((p) => /already initialized/.test(p)), page.problems.join("\n"));
+  assert.equal(await page.evaluate(() => window.__secondInitThrew), false);
+  await context.close();
+});
+
+test("the script included twice defines one widget and says so", async () => {
+  const { page, context } = await open("script-twice.html");
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  await page.waitForTimeout(200);
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 1);
+  assert.equal(await page.evaluate(() => window.__events.filter((e) => e.name === "onEmbeddedMessagingReady").length), 1);
+  assert.ok(page.problems.some((p) => /loaded twice/i.test(p)), page.problems.join("\n"));
+  await context.close();
+});
+
+test("an unknown deployment shows no button and says why in the console", async () => {
+  const { page, context } = await open("unknown-deployment.html");
+  const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
+  assert.equal(err.detail.code, "unknown_deployment");
+  assert.ok(page.problems.some((p) => /No_Such_Deployment/.test(p)), page.problems.join("\n"));
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});

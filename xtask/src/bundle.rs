@@ -1,0 +1,52 @@
+//! Builds the widget into `pkg/`: wasm-pack output plus the two loader shapes.
+//!
+//! `bootstrap.min.js` = glue + loader in one IIFE, streaming the wasm from beside the script.
+//! `bootstrap.inline.js` = the same with the wasm inlined as base64 and compiled synchronously;
+//! built only so `cargo xtask bench` can compare the two shapes (see docs/loader.md).
+
+use crate::cmd::{self, run};
+use crate::setup::WASM_OPT;
+use base64::Engine;
+use std::fs;
+use std::process::Command;
+
+pub const WASM: &str = "embedded_messaging_bg.wasm";
+const GLUE: &str = "embedded_messaging.js";
+
+pub fn build() -> Result<(), String> {
+    let root = cmd::root();
+    let pkg = root.join("pkg");
+    // wasm-opt runs separately: wasm-pack would silently skip it if it could not find one.
+    run(Command::new("wasm-pack").args([
+        "build", "--target", "no-modules", "--release", "--no-opt", "--mode", "no-install",
+        "--out-dir", "pkg", "--out-name", "embedded_messaging",
+    ]))?;
+    let wasm_path = pkg.join(WASM);
+    run(Command::new(WASM_OPT)
+        .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
+               "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"])
+        .arg(&wasm_path)
+        .arg("-o")
+        .arg(&wasm_path))?;
+
+    let read = |p: std::path::PathBuf| fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let glue = read(pkg.join(GLUE))?;
+    let loader = read(root.join("src/loader.js"))?;
+    let wasm = fs::read(&wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
+    let inline = format!(
+        "var EM_WASM_BASE64 = \"{}\";\n",
+        base64::engine::general_purpose::STANDARD.encode(&wasm)
+    );
+    let write = |name: &str, body: String| {
+        fs::write(pkg.join(name), body).map_err(|e| format!("pkg/{name}: {e}"))
+    };
+    write("bootstrap.min.js", wrap(&glue, "", &loader))?;
+    write("bootstrap.inline.js", wrap(&glue, &inline, &loader))?;
+    println!("xtask: widget built into pkg/ (bootstrap.min.js + {WASM})");
+    Ok(())
+}
+
+/// One IIFE so that neither the glue's `wasm_bindgen` nor the loader's helpers become globals.
+fn wrap(glue: &str, prelude: &str, loader: &str) -> String {
+    format!("(function () {{\n{glue}\n{prelude}{loader}\n}})();\n")
+}
