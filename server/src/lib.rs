@@ -1,1 +1,121 @@
-//! placeholder
+//! em-server: the reference backend of embedded-messaging.
+//!
+//! Map of the crate:
+//! - [`cli`], [`config`] (+ [`origin`]): command line and the validated deployments file.
+//! - [`store`]: SQLite tables named after the data model; [`routing`]: queues and capacity.
+//! - [`engine`]: store + routing under one lock, plus the [`hub`] that fans entries out.
+//! - [`session`]: create, resume, send and end conversations (both sockets use it).
+//! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
+//! - [`http`]: config endpoint, console, health; [`assets`]: widget files and the demo site.
+
+pub mod agent;
+pub mod assets;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod origin;
+pub mod routing;
+pub mod session;
+pub mod socket;
+pub mod store;
+pub mod visitor;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use em_protocol::paths;
+use tokio::net::TcpListener;
+
+pub use crate::cli::Cli;
+pub use crate::config::Config;
+use crate::engine::Engine;
+pub use crate::error::{Error, Result};
+
+/// What every handler shares: a cheap clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub widget_dir: Arc<PathBuf>,
+}
+
+impl AppState {
+    /// Opens (or creates) the database and rebuilds routing state from it.
+    pub fn new(config: Config, db: &Path, widget_dir: PathBuf) -> Result<Self> {
+        Ok(Self { engine: Arc::new(Engine::open(Arc::new(config), db)?), widget_dir: Arc::new(widget_dir) })
+    }
+}
+
+/// The messaging endpoint's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route(paths::CONFIG, get(http::deployment_config))
+        .route(paths::VISITOR_SOCKET, get(visitor::upgrade))
+        .route(paths::AGENT_SOCKET, get(agent::upgrade))
+        .route("/console", get(http::console_html))
+        .route("/console/console.js", get(http::console_js))
+        .route("/console/console.css", get(http::console_css))
+        .route("/healthz", get(http::healthz))
+        .fallback(assets::widget)
+        .with_state(state)
+}
+
+/// The stand-in customer website.
+pub fn site_app(site: assets::Site) -> Router {
+    Router::new().fallback(assets::site).with_state(site)
+}
+
+/// Runs the server until Ctrl-C. Prints the machine-readable `listening on` and `site on`
+/// lines first (tests and scripts parse them), then hints for humans.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::load(&cli.config)?;
+    let state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
+    let listener = bind(cli.listen).await?;
+    let base_url = base_url_of(listener.local_addr()?);
+    println!("listening on {base_url}");
+    let site = match &cli.site_dir {
+        Some(dir) => {
+            let listener = bind(cli.site_listen).await?;
+            let site_url = base_url_of(listener.local_addr()?);
+            println!("site on {site_url}");
+            Some((listener, assets::Site { dir: dir.clone(), base_url: base_url.clone() }, site_url))
+        }
+        None => None,
+    };
+    println!("agent console: {base_url}/console (agents are configured in {})", cli.config.display());
+    if let Some((_, _, url)) = &site {
+        println!("demo page: {url}/");
+    }
+    tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
+    let main = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown());
+    match site {
+        Some((listener, site, _)) => {
+            let site = axum::serve(listener, site_app(site)).with_graceful_shutdown(shutdown());
+            tokio::try_join!(main, site)?;
+        }
+        None => main.await?,
+    }
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr: addr.to_string(), source })
+}
+
+
+/// `http://host:port`; an unspecified address is reachable locally as 127.0.0.1.
+fn base_url_of(mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    format!("http://{addr}")
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,154 @@
+//! The agent socket: sign-in, presence, replies and ending sessions.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::response::Response;
+use em_protocol::agent::{Presence, ToAgent, ToServer};
+use em_protocol::{ErrorCode, ErrorFrame, PROTOCOL_VERSION};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::engine::{Engine, assigned_frame};
+use crate::error::{Error, Result};
+use crate::hub::Outbox;
+use crate::session::Outgoing;
+use crate::socket::{self, Handler};
+
+/// `GET /agent/ws`.
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let (out, rx) = Outbox::new();
+    let handler = AgentSocket { engine: state.engine.clone(), out, username: None };
+    ws.max_message_size(socket::MAX_FRAME_BYTES).on_upgrade(move |ws| {
+        let (write, read) = ws.split();
+        socket::serve(write, read, rx, handler)
+    })
+}
+
+pub struct AgentSocket {
+    pub engine: Arc<Engine>,
+    pub out: Outbox,
+    /// Set by a successful `hello`.
+    pub username: Option<String>,
+}
+
+impl Handler for AgentSocket {
+    async fn on_text(&mut self, text: &str) {
+        let frame = match socket::parse_frame::<ToServer>(text) {
+            Ok((ToServer::Unknown, ty)) => return self.out.send(&ToAgent::Error(socket::unknown_type(&ty))),
+            Ok((f, _)) => f,
+            Err(e) => return self.out.send(&ToAgent::Error(e)),
+        };
+        let entry_id = match &frame {
+            ToServer::SendMessage { entry_id, .. } => Some(*entry_id),
+            _ => None,
+        };
+        if let Err(e) = self.handle(frame).await {
+            if !e.is_peer() {
+                tracing::error!(agent = ?self.username, error = %e, "agent frame failed");
+            }
+            self.out.send(&ToAgent::Error(e.to_frame(entry_id)));
+        }
+    }
+
+    fn on_binary(&mut self) {
+        self.out.send(&ToAgent::Error(socket::bad_frame("binary frames are not supported; send JSON text")));
+    }
+
+    async fn on_close(self) {
+        if let Some(name) = self.username {
+            let id = self.out.id;
+            let gone = self.engine.run(move |inner, engine| {
+                // The last connection of an agent going away makes them Offline: nobody is
+                // there to take new work. Their open conversations stay assigned.
+                if engine.hub.remove(id, Some(&name)) == 0 {
+                    inner.routing.set_online(&name, false);
+                }
+                Ok(())
+            });
+            if let Err(e) = gone.await {
+                tracing::error!(error = %e, "agent cleanup failed");
+            }
+        } else {
+            self.engine.hub.remove(self.out.id, None);
+        }
+    }
+}
+
+impl AgentSocket {
+    async fn handle(&mut self, frame: ToServer) -> Result<()> {
+        let Some(name) = self.username.clone() else {
+            return match frame {
+                ToServer::Hello { protocol_version, username, credential } => self.hello(protocol_version, &username, &credential),
+                _ => Err(Error::peer(ErrorCode::HandshakeRequired, "the first frame must be hello")),
+            };
+        };
+        let (engine, out) = (&self.engine, self.out.clone());
+        match frame {
+            ToServer::Hello { .. } => Err(Error::peer(ErrorCode::BadFrame, "hello was already accepted on this connection")),
+            ToServer::SetPresence { presence } => set_presence(engine, name, presence, out).await,
+            ToServer::SendMessage { conversation_id, entry_id, text } => {
+                let m = Outgoing { conversation_id, entry_id, text, client_timestamp: None };
+                engine.agent_message(name, m, out).await
+            }
+            ToServer::EndSession { conversation_id } => engine.end_session(name, conversation_id).await,
+            ToServer::Ping => {
+                out.send(&ToAgent::Pong);
+                Ok(())
+            }
+            ToServer::Unknown => Ok(()), // answered in on_text
+        }
+    }
+
+    fn hello(&mut self, version: u32, username: &str, credential: &str) -> Result<()> {
+        if version != PROTOCOL_VERSION {
+            self.out.send(&ToAgent::Error(ErrorFrame {
+                code: ErrorCode::UnsupportedVersion,
+                message: format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+                entry_id: None,
+            }));
+            self.out.close();
+            return Ok(());
+        }
+        // Hashing both sides first makes the constant-time comparison independent of length.
+        let agent = self.engine.config.agent(username).filter(|a| {
+            bool::from(Sha256::digest(a.credential.as_bytes()).ct_eq(&Sha256::digest(credential.as_bytes())))
+        });
+        let Some(agent) = agent else {
+            return Err(Error::peer(ErrorCode::Unauthorized, "unknown username or wrong credential"));
+        };
+        self.username = Some(agent.username.clone());
+        self.out.send(&ToAgent::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            username: agent.username.clone(),
+            display_name: agent.display_name.clone(),
+            capacity: agent.capacity,
+        });
+        Ok(())
+    }
+}
+
+/// `setPresence`: replies `presence`; the connection's first one also registers it for the
+/// agent's traffic and sends `assigned` for every open conversation (reconnect). Going
+/// Online re-runs routing.
+async fn set_presence(engine: &Arc<Engine>, name: String, presence: Presence, out: Outbox) -> Result<()> {
+    engine
+        .run(move |inner, engine| {
+            let online = presence == Presence::Online;
+            inner.routing.set_online(&name, online);
+            out.send(&ToAgent::Presence { presence });
+            if engine.hub.add_agent(&name, &out) {
+                for id in inner.routing.assigned(&name) {
+                    out.send(&assigned_frame(inner, id)?);
+                }
+            }
+            if online {
+                engine.route(inner);
+            }
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,117 @@
+//! Plain HTTP: the deployment config endpoint, the agent console and the health check.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use em_protocol::config::ConfigErrorBody;
+use em_protocol::{ConfigError, DeploymentConfig, ErrorCode, PROTOCOL_VERSION};
+
+use crate::AppState;
+use crate::config::{Config, Deployment};
+
+/// Why a deployment lookup was refused: a status and the `ConfigError` body.
+#[derive(Debug)]
+pub struct Refusal(pub StatusCode, pub ErrorCode, pub String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = ConfigError { error: ConfigErrorBody { code: self.1, message: self.2 } };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+/// The `Origin` request header, if any and readable.
+pub fn origin_of(headers: &HeaderMap) -> Option<String> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Finds the deployment and checks the page origin against it. A request without `Origin`
+/// is not from a browser page, so there is no page to protect and it is let through.
+pub fn check_deployment<'a>(
+    config: &'a Config,
+    org_id: Option<&String>,
+    name: Option<&String>,
+    origin: Option<&str>,
+) -> Result<&'a Deployment, Refusal> {
+    let (Some(org_id), Some(name)) = (org_id.filter(|s| !s.is_empty()), name.filter(|s| !s.is_empty())) else {
+        return Err(Refusal(StatusCode::BAD_REQUEST, ErrorCode::BadFrame, "query parameters orgId and esConfigName are required".into()));
+    };
+    let Some(d) = config.deployment(org_id, name) else {
+        let message = if config.deployment.iter().any(|d| d.org_id == *org_id) {
+            format!("org {org_id} has no deployment named {name:?}")
+        } else {
+            format!("unknown org id {org_id}")
+        };
+        return Err(Refusal(StatusCode::NOT_FOUND, ErrorCode::UnknownDeployment, message));
+    };
+    match origin {
+        Some(o) if !d.allows(o) => Err(Refusal(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed,
+            format!("origin {o} is not allowed by deployment {name}; add it to allowed_origins"),
+        )),
+        _ => Ok(d),
+    }
+}
+
+/// `GET /embeddedservice/v1/embedded-service-config?orgId=&esConfigName=&language=`.
+pub async fn deployment_config(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let origin = origin_of(&headers);
+    let mut response = match check_deployment(&state.engine.config, q.get("orgId"), q.get("esConfigName"), origin.as_deref()) {
+        Ok(d) => {
+            let body = DeploymentConfig {
+                org_id: d.org_id.clone(),
+                deployment_name: d.name.clone(),
+                protocol_version: PROTOCOL_VERSION,
+                branding: (&d.branding).into(),
+            };
+            let mut r = Json(body).into_response();
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+            r
+        }
+        Err(refusal) => refusal.into_response(),
+    };
+    // Errors carry the CORS header too, so the widget can read the reason and log it.
+    let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+    }
+    response
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Strict CSP: the console has no inline script or style.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                           img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+pub async fn console_html() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+         (header::CACHE_CONTROL, "no-cache")],
+        include_str!("console/console.html"),
+    )
+        .into_response()
+}
+
+pub async fn console_js() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+     include_str!("console/console.js"))
+        .into_response()
+}
+
+pub async fn console_css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+     include_str!("console/console.css"))
+        .into_response()
+}

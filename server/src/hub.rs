@@ -1,0 +1,127 @@
+//! In-memory fan-out: which connections listen to which conversation or agent.
+//!
+//! A connection is an unbounded channel into its socket's writer task, so publishing never
+//! blocks. Publishing happens while the engine lock is held (see `engine.rs`), which keeps
+//! every listener's frames in seq order; the hub's own lock is short and never held across
+//! an `.await`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::Utf8Bytes;
+use em_protocol::ConversationId;
+use tokio::sync::mpsc;
+
+/// What a socket's writer task receives.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Text(Utf8Bytes),
+    /// Send a close frame and stop.
+    Close,
+}
+
+/// The sending half of one connection's outbound queue, with a process-unique id.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Outbound>,
+}
+
+impl Outbox {
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Outbound>) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { id: NEXT.fetch_add(1, Ordering::Relaxed), tx }, rx)
+    }
+
+    /// Queues a frame; a closed connection is simply skipped (its cleanup is under way).
+    pub fn send(&self, frame: &impl serde::Serialize) {
+        if let Ok(text) = serde_json::to_string(frame) {
+            self.send_text(text.into());
+        }
+    }
+
+    pub fn send_text(&self, text: Utf8Bytes) {
+        let _ = self.tx.send(Outbound::Text(text));
+    }
+
+    pub fn close(&self) {
+        let _ = self.tx.send(Outbound::Close);
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    conversations: HashMap<ConversationId, Vec<Outbox>>,
+    agents: HashMap<String, Vec<Outbox>>,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere cannot leave these maps half-updated, so a poisoned lock is usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a visitor connection to a conversation (idempotent per connection).
+    pub fn subscribe(&self, id: ConversationId, outbox: &Outbox) {
+        let mut inner = self.lock();
+        let list = inner.conversations.entry(id).or_default();
+        if !list.iter().any(|o| o.id == outbox.id) {
+            list.push(outbox.clone());
+        }
+    }
+
+    /// Adds an agent connection; returns false if it was already registered.
+    pub fn add_agent(&self, username: &str, outbox: &Outbox) -> bool {
+        let mut inner = self.lock();
+        let list = inner.agents.entry(username.to_string()).or_default();
+        if list.iter().any(|o| o.id == outbox.id) {
+            return false;
+        }
+        list.push(outbox.clone());
+        true
+    }
+
+    /// Forgets a connection everywhere. Returns how many connections its agent still has.
+    pub fn remove(&self, conn: u64, agent: Option<&str>) -> usize {
+        let mut inner = self.lock();
+        inner.conversations.retain(|_, list| {
+            list.retain(|o| o.id != conn);
+            !list.is_empty()
+        });
+        let Some(name) = agent else { return 0 };
+        let left = inner.agents.get_mut(name).map_or(0, |list| {
+            list.retain(|o| o.id != conn);
+            list.len()
+        });
+        if left == 0 {
+            inner.agents.remove(name);
+        }
+        left
+    }
+
+    /// Sends one already-serialized frame to a conversation's visitors and, if given, its agent.
+    pub fn publish(&self, id: ConversationId, agent: Option<&str>, text: Utf8Bytes) {
+        let inner = self.lock();
+        let visitors = inner.conversations.get(&id).into_iter().flatten();
+        let agents = agent.and_then(|a| inner.agents.get(a)).into_iter().flatten();
+        for o in visitors.chain(agents) {
+            o.send_text(text.clone());
+        }
+    }
+
+    /// Sends a frame to every connection of an agent.
+    pub fn to_agent(&self, username: &str, frame: &impl serde::Serialize) {
+        if let Some(list) = self.lock().agents.get(username) {
+            for o in list {
+                o.send(frame);
+            }
+        }
+    }
+}

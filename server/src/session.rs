@@ -1,0 +1,208 @@
+//! Conversation operations shared by both sockets: create, resume, send, end.
+
+use std::sync::Arc;
+
+use em_protocol::agent::ToAgent;
+use em_protocol::visitor::ToVisitor;
+use em_protocol::{ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode, MAX_TEXT_CHARS, Participant,
+                  ParticipantChange, ParticipantOperation, Role, SessionStatus};
+
+use crate::engine::{Engine, Inner, enqueue, system_entry};
+use crate::error::{Error, Result};
+use crate::hub::Outbox;
+use crate::store::{Appended, NewEntry, Session, Update};
+
+/// Who is behind a visitor socket, once `hello` succeeded.
+#[derive(Debug, Clone)]
+pub struct Visitor {
+    pub end_user_id: EndUserId,
+    pub org_id: String,
+    pub deployment_name: String,
+}
+
+/// A message about to be stored: who sends it and what.
+pub struct Outgoing {
+    pub conversation_id: ConversationId,
+    pub entry_id: EntryId,
+    pub text: String,
+    pub client_timestamp: Option<i64>,
+}
+
+impl Engine {
+    /// `createConversation`: idempotent per (id, owner); subscribes `out` to the conversation.
+    pub async fn create_conversation(self: &Arc<Self>, v: Visitor, id: ConversationId, out: Outbox) -> Result<()> {
+        self.run(move |inner, engine| {
+            let created = match inner.store.session(id)? {
+                Some(s) if owns(&v, &s) => false,
+                Some(_) => return Err(Error::peer(ErrorCode::Conflict, format!("conversation id {id} is already in use"))),
+                None => {
+                    let s = Session {
+                        conversation_id: id,
+                        end_user_id: v.end_user_id,
+                        org_id: v.org_id.clone(),
+                        deployment_name: v.deployment_name.clone(),
+                        status: SessionStatus::New,
+                        agent_username: None,
+                        last_seq: 0,
+                    };
+                    inner.store.create_session(&s)?;
+                    true
+                }
+            };
+            let s = owned_session(inner, &v, id)?;
+            out.send(&ToVisitor::Conversation { conversation_id: id, status: s.status, last_seq: s.last_seq, created });
+            engine.hub.subscribe(id, &out);
+            Ok(())
+        })
+        .await
+    }
+
+    /// `resume`: the state, every entry after `after_seq`, then live entries. Reading and
+    /// subscribing under the engine lock means no entry is missed or sent twice.
+    pub async fn resume(self: &Arc<Self>, v: Visitor, id: ConversationId, after_seq: u64, out: Outbox) -> Result<()> {
+        self.run(move |inner, engine| {
+            let s = owned_session(inner, &v, id)?;
+            out.send(&ToVisitor::Conversation { conversation_id: id, status: s.status, last_seq: s.last_seq, created: false });
+            for entry in inner.store.entries_after(id, after_seq)? {
+                out.send(&ToVisitor::Entry { entry });
+            }
+            engine.hub.subscribe(id, &out);
+            Ok(())
+        })
+        .await
+    }
+
+    /// A visitor's `sendMessage`. The first message of a new conversation starts routing.
+    pub async fn visitor_message(self: &Arc<Self>, v: Visitor, m: Outgoing, out: Outbox) -> Result<()> {
+        validate(&m.text)?;
+        self.run(move |inner, engine| {
+            let s = owned_session(inner, &v, m.conversation_id)?;
+            let sender = Participant { role: Role::EndUser, subject: v.end_user_id.to_string() };
+            let mut entries = vec![new_message(&m, sender, "Guest")];
+            let mut update = Update::default();
+            if s.status == SessionStatus::New {
+                entries.push(system_entry(EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None }));
+                entries.push(system_entry(EntryPayload::SessionStatusChanged { session_status: SessionStatus::Waiting }));
+                update.status = Some(SessionStatus::Waiting);
+            }
+            let ack = |seq| ToVisitor::Ack { conversation_id: m.conversation_id, entry_id: m.entry_id, seq };
+            if !store_and_ack(inner, engine, &s, &m, entries, update, |seq| out.send(&ack(seq)))? {
+                return Ok(());
+            }
+            if s.status == SessionStatus::New {
+                enqueue(&engine.config, &mut inner.routing, &s);
+                engine.route(inner);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// An agent's `sendMessage`, only on a conversation assigned to them.
+    pub async fn agent_message(self: &Arc<Self>, agent: String, m: Outgoing, out: Outbox) -> Result<()> {
+        validate(&m.text)?;
+        self.run(move |inner, engine| {
+            let s = assigned_session(inner, &agent, m.conversation_id)?;
+            let name = engine.config.agent(&agent).map_or(agent.clone(), |a| a.display_name.clone());
+            let sender = Participant { role: Role::Agent, subject: agent.clone() };
+            let entries = vec![new_message(&m, sender, &name)];
+            let ack = |seq| ToAgent::Ack { conversation_id: m.conversation_id, entry_id: m.entry_id, seq };
+            store_and_ack(inner, engine, &s, &m, entries, Update::default(), |seq| out.send(&ack(seq)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `endSession`: the agent leaves, the session ends, capacity frees and routing re-runs.
+    pub async fn end_session(self: &Arc<Self>, agent: String, id: ConversationId) -> Result<()> {
+        self.run(move |inner, engine| {
+            let s = assigned_session(inner, &agent, id)?;
+            if s.status != SessionStatus::Ended {
+                let name = engine.config.agent(&agent).map_or(agent.clone(), |a| a.display_name.clone());
+                let entries = vec![
+                    system_entry(EntryPayload::ParticipantChanged {
+                        entries: vec![ParticipantChange {
+                            operation: ParticipantOperation::Remove,
+                            participant: Participant { role: Role::Agent, subject: agent.clone() },
+                            display_name: name,
+                        }],
+                    }),
+                    system_entry(EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }),
+                ];
+                let update = Update { status: Some(SessionStatus::Ended), agent: None };
+                if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
+                    engine.publish(id, Some(&agent), stored);
+                }
+            }
+            inner.routing.release(&agent, id);
+            engine.hub.to_agent(&agent, &ToAgent::Released { conversation_id: id });
+            engine.route(inner);
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Dedupe, ended check, append, ack, fan-out. Returns whether something new was stored.
+fn store_and_ack(inner: &mut Inner, engine: &Engine, s: &Session, m: &Outgoing, entries: Vec<NewEntry>,
+                 update: Update, ack: impl Fn(u64)) -> Result<bool> {
+    // A resent message that was stored before the session ended is still acknowledged.
+    if s.status == SessionStatus::Ended {
+        if let Some(seq) = inner.store.seq_of(s.conversation_id, m.entry_id)? {
+            ack(seq);
+            return Ok(false);
+        }
+        return Err(Error::peer(ErrorCode::ConversationEnded, format!("conversation {} has ended; start a new one", s.conversation_id)));
+    }
+    match inner.store.append(s.conversation_id, entries, update)? {
+        Appended::Duplicate { seq } => {
+            ack(seq);
+            Ok(false)
+        }
+        Appended::Stored(stored) => {
+            ack(stored[0].seq);
+            engine.publish(s.conversation_id, s.agent_username.as_deref(), stored);
+            Ok(true)
+        }
+    }
+}
+
+fn new_message(m: &Outgoing, sender: Participant, name: &str) -> NewEntry {
+    NewEntry {
+        identifier: m.entry_id,
+        sender,
+        sender_display_name: name.to_string(),
+        client_timestamp: m.client_timestamp,
+        payload: EntryPayload::text(m.entry_id, m.text.clone()),
+    }
+}
+
+fn validate(text: &str) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::peer(ErrorCode::InvalidMessage, "text is empty"));
+    }
+    let n = text.chars().count();
+    if n > MAX_TEXT_CHARS {
+        return Err(Error::peer(ErrorCode::InvalidMessage, format!("text has {n} characters; at most {MAX_TEXT_CHARS} are allowed")));
+    }
+    Ok(())
+}
+
+fn owns(v: &Visitor, s: &Session) -> bool {
+    s.end_user_id == v.end_user_id && s.org_id == v.org_id && s.deployment_name == v.deployment_name
+}
+
+/// The session if this visitor owns it; otherwise `not_found`, never revealing that it exists.
+fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
+    match inner.store.session(id)? {
+        Some(s) if owns(v, &s) => Ok(s),
+        _ => Err(Error::peer(ErrorCode::NotFound, format!("no conversation {id} for this visitor"))),
+    }
+}
+
+fn assigned_session(inner: &Inner, agent: &str, id: ConversationId) -> Result<Session> {
+    match inner.store.session(id)? {
+        Some(s) if s.agent_username.as_deref() == Some(agent) => Ok(s),
+        _ => Err(Error::peer(ErrorCode::Unauthorized, format!("conversation {id} is not assigned to {agent}"))),
+    }
+}

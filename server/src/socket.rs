@@ -1,0 +1,85 @@
+//! One WebSocket connection: a reader loop and a writer task joined with `select!`.
+//!
+//! Generic over `Sink`/`Stream` (as in axum's testing-websockets example) so a handler can be
+//! driven by plain channels in unit tests.
+
+use axum::extract::ws::Message;
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use em_protocol::{ErrorCode, ErrorFrame};
+
+use crate::hub::Outbound;
+
+/// What a socket does with its frames. Replies go out through the handler's own `Outbox`.
+pub trait Handler {
+    /// One text frame, handled to completion before the next is read.
+    fn on_text(&mut self, text: &str) -> impl Future<Output = ()> + Send;
+    /// A binary frame: not part of the protocol.
+    fn on_binary(&mut self);
+    /// The connection is gone; forget it everywhere.
+    fn on_close(self) -> impl Future<Output = ()> + Send;
+}
+
+/// Largest frame accepted: a maximal text message, JSON-escaped, with room to spare.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+
+/// Runs a connection until either side stops, then calls [`Handler::on_close`].
+pub async fn serve<W, R, E, H>(mut write: W, mut read: R, mut rx: mpsc::UnboundedReceiver<Outbound>, mut handler: H)
+where
+    W: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::fmt::Display,
+    H: Handler,
+{
+    let writer = async {
+        while let Some(out) = rx.recv().await {
+            let (msg, last) = match out {
+                Outbound::Text(t) => (Message::Text(t), false),
+                Outbound::Close => (Message::Close(None), true),
+            };
+            if write.send(msg).await.is_err() || last {
+                break;
+            }
+        }
+    };
+    let reader = async {
+        while let Some(msg) = read.next().await {
+            match msg {
+                Ok(Message::Text(t)) => handler.on_text(t.as_str()).await,
+                Ok(Message::Binary(_)) => handler.on_binary(),
+                Ok(Message::Close(_)) => break,
+                Ok(_) => {} // ping/pong are answered by the WebSocket layer
+                Err(e) => {
+                    tracing::debug!(error = %e, "socket read failed");
+                    break;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
+    }
+    handler.on_close().await;
+}
+
+/// Parses a text frame into `T`, also returning its `type`. The error is a `bad_frame`
+/// saying what was wrong, so the peer can fix it; the connection stays open.
+pub fn parse_frame<T: serde::de::DeserializeOwned>(text: &str) -> Result<(T, String), ErrorFrame> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad_frame(format!("frame is not valid JSON: {e}")))?;
+    let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
+        return Err(bad_frame("expected a JSON object with a \"type\""));
+    };
+    let frame = serde_json::from_value(value).map_err(|e| bad_frame(format!("invalid {ty:?} frame: {e}")))?;
+    Ok((frame, ty))
+}
+
+pub fn bad_frame(message: impl Into<String>) -> ErrorFrame {
+    ErrorFrame { code: ErrorCode::BadFrame, message: message.into(), entry_id: None }
+}
+
+pub fn unknown_type(ty: &str) -> ErrorFrame {
+    bad_frame(format!("unknown frame type {ty:?}"))
+}

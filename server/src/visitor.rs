@@ -1,0 +1,149 @@
+//! The visitor socket: upgrade checks, handshake and identity, conversation frames.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use em_protocol::visitor::{ToServer, ToVisitor};
+use em_protocol::{EndUserId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::hub::Outbox;
+use crate::http::{check_deployment, origin_of};
+use crate::session::{Outgoing, Visitor};
+use crate::socket::{self, Handler};
+
+/// `GET /embeddedservice/v1/ws?orgId=&esConfigName=`: refuses unknown deployments (404) and
+/// disallowed origins (403) before upgrading.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin = origin_of(&headers);
+    let deployment = match check_deployment(&state.engine.config, q.get("orgId"), q.get("esConfigName"), origin.as_deref()) {
+        Ok(d) => d,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let (out, rx) = Outbox::new();
+    let handler = VisitorSocket {
+        engine: state.engine.clone(),
+        out,
+        org_id: deployment.org_id.clone(),
+        deployment_name: deployment.name.clone(),
+        visitor: None,
+    };
+    ws.max_message_size(socket::MAX_FRAME_BYTES).on_upgrade(move |ws| {
+        let (write, read) = ws.split();
+        socket::serve(write, read, rx, handler)
+    })
+}
+
+/// Per-connection state of a visitor socket.
+pub struct VisitorSocket {
+    pub engine: Arc<Engine>,
+    pub out: Outbox,
+    pub org_id: String,
+    pub deployment_name: String,
+    /// Set by a successful `hello`.
+    pub visitor: Option<Visitor>,
+}
+
+impl Handler for VisitorSocket {
+    async fn on_text(&mut self, text: &str) {
+        let frame = match socket::parse_frame::<ToServer>(text) {
+            Ok((ToServer::Unknown, ty)) => return self.out.send(&ToVisitor::Error(socket::unknown_type(&ty))),
+            Ok((f, _)) => f,
+            Err(e) => return self.out.send(&ToVisitor::Error(e)),
+        };
+        let entry_id = match &frame {
+            ToServer::SendMessage { entry_id, .. } => Some(*entry_id),
+            _ => None,
+        };
+        if let Err(e) = self.handle(frame).await {
+            if !e.is_peer() {
+                tracing::error!(error = %e, "visitor frame failed");
+            }
+            self.out.send(&ToVisitor::Error(e.to_frame(entry_id)));
+        }
+    }
+
+    fn on_binary(&mut self) {
+        self.out.send(&ToVisitor::Error(socket::bad_frame("binary frames are not supported; send JSON text")));
+    }
+
+    async fn on_close(self) {
+        self.engine.hub.remove(self.out.id, None);
+    }
+}
+
+impl VisitorSocket {
+    async fn handle(&mut self, frame: ToServer) -> Result<()> {
+        let Some(v) = self.visitor.clone() else {
+            return match frame {
+                ToServer::Hello { protocol_version, credential } => self.hello(protocol_version, credential).await,
+                _ => Err(Error::peer(ErrorCode::HandshakeRequired, "the first frame must be hello")),
+            };
+        };
+        let (engine, out) = (&self.engine, self.out.clone());
+        match frame {
+            ToServer::Hello { .. } => Err(Error::peer(ErrorCode::BadFrame, "hello was already accepted on this connection")),
+            ToServer::CreateConversation { conversation_id } => engine.create_conversation(v, conversation_id, out).await,
+            ToServer::Resume { conversation_id, after_seq } => engine.resume(v, conversation_id, after_seq, out).await,
+            ToServer::SendMessage { conversation_id, entry_id, text, client_timestamp } => {
+                let m = Outgoing { conversation_id, entry_id, text, client_timestamp: Some(client_timestamp) };
+                engine.visitor_message(v, m, out).await
+            }
+            ToServer::Ping => {
+                out.send(&ToVisitor::Pong);
+                Ok(())
+            }
+            ToServer::Unknown => Ok(()), // answered in on_text
+        }
+    }
+
+    /// Issues a new anonymous identity, or recognizes a returning one by its credential.
+    async fn hello(&mut self, version: u32, credential: Option<String>) -> Result<()> {
+        if version != PROTOCOL_VERSION {
+            self.out.send(&ToVisitor::Error(ErrorFrame {
+                code: ErrorCode::UnsupportedVersion,
+                message: format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+                entry_id: None,
+            }));
+            self.out.close();
+            return Ok(());
+        }
+        let (end_user_id, credential) = self
+            .engine
+            .run(move |inner, _| match credential {
+                Some(c) => match inner.store.end_user_by_credential(&Sha256::digest(c.as_bytes()))? {
+                    Some(id) => Ok((id, c)),
+                    None => Err(Error::peer(ErrorCode::Unauthorized, "unknown credential; say hello without one for a new identity")),
+                },
+                None => {
+                    let secret: [u8; 32] = rand::random();
+                    let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+                    let id = EndUserId(uuid::Uuid::new_v4());
+                    inner.store.create_end_user(id, &Sha256::digest(c.as_bytes()))?;
+                    Ok((id, c))
+                }
+            })
+            .await?;
+        self.visitor = Some(Visitor {
+            end_user_id,
+            org_id: self.org_id.clone(),
+            deployment_name: self.deployment_name.clone(),
+        });
+        self.out.send(&ToVisitor::Welcome { protocol_version: PROTOCOL_VERSION, end_user_id, credential });
+        Ok(())
+    }
+}
