@@ -27,6 +27,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::future::IntoFuture;
+
 use axum::Router;
 use axum::routing::get;
 use em_protocol::paths;
@@ -92,13 +94,18 @@ pub async fn run(cli: Cli) -> Result<()> {
         println!("demo page: {url}/");
     }
     tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
-    let main = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown());
-    match site {
-        Some((listener, site, _)) => {
-            let site = axum::serve(listener, site_app(site)).with_graceful_shutdown(shutdown());
-            tokio::try_join!(main, site)?;
+    let main = axum::serve(listener, app(state)).into_future();
+    let serving = async move {
+        match site {
+            Some((listener, site, _)) => tokio::try_join!(main, axum::serve(listener, site_app(site)).into_future()).map(|_| ()),
+            None => main.await,
         }
-        None => main.await?,
+    };
+    // No graceful drain: every acknowledged entry is already on disk, and open sockets
+    // would keep a drain waiting forever. Clients reconnect and resume.
+    tokio::select! {
+        r = serving => r?,
+        () = shutdown() => tracing::info!("shutting down"),
     }
     Ok(())
 }
@@ -116,6 +123,18 @@ fn base_url_of(mut addr: SocketAddr) -> String {
     format!("http://{addr}")
 }
 
+/// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,242 @@
+//! Test harness: the real app on 127.0.0.1:0 with a temp SQLite file, a raw HTTP/1.1 client
+//! and a JSON WebSocket client.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const ORG: &str = "00D000000000001";
+pub const DEPLOYMENT: &str = "Test_Deployment";
+pub const ORIGIN: &str = "http://127.0.0.1:5555";
+pub const EVIL: &str = "http://evil.test";
+
+/// One deployment, one queue, agent `ada` with the given capacity.
+pub fn config(capacity: u32) -> String {
+    format!(
+        r#"
+[[deployment]]
+org_id = "{ORG}"
+name = "{DEPLOYMENT}"
+allowed_origins = ["http://127.0.0.1:*", "https://shop.example.com"]
+queue = "support"
+[deployment.branding]
+title = "Test chat"
+[[queue]]
+name = "support"
+[[agent]]
+username = "ada"
+display_name = "Ada"
+credential = "pw"
+capacity = {capacity}
+queues = ["support"]
+"#
+    )
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pkg")).unwrap();
+        let config = em_server::Config::parse(config).unwrap();
+        let state = em_server::AppState::new(config, &dir.path().join("em.sqlite"), dir.path().join("pkg")).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, em_server::app(state)).await.unwrap();
+        });
+        Server { addr, dir, task }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("em.sqlite")
+    }
+
+    pub fn widget_dir(&self) -> PathBuf {
+        self.dir.path().join("pkg")
+    }
+
+    pub async fn get(&self, path: &str, origin: Option<&str>) -> Response {
+        http_get(self.addr, path, origin).await
+    }
+
+    pub async fn visitor(&self) -> Ws {
+        Ws::connect(self.addr, &visitor_path(), Some(ORIGIN)).await.unwrap()
+    }
+
+    pub async fn agent(&self) -> Ws {
+        Ws::connect(self.addr, "/agent/ws", None).await.unwrap()
+    }
+
+    /// A visitor who said hello and created a conversation; returns (socket, conversation id).
+    pub async fn visitor_with_conversation(&self) -> (Ws, String) {
+        let (v, id, _) = self.visitor_with_credential().await;
+        (v, id)
+    }
+
+    /// Like `visitor_with_conversation`, also returning the visitor's credential.
+    pub async fn visitor_with_credential(&self) -> (Ws, String, String) {
+        let mut v = self.visitor().await;
+        let (_, credential) = v.hello(None).await;
+        let id = uuid();
+        v.send(json!({"type": "createConversation", "conversationId": id})).await;
+        assert_eq!(v.recv().await["type"], "conversation");
+        (v, id, credential)
+    }
+
+    /// Agent `ada`, signed in and Online.
+    pub async fn agent_online(&self) -> Ws {
+        let mut a = self.agent().await;
+        a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"})).await;
+        assert_eq!(a.recv().await["type"], "welcome");
+        a.send(json!({"type": "setPresence", "presence": "Online"})).await;
+        assert_eq!(a.recv().await, json!({"type": "presence", "presence": "Online"}));
+        a
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn visitor_path() -> String {
+    format!("/embeddedservice/v1/ws?orgId={ORG}&esConfigName={DEPLOYMENT}")
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn send_message(conversation: &str, entry: &str, text: &str) -> Value {
+    json!({"type": "sendMessage", "conversationId": conversation, "entryId": entry, "text": text,
+           "clientTimestamp": 1_700_000_000_000i64})
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A minimal HTTP/1.1 GET with `Connection: close`; enough for fixed-length answers.
+pub async fn http_get(addr: SocketAddr, path: &str, origin: Option<&str>) -> Response {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw)).await.unwrap().unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+pub struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Ws {
+    /// Opens a WebSocket; the error is the HTTP status when the upgrade was refused.
+    pub async fn connect(addr: SocketAddr, path: &str, origin: Option<&str>) -> Result<Ws, u16> {
+        let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("Origin", HeaderValue::from_str(o).unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => Ok(Ws(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(e) => panic!("connect failed: {e}"),
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.0.send(Message::text(v.to_string())).await.unwrap();
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.0.send(Message::text(text)).await.unwrap();
+    }
+
+    /// The next text frame as JSON; `Value::Null` if the server closed.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(5), self.0.next()).await.expect("no frame within 5 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Value::Null,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Skips frames until one satisfies `pred`.
+    pub async fn recv_until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let v = self.recv().await;
+            assert!(!v.is_null(), "socket closed while waiting");
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a short while.
+    pub async fn assert_quiet(&mut self) {
+        if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(200), self.0.next()).await {
+            panic!("unexpected frame {m:?}");
+        }
+    }
+
+    /// Visitor `hello`; returns (endUserId, credential).
+    pub async fn hello(&mut self, credential: Option<&str>) -> (String, String) {
+        let mut frame = json!({"type": "hello", "protocolVersion": 1});
+        if let Some(c) = credential {
+            frame["credential"] = json!(c);
+        }
+        self.send(frame).await;
+        let w = self.recv().await;
+        assert_eq!(w["type"], "welcome", "{w}");
+        (w["endUserId"].as_str().unwrap().into(), w["credential"].as_str().unwrap().into())
+    }
+}
+
+/// The payload of an `entry` frame's entry, e.g. `entryType`.
+pub fn payload(frame: &Value) -> &Value {
+    &frame["entry"]["entryPayload"]
+}
+
+pub fn is_entry_type(frame: &Value, ty: &str) -> bool {
+    frame["type"] == "entry" && payload(frame)["entryType"] == ty
+}
