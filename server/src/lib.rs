@@ -79,19 +79,19 @@ pub async fn run(cli: Cli) -> Result<()> {
     let state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
     let listener = bind(cli.listen).await?;
     let base_url = base_url_of(listener.local_addr()?);
-    println!("listening on {base_url}");
+    say(&format!("listening on {base_url}"));
     let site = match &cli.site_dir {
         Some(dir) => {
             let listener = bind(cli.site_listen).await?;
             let site_url = base_url_of(listener.local_addr()?);
-            println!("site on {site_url}");
+            say(&format!("site on {site_url}"));
             Some((listener, assets::Site { dir: dir.clone(), base_url: base_url.clone() }, site_url))
         }
         None => None,
     };
-    println!("agent console: {base_url}/console (agents are configured in {})", cli.config.display());
+    say(&format!("agent console: {base_url}/console (agents are configured in {})", cli.config.display()));
     if let Some((_, _, url)) = &site {
-        println!("demo page: {url}/");
+        say(&format!("demo page: {url}/"));
     }
     tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
     let main = axum::serve(listener, app(state)).into_future();
@@ -108,6 +108,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         () = shutdown() => tracing::info!("shutting down"),
     }
     Ok(())
+}
+
+/// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the
+/// server, unlike `println!`, which panics.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
