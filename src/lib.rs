@@ -1,1 +1,72 @@
-//! The widget (placeholder while the skeleton is laid).
+//! The embedded-messaging widget: Rust compiled to WebAssembly behind the
+//! `embeddedservice_bootstrap` loader (`src/loader.js`).
+//!
+//! Map of the crate:
+//! - [`state`]: the pure core (`State`, `Msg`, `Effect`, `State::update`), tested natively;
+//! - [`runtime`]: the one queue that feeds `Msg`s to the state and runs its effects;
+//! - [`view`] + [`dom`] + [`style`]: all DOM and CSS (launcher, shadow-root window);
+//! - [`socket`]: the visitor WebSocket; [`storage`]: localStorage; [`events`]: window events;
+//! - [`boot`]: config fetch → mount → Ready; [`settings`]: what the page passes in;
+//! - [`wire`]: JS values ↔ protocol types at the edges;
+//! - [`error`], [`console`]: errors as values, prefixed console output.
+
+pub mod boot;
+pub mod console;
+pub mod dom;
+pub mod error;
+pub mod events;
+pub mod runtime;
+pub mod settings;
+pub mod socket;
+pub mod state;
+pub mod storage;
+pub mod style;
+pub mod view;
+pub mod wire;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+
+use crate::runtime::Runtime;
+use crate::settings::{InitArgs, Settings};
+
+/// The handle the loader forwards API calls to.
+#[wasm_bindgen]
+pub struct Widget {
+    rt: Runtime,
+}
+
+#[wasm_bindgen]
+impl Widget {
+    /// `utilAPI.launchChat()`: opens or maximizes the window; resolves once it is open.
+    #[wasm_bindgen(js_name = launchChat)]
+    pub fn launch_chat(&self) -> Promise {
+        self.rt.launch_chat()
+    }
+
+    /// Remove every element, listener, socket and timer of the widget.
+    #[wasm_bindgen(js_name = removeAllComponents)]
+    pub fn remove_all_components(&self) {
+        self.rt.shut_down();
+    }
+}
+
+/// Entry point called by the loader with `(settings, {orgId, deploymentName, siteURL,
+/// scrt2URL}, config)`, where `config` is the loader's fetch of the deployment config:
+/// `{status, body}` or `{error}`. Returns the `Widget` after `onEmbeddedMessagingReady`;
+/// throws (after a console error and `onEmbeddedMessagingInitError`) when the deployment
+/// cannot be used.
+#[wasm_bindgen]
+pub fn start(settings: JsValue, init: JsValue, config: JsValue) -> Result<Widget, JsError> {
+    let result = match InitArgs::from_js(&init) {
+        Ok(args) => boot::boot(Settings::from_js(&settings), args, &config),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(rt) => Ok(Widget { rt }),
+        Err(e) => {
+            boot::report(&e);
+            Err(JsError::new(&e.to_string()))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! Start-up: read the deployment config the loader fetched, mount, fire Ready.
+
+use em_protocol::{DeploymentConfig, ErrorCode};
+use js_sys::Reflect;
+use wasm_bindgen::JsValue;
+use web_sys::Element;
+
+use crate::error::Error;
+use crate::events;
+use crate::runtime::Runtime;
+use crate::settings::{self, InitArgs, Settings};
+use crate::state::{Msg, State};
+use crate::storage;
+use crate::view::{View, ViewConfig};
+use crate::console;
+use crate::wire;
+
+/// Everything from the loaded config to `onEmbeddedMessagingReady`. On error, the caller reports it.
+///
+/// The loader fetched the config (in parallel with the wasm) and waited for `<body>`;
+/// `config` is `{ status, body }` for an HTTP answer or `{ error }` when the fetch failed.
+pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runtime, Error> {
+    let window = web_sys::window().ok_or_else(|| Error::Js("no window".into()))?;
+    let doc = window.document().ok_or_else(|| Error::Js("no document".into()))?;
+    let config = read_config(&window, &args, config)?;
+    let mount: Element = match settings.target_element.clone() {
+        Some(el) => el,
+        None => doc.body().ok_or_else(|| Error::Js("the page has no <body>".into()))?.into(),
+    };
+    let b = &config.branding;
+    let view_config = ViewConfig {
+        title: b.title.clone(),
+        greeting: b.greeting.clone(),
+        button_label: b.button_label.clone(),
+        placeholder: b.input_placeholder.clone(),
+        hide_button: settings.hide_chat_button_on_load,
+        position: settings.button_position.clone(),
+        button_color: b.button_color.clone(),
+        header_color: b.header_color.clone(),
+        accent_color: b.accent_color.clone(),
+        font_family: b.font_family.clone(),
+    };
+    let key = settings::storage_key(&args);
+    let state = State::new(storage::load(&key), &b.agent_display_name);
+    let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
+        View::new(&doc, &mount, &view_config, dispatch)
+    })?;
+    let visibility = if settings.hide_chat_button_on_load { "Hide" } else { "Show" };
+    events::dispatch("onEmbeddedMessagingButtonCreated", &events::object(&[("buttonVisibility", visibility)]));
+    events::dispatch("onEmbeddedMessagingReady", &events::object(&[]));
+    if settings.dev_mode {
+        console::info("ready.");
+    }
+    rt.dispatch(Msg::Booted);
+    Ok(rt)
+}
+
+/// Report a start-up failure: a console error and `onEmbeddedMessagingInitError {code, message}`.
+pub fn report(err: &Error) {
+    let message = err.to_string();
+    console::error(&message);
+    events::dispatch(
+        "onEmbeddedMessagingInitError",
+        &events::object(&[("code", err.code()), ("message", &message)]),
+    );
+}
+
+/// Classify the config answer; every failure says exactly what is wrong.
+fn read_config(window: &web_sys::Window, args: &InitArgs, answer: &JsValue) -> Result<DeploymentConfig, Error> {
+    let unreachable = |detail: &str| Error::Config {
+        code: "server_unreachable",
+        message: "Could not load the deployment config from ".to_owned()
+            + &args.scrt2_url
+            + " ("
+            + detail
+            + "). Check snippetConfig.scrt2URL in embeddedservice_bootstrap.init and that the messaging server is running and allows this origin (CORS).",
+    };
+    let field = |k: &str| Reflect::get(answer, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+    if let Some(e) = field("error").as_string() {
+        return Err(unreachable(&e));
+    }
+    let status = field("status").as_f64().unwrap_or(0.0) as u16;
+    let body = field("body");
+    if status == 200 {
+        return wire::read_config(&body)
+            .map_err(|f| unreachable(&("unexpected config format: bad or missing \"".to_owned() + f + "\"")));
+    }
+    let status_text = "HTTP ".to_owned() + &status.to_string();
+    Err(match wire::read_config_error(&body) {
+        Some((ErrorCode::UnknownDeployment, _)) => Error::Config {
+            code: "unknown_deployment",
+            message: "Unknown org or deployment: org \"".to_owned()
+                + &args.org_id
+                + "\" has no published deployment \""
+                + &args.deployment_name
+                + "\" on "
+                + &args.scrt2_url
+                + ". Check the orgId and deploymentName passed to embeddedservice_bootstrap.init.",
+        },
+        Some((ErrorCode::OriginNotAllowed, _)) => Error::Config {
+            code: "origin_not_allowed",
+            message: "This page's origin (".to_owned()
+                + &window.location().origin().unwrap_or_default()
+                + ") is not allowed by deployment \""
+                + &args.deployment_name
+                + "\". Add it to the deployment's allowed origins on the server.",
+        },
+        Some((_, message)) => unreachable(&(status_text + ": " + &message)),
+        None => unreachable(&status_text),
+    })
+}

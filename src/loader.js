@@ -1,0 +1,161 @@
+// embedded-messaging loader: defines `window.embeddedservice_bootstrap` synchronously, checks
+// `init`, loads the WebAssembly widget from this script's own URL and forwards API calls to it
+// (calls made before Ready are queued, not dropped). Runs inside the bundle's IIFE with the
+// wasm-bindgen glue's `wasm_bindgen` in scope; nothing else becomes global.
+var EM_P = "[embedded-messaging] ";
+var emScript = document.currentScript;
+if (window.embeddedservice_bootstrap) {
+  console.error(EM_P + "embeddedservice_bootstrap is already defined: the script " +
+    ((emScript && emScript.src) || "bootstrap.min.js") +
+    " was loaded twice. Remove the duplicate <script> tag; this copy does nothing.");
+} else {
+  (function () {
+    var inline = typeof EM_WASM_BASE64 === "string";
+    var wasmUrl = new URL("embedded_messaging_bg.wasm", (emScript && emScript.src) || document.baseURI);
+    // Start downloading the wasm now, in parallel with the rest of the page.
+    var wasmResponse = inline ? null : fetch(wasmUrl, { credentials: "omit" });
+    if (wasmResponse) wasmResponse.catch(function () {});
+
+    var handle = null;   // the Rust `Widget` once Ready
+    var failure = null;  // why it will never be Ready
+    var queue = [];      // calls waiting for Ready
+    var initialized = false;
+
+    function emit(name, detail) {
+      window.dispatchEvent(new CustomEvent(name, { detail: detail }));
+    }
+
+    // Forward `method(args)` to the widget, or queue it until Ready. Always a Promise.
+    function whenReady(name, method, args) {
+      if (handle) return Promise.resolve().then(function () { return handle[method].apply(handle, args); });
+      if (failure) return Promise.reject(name + ": " + failure);
+      console.info(EM_P + name + " was called before onEmbeddedMessagingReady; it is queued until Ready.");
+      return new Promise(function (resolve, reject) {
+        queue.push({ name: name, method: method, args: args, resolve: resolve, reject: reject });
+      });
+    }
+
+    function ready(widget) {
+      handle = widget;
+      queue.splice(0).forEach(function (q) { whenReady(q.name, q.method, q.args).then(q.resolve, q.reject); });
+    }
+
+    function failed(message) {
+      failure = message;
+      queue.splice(0).forEach(function (q) { q.reject(q.name + ": " + message); });
+    }
+
+    function isHttpUrl(value) {
+      if (typeof value !== "string" || !value) return false;
+      try {
+        var u = new URL(value);
+        return u.protocol === "https:" || u.protocol === "http:";
+      } catch (e) {
+        return false;
+      }
+    }
+
+    function show(value) {
+      try { return JSON.stringify(value); } catch (e) { return String(value); }
+    }
+
+    // The first problem with the `init` arguments, or "" when they are fine.
+    function check(orgId, deploymentName, siteURL, snippetConfig) {
+      if (typeof orgId !== "string" || !/^00D[a-zA-Z0-9]{12}([a-zA-Z0-9]{3})?$/.test(orgId))
+        return "orgId must be the 15- or 18-character org id that starts with 00D (got " + show(orgId) + ").";
+      if (typeof deploymentName !== "string" || !deploymentName)
+        return "deploymentName must be the non-empty API name of the deployment (got " + show(deploymentName) + ").";
+      if (!isHttpUrl(siteURL))
+        return "siteURL must be an absolute http(s) URL, the deployment's site URL (got " + show(siteURL) + ").";
+      if (!snippetConfig || typeof snippetConfig !== "object")
+        return "snippetConfig must be an object such as { scrt2URL: \"https://messaging.example.com\" } (got " + show(snippetConfig) + ").";
+      if (!isHttpUrl(snippetConfig.scrt2URL))
+        return "snippetConfig.scrt2URL must be the absolute http(s) URL of the messaging server (got " + show(snippetConfig.scrt2URL) + ").";
+      return "";
+    }
+
+    function decode(b64) {
+      if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(b64);
+      var bin = atob(b64), bytes = new Uint8Array(bin.length);
+      for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      return bytes;
+    }
+
+    function load() {
+      if (inline) {
+        try {
+          wasm_bindgen.initSync({ module: decode(EM_WASM_BASE64) });
+          return Promise.resolve();
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      }
+      return wasm_bindgen({ module_or_path: wasmResponse });
+    }
+
+    function init(orgId, deploymentName, siteURL, snippetConfig) {
+      if (initialized) {
+        console.error(EM_P + "embeddedservice_bootstrap.init: already initialized; the second call is ignored.");
+        return;
+      }
+      var problem = check(orgId, deploymentName, siteURL, snippetConfig);
+      if (problem) {
+        var message = "embeddedservice_bootstrap.init: " + problem;
+        console.error(EM_P + message);
+        emit("onEmbeddedMessagingInitError", { code: "invalid_argument", message: message });
+        throw new Error(message);
+      }
+      initialized = true;
+      var settings = api.settings;
+      settings.snippetConfig = snippetConfig;
+      Object.keys(snippetConfig).forEach(function (key) {
+        if (settings[key] === undefined) settings[key] = snippetConfig[key];
+      });
+      var args = { orgId: orgId, deploymentName: deploymentName, siteURL: siteURL, scrt2URL: snippetConfig.scrt2URL };
+      // The deployment config, fetched while the wasm compiles; the widget reads the answer.
+      var configUrl = snippetConfig.scrt2URL.replace(/\/+$/, "") +
+        "/embeddedservice/v1/embedded-service-config?orgId=" + encodeURIComponent(orgId) +
+        "&esConfigName=" + encodeURIComponent(deploymentName) +
+        "&language=" + encodeURIComponent(settings.language || "en_US");
+      var config = fetch(configUrl, { mode: "cors", credentials: "omit" }).then(function (r) {
+        return r.json().then(function (body) { return { status: r.status, body: body }; },
+          function () { return { status: r.status }; });
+      }, function (e) {
+        return { error: (e && e.message) || String(e) };
+      });
+      // The widget mounts in <body>: wait for it when the script runs in <head>.
+      var body = document.body ? null : new Promise(function (resolve) {
+        document.addEventListener("DOMContentLoaded", resolve, { once: true });
+      });
+      load().then(function () {
+        return Promise.all([config, body]).then(function (got) {
+          var widget;
+          try {
+            widget = wasm_bindgen.start(settings, args, got[0]);
+          } catch (e) {
+            // The widget already logged it and fired onEmbeddedMessagingInitError.
+            failed((e && e.message) || String(e));
+            return;
+          }
+          ready(widget);
+        });
+      }, function (e) {
+        var message = "could not load the widget's WebAssembly from " + wasmUrl + ": " + ((e && e.message) || e) +
+          ". Serve embedded_messaging_bg.wasm next to bootstrap.min.js (as application/wasm) and allow " +
+          "'wasm-unsafe-eval' in the page's script-src.";
+        console.error(EM_P + message);
+        emit("onEmbeddedMessagingInitError", { code: "wasm_load_failed", message: message });
+        failed(message);
+      });
+    }
+
+    var api = {
+      settings: {},
+      init: init,
+      utilAPI: {
+        launchChat: function () { return whenReady("utilAPI.launchChat", "launchChat", []); }
+      }
+    };
+    window.embeddedservice_bootstrap = api;
+  })();
+}

@@ -1,0 +1,202 @@
+//! One owner, one queue: callbacks push `Msg`s; one loop updates the state, runs the
+//! effects, dispatches window events (with no borrow held) and renders.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use em_protocol::ConversationId;
+use gloo::timers::callback::Timeout;
+use js_sys::{Function, Promise};
+use uuid::Uuid;
+use wasm_bindgen::JsValue;
+
+use crate::console;
+use crate::events;
+use crate::socket::Socket;
+use crate::state::{Effect, Event, Msg, State, WindowState};
+use crate::storage;
+use crate::view::{Dispatch, View};
+
+/// The running widget; cheap to clone (shared handle).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    queue: RefCell<VecDeque<Msg>>,
+    busy: Cell<bool>,
+    core: RefCell<Option<Core>>,
+    /// `launchChat()` promises waiting for the window to be maximized.
+    launches: RefCell<Vec<Function>>,
+}
+
+/// Everything the loop owns: dropping it removes the DOM, listeners, socket and timer.
+struct Core {
+    state: State,
+    view: View,
+    socket: Option<Socket>,
+    retry: Option<Timeout>,
+    socket_url: String,
+    storage_key: String,
+    dispatch: Dispatch,
+    persist: bool,
+    focus: Option<Effect>,
+}
+
+impl Runtime {
+    /// Mount the view (built by `build` with this runtime's dispatcher); `Msg::Booted` starts it.
+    pub fn start(
+        state: State,
+        socket_url: String,
+        storage_key: String,
+        build: impl FnOnce(Dispatch) -> Result<View, crate::error::Error>,
+    ) -> Result<Runtime, crate::error::Error> {
+        let inner = Rc::new(Inner {
+            queue: RefCell::new(VecDeque::new()),
+            busy: Cell::new(false),
+            core: RefCell::new(None),
+            launches: RefCell::new(Vec::new()),
+        });
+        let weak = Rc::downgrade(&inner);
+        let dispatch: Dispatch = Rc::new(move |msg| {
+            if let Some(inner) = weak.upgrade() {
+                run(&inner, msg);
+            }
+        });
+        let view = build(dispatch.clone())?;
+        *inner.core.borrow_mut() = Some(Core {
+            state,
+            view,
+            socket: None,
+            retry: None,
+            socket_url,
+            storage_key,
+            dispatch,
+            persist: false,
+            focus: None,
+        });
+        Ok(Runtime { inner })
+    }
+
+    pub fn dispatch(&self, msg: Msg) {
+        run(&self.inner, msg);
+    }
+
+    /// `utilAPI.launchChat()`: resolves once the window is maximized (at once if it is).
+    pub fn launch_chat(&self) -> Promise {
+        let inner = self.inner.clone();
+        let promise = Promise::new(&mut |resolve, _reject| inner.launches.borrow_mut().push(resolve));
+        self.dispatch(Msg::LaunchRequested);
+        promise
+    }
+
+    /// Take everything down: elements, listeners, socket, timer (the stored record stays).
+    pub fn shut_down(&self) {
+        let core = self.inner.core.borrow_mut().take();
+        drop(core);
+        self.inner.queue.borrow_mut().clear();
+    }
+
+    /// Forget the stored identity and conversation.
+    pub fn clear_storage(&self) {
+        if let Some(core) = self.inner.core.borrow().as_ref() {
+            storage::clear(&core.storage_key);
+        }
+    }
+}
+
+/// Queue `msg`; unless a loop is already running, drain the queue now.
+fn run(inner: &Rc<Inner>, msg: Msg) {
+    inner.queue.borrow_mut().push_back(msg);
+    if inner.busy.replace(true) {
+        return;
+    }
+    loop {
+        let Some(msg) = inner.queue.borrow_mut().pop_front() else { break };
+        let emitted = match inner.core.borrow_mut().as_mut() {
+            Some(core) => core.step(msg),
+            None => Vec::new(),
+        };
+        // Page listeners may call back into the widget: no borrow is held here.
+        for event in &emitted {
+            events::emit(event);
+        }
+    }
+    let maximized = {
+        let mut core = inner.core.borrow_mut();
+        match core.as_mut() {
+            Some(core) => {
+                core.finish();
+                core.state.window == WindowState::Maximized
+            }
+            None => false,
+        }
+    };
+    if maximized {
+        let waiting: Vec<Function> = inner.launches.borrow_mut().drain(..).collect();
+        for resolve in waiting {
+            let _ = resolve.call1(&JsValue::NULL, &JsValue::from_str("Maximized"));
+        }
+    }
+    inner.busy.set(false);
+}
+
+impl Core {
+    /// Update the state with one `Msg` and carry out its effects; return the events to emit.
+    fn step(&mut self, msg: Msg) -> Vec<Event> {
+        let mut emitted = Vec::new();
+        for effect in self.state.update(msg) {
+            match effect {
+                Effect::Connect => self.connect(),
+                Effect::Send(frame) => {
+                    if let Some(Err(e)) = self.socket.as_ref().map(|s| s.send(&frame)) {
+                        console::warn(&("could not send a frame: ".to_owned() + &e.to_string()));
+                    }
+                }
+                Effect::ScheduleRetry { delay_ms } => {
+                    self.socket = None;
+                    let d = self.dispatch.clone();
+                    self.retry = Some(Timeout::new(delay_ms, move || d(Msg::RetryTimerFired)));
+                }
+                Effect::Persist => self.persist = true,
+                Effect::Emit(event) => emitted.push(event),
+                Effect::NewConversationId => {
+                    (self.dispatch)(Msg::ConversationIdGenerated(ConversationId(Uuid::new_v4())))
+                }
+                Effect::FocusInput | Effect::FocusLauncher | Effect::FocusMinimized => self.focus = Some(effect),
+                Effect::ClearInput => self.view.clear_input(),
+                Effect::Announce(text) => self.view.announce(&text),
+                Effect::Warn(text) => console::warn(&text),
+            }
+        }
+        emitted
+    }
+
+    fn connect(&mut self) {
+        self.retry = None;
+        self.socket = None;
+        match Socket::open(&self.socket_url, self.dispatch.clone()) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(e) => {
+                console::error(&("cannot open the messaging socket: ".to_owned() + &e.to_string()));
+                (self.dispatch)(Msg::SocketClosed);
+            }
+        }
+    }
+
+    /// After the queue is drained: store once, render once, then move focus.
+    fn finish(&mut self) {
+        if std::mem::take(&mut self.persist) {
+            storage::save(&self.storage_key, &self.state.persisted());
+        }
+        self.view.render(&mut self.state);
+        match self.focus.take() {
+            Some(Effect::FocusInput) => self.view.focus_input(),
+            Some(Effect::FocusLauncher) => self.view.focus_launcher(),
+            Some(Effect::FocusMinimized) => self.view.focus_minimized(),
+            _ => {}
+        }
+    }
+}

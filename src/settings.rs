@@ -1,0 +1,188 @@
+//! What the page passes in: `embeddedservice_bootstrap.settings` and the `init` arguments.
+//!
+//! Settings are read field by field (not through one serde struct) so that one mistyped
+//! setting is warned about and skipped instead of failing the whole widget.
+
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Element;
+
+use crate::console;
+use crate::error::Error;
+
+/// The `init(orgId, deploymentName, siteURL, { scrt2URL })` arguments (checked by the loader).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InitArgs {
+    pub org_id: String,
+    pub deployment_name: String,
+    pub site_url: String,
+    pub scrt2_url: String,
+}
+
+/// The settings this widget understands.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub language: Option<String>,
+    pub hide_chat_button_on_load: bool,
+    /// `(bottom, right)` CSS lengths from `chatButtonPosition`.
+    pub button_position: Option<(String, String)>,
+    pub target_element: Option<Element>,
+    pub dev_mode: bool,
+}
+
+impl InitArgs {
+    pub fn from_js(value: &JsValue) -> Result<InitArgs, Error> {
+        let field = |name: &str| -> Result<String, Error> {
+            get(value, name)
+                .as_string()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| Error::Invalid("init: missing ".to_owned() + name))
+        };
+        Ok(InitArgs {
+            org_id: field("orgId")?,
+            deployment_name: field("deploymentName")?,
+            site_url: field("siteURL")?,
+            scrt2_url: field("scrt2URL")?.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+impl Settings {
+    pub fn from_js(value: &JsValue) -> Settings {
+        let mut s = Settings {
+            language: get(value, "language").as_string().filter(|l| !l.is_empty()),
+            hide_chat_button_on_load: flag(value, "hideChatButtonOnLoad"),
+            dev_mode: flag(value, "devMode"),
+            ..Settings::default()
+        };
+        let position = get(value, "chatButtonPosition");
+        if let Some(p) = position.as_string() {
+            s.button_position = parse_position(&p);
+            if s.button_position.is_none() {
+                console::warn(
+                    &("settings.chatButtonPosition \"".to_owned()
+                        + &p
+                        + "\" is not \"<bottom>, <right>\" in CSS lengths (e.g. \"25px, 30px\"); using the default position."),
+                );
+            }
+        }
+        let target = get(value, "targetElement");
+        if !target.is_undefined() && !target.is_null() {
+            match target.dyn_into::<Element>() {
+                Ok(el) => s.target_element = Some(el),
+                Err(_) => console::warn("settings.targetElement is not a DOM element; using document.body."),
+            }
+        }
+        s
+    }
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
+    }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn flag(obj: &JsValue, key: &str) -> bool {
+    let v = get(obj, key);
+    v.as_bool().unwrap_or_else(|| v.as_string().is_some_and(|s| s == "true"))
+}
+
+/// `"25px, 30px"` → `("25px", "30px")`; anything that is not two CSS lengths → `None`.
+pub fn parse_position(value: &str) -> Option<(String, String)> {
+    let mut parts = value.split(',').map(str::trim);
+    let (bottom, right) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() || !is_length(bottom) || !is_length(right) {
+        return None;
+    }
+    Some((bottom.to_owned(), right.to_owned()))
+}
+
+fn is_length(v: &str) -> bool {
+    let bytes = v.as_bytes();
+    let unit_at = bytes.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(bytes.len());
+    let (num, unit) = bytes.split_at(unit_at);
+    let digits = num.iter().filter(|c| c.is_ascii_digit()).count();
+    if digits == 0 || num.iter().filter(|b| **b == b'.').count() > 1 {
+        return false;
+    }
+    matches!(unit, b"px" | b"%" | b"em" | b"rem" | b"vh" | b"vw" | b"vmin" | b"vmax" | b"dvh" | b"dvw" | b"svh" | b"svw")
+        || (unit.is_empty() && num.iter().all(|c| *c == b'0' || *c == b'.'))
+}
+
+/// The visitor socket URL: `ws(s)://…/embeddedservice/v1/ws?orgId=&esConfigName=`.
+pub fn socket_url(args: &InitArgs) -> String {
+    let base = &args.scrt2_url;
+    let base = if let Some(rest) = base.strip_prefix("https://") {
+        "wss://".to_owned() + rest
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        "ws://".to_owned() + rest
+    } else {
+        base.clone()
+    };
+    base + em_protocol::paths::VISITOR_SOCKET
+        + "?orgId="
+        + &encode(&args.org_id)
+        + "&esConfigName="
+        + &encode(&args.deployment_name)
+}
+
+/// Percent-encoding for a query value (RFC 3986 unreserved characters stay as they are).
+pub fn encode(value: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The localStorage key of this org + deployment.
+pub fn storage_key(args: &InitArgs) -> String {
+    "embeddedMessaging:".to_owned() + &args.org_id + ":" + &args.deployment_name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> InitArgs {
+        InitArgs {
+            org_id: "00D000000000001".into(),
+            deployment_name: "My Deployment".into(),
+            site_url: "https://example.com/ESW".into(),
+            scrt2_url: "https://chat.example.com".into(),
+        }
+    }
+
+    #[test]
+    fn position_accepts_two_css_lengths() {
+        // chatButtonPosition takes "<bottom>, <right>" in px, %, em... and rejects anything else.
+        assert_eq!(parse_position("25px, 30px"), Some(("25px".into(), "30px".into())));
+        assert_eq!(parse_position("1%,1%"), Some(("1%".into(), "1%".into())));
+        assert_eq!(parse_position("0, 2.5rem"), Some(("0".into(), "2.5rem".into())));
+        for bad in ["", "25px", "25px, 30px, 1px", "left, 3px", "10, 10", "px, 3px", "3px; color: red, 1px"] {
+            assert_eq!(parse_position(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_are_derived_from_scrt2_url() {
+        // The socket URL is the ws(s) twin of scrt2URL with encoded query values; the storage key is namespaced.
+        let a = args();
+        assert_eq!(
+            socket_url(&a),
+            "wss://chat.example.com/embeddedservice/v1/ws?orgId=00D000000000001&esConfigName=My%20Deployment"
+        );
+        let local = InitArgs { scrt2_url: "http://127.0.0.1:8080".into(), ..a };
+        assert!(socket_url(&local).starts_with("ws://127.0.0.1:8080/embeddedservice/v1/ws?"));
+        assert_eq!(storage_key(&local), "embeddedMessaging:00D000000000001:My Deployment");
+    }
+}

@@ -1,0 +1,717 @@
+//! The pure core: one `State`, the `Msg`s that change it and the `Effect`s it asks for.
+//!
+//! Nothing here touches the browser, so every transition is tested natively
+//! (`cargo test -p embedded-messaging`). The runtime feeds `Msg`s in and carries out the
+//! `Effect`s; the view reads the `State` (and drains its dirty list) to patch the DOM.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use em_protocol::visitor::{ToServer, ToVisitor};
+use em_protocol::{
+    ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode,
+    ParticipantOperation, Participant, Role, SessionStatus, PROTOCOL_VERSION,
+};
+
+/// Shortest and longest reconnect delays (ms); the delay doubles in between.
+pub const RETRY_MIN_MS: u32 = 500;
+pub const RETRY_MAX_MS: u32 = 30_000;
+
+/// What the visitor sees of the chat window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WindowState {
+    #[default]
+    Closed,
+    Maximized,
+    Minimized,
+}
+
+/// The one localStorage record per org + deployment (`v` is 1; anything else is discarded).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Persisted {
+    pub v: u32,
+    pub end_user_id: Option<EndUserId>,
+    pub credential: Option<String>,
+    pub conversation_id: Option<ConversationId>,
+    pub last_seq: u64,
+    pub window: WindowState,
+}
+
+/// Where the visitor socket is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// No socket, none wanted yet (no conversation, window never opened).
+    Offline,
+    /// A socket is being opened.
+    Connecting,
+    /// Open; `hello` sent, waiting for `welcome`.
+    Handshaking,
+    /// Welcomed; `createConversation`/`resume` sent, waiting for `conversation`.
+    Joining,
+    /// The conversation is open: messages go straight out.
+    Live,
+    /// Closed; a retry is scheduled.
+    Backoff,
+}
+
+/// What a rendered line holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Body {
+    /// A chat bubble.
+    Text(String),
+    /// A small centred line: someone joined or left, the session ended.
+    Notice(String),
+}
+
+/// Delivery of a line (only the visitor's own messages are ever pending or failed).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Delivery {
+    Pending,
+    Sent,
+    Failed(String),
+}
+
+impl Delivery {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Delivery::Pending => "pending",
+            Delivery::Sent => "sent",
+            Delivery::Failed(_) => "failed",
+        }
+    }
+}
+
+/// One line of the conversation as the view shows it, keyed by the entry id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub id: EntryId,
+    pub seq: Option<u64>,
+    pub role: Role,
+    pub sender_name: String,
+    pub sender_subject: String,
+    pub body: Body,
+    /// Milliseconds since the epoch: server time once persisted, client time while pending.
+    pub time: i64,
+    pub client_time: Option<i64>,
+    pub delivery: Delivery,
+    sent_event_fired: bool,
+}
+
+/// A window event to dispatch (the runtime names it and builds its `detail`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    ButtonClicked,
+    WindowMaximized,
+    WindowMinimized,
+    WindowClosed,
+    InitSuccess,
+    ConversationStarted(ConversationId),
+    ConversationOpened,
+    MessageSent(ConversationEntry),
+    ParticipantChanged(ConversationEntry),
+    SessionStatusUpdate(ConversationEntry),
+    ConversationClosed(ConversationEntry),
+    ConversationRouted(ConversationEntry),
+    FirstBotMessageSent,
+}
+
+/// Something that happened: a click, a frame, a timer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Msg {
+    /// The widget is mounted; restore what the stored record says.
+    Booted,
+    LauncherClicked,
+    /// `utilAPI.launchChat()`.
+    LaunchRequested,
+    MinimizeClicked,
+    RestoreClicked,
+    CloseClicked,
+    EscapePressed,
+    /// The visitor submitted the composer; the edge supplies a fresh id and the clock.
+    SendClicked { text: String, entry_id: EntryId, now: i64 },
+    SocketOpened,
+    SocketClosed,
+    FrameReceived(ToVisitor),
+    RetryTimerFired,
+    ConversationIdGenerated(ConversationId),
+}
+
+/// Something to do: the runtime carries these out in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Open the visitor socket (dropping any old one).
+    Connect,
+    Send(ToServer),
+    ScheduleRetry { delay_ms: u32 },
+    /// Write `State::persisted()` to storage (coalesced by the runtime).
+    Persist,
+    Emit(Event),
+    /// Answer with `Msg::ConversationIdGenerated` carrying a fresh UUID v4.
+    NewConversationId,
+    FocusInput,
+    FocusLauncher,
+    FocusMinimized,
+    ClearInput,
+    /// Say this in the polite live region.
+    Announce(String),
+    /// A console warning (bad frame, failed message).
+    Warn(String),
+}
+
+/// The whole widget state.
+#[derive(Clone, Debug)]
+pub struct State {
+    pub window: WindowState,
+    pub link: Link,
+    /// The conversation was live at least once in this page: a drop shows "Reconnecting…".
+    pub was_live: bool,
+    pub attempt: u32,
+    pub end_user_id: Option<EndUserId>,
+    pub credential: Option<String>,
+    pub conversation_id: Option<ConversationId>,
+    pub session: Option<SessionStatus>,
+    /// Display name of the agent or bot in the conversation, if one joined.
+    pub agent: Option<String>,
+    /// Ordered: sequenced lines by `seq`, then pending ones in the order they were written.
+    pub items: Vec<Item>,
+    /// Every `seq` handled in this page (rendered or deliberately not).
+    seen: BTreeSet<u64>,
+    /// Entry id → seq of every sequenced line, for dedupe and lookups.
+    by_id: BTreeMap<EntryId, Option<u64>>,
+    /// Highest `seq` seen in this page: the next `resume` starts after it.
+    pub max_seq: u64,
+    stored_seq: u64,
+    /// Entries with `seq` above this are live (they fire events and are announced).
+    live_after: u64,
+    opened_fired: bool,
+    welcomed_once: bool,
+    first_bot_fired: bool,
+    /// Ids of lines that changed since the view last rendered.
+    dirty: Vec<EntryId>,
+    /// Bumped when lines are removed: the view then rebuilds the list.
+    pub epoch: u32,
+    agent_fallback_name: String,
+}
+
+impl State {
+    /// A state restored from storage (`Persisted::default()` for a new visitor).
+    pub fn new(stored: Persisted, agent_fallback_name: &str) -> State {
+        let stored = if stored.v == 1 { stored } else { Persisted::default() };
+        State {
+            window: stored.window,
+            link: Link::Offline,
+            was_live: false,
+            attempt: 0,
+            end_user_id: stored.end_user_id,
+            credential: stored.credential,
+            conversation_id: stored.conversation_id,
+            session: None,
+            agent: None,
+            items: Vec::new(),
+            seen: BTreeSet::new(),
+            by_id: BTreeMap::new(),
+            max_seq: 0,
+            stored_seq: stored.last_seq,
+            live_after: u64::MAX,
+            opened_fired: false,
+            welcomed_once: false,
+            first_bot_fired: false,
+            dirty: Vec::new(),
+            epoch: 0,
+            agent_fallback_name: agent_fallback_name.to_owned(),
+        }
+    }
+
+    /// The record to store.
+    pub fn persisted(&self) -> Persisted {
+        Persisted {
+            v: 1,
+            end_user_id: self.end_user_id,
+            credential: self.credential.clone(),
+            conversation_id: self.conversation_id,
+            last_seq: self.max_seq.max(self.stored_seq),
+            window: self.window,
+        }
+    }
+
+    /// The status line under the title.
+    pub fn status_text(&self) -> String {
+        match self.link {
+            Link::Backoff | Link::Connecting | Link::Handshaking | Link::Joining if self.was_live => {
+                "Reconnecting…".into()
+            }
+            Link::Offline | Link::Connecting | Link::Handshaking | Link::Joining | Link::Backoff => {
+                "Connecting…".into()
+            }
+            Link::Live => match (self.session, &self.agent) {
+                (Some(SessionStatus::Ended), _) => "Conversation ended".into(),
+                (_, Some(name)) => name.clone() + " joined",
+                (Some(SessionStatus::Waiting | SessionStatus::Active | SessionStatus::Inactive), None) => {
+                    "Waiting for an agent…".into()
+                }
+                (Some(SessionStatus::New) | None, None) => "Send a message to start".into(),
+            },
+        }
+    }
+
+    /// Ids of lines changed since the last call, as indices into `items`, last first
+    /// (so each line's successor is already in place when the view inserts it).
+    pub fn take_dirty(&mut self) -> Vec<usize> {
+        // A set (same `u64` instance as `seen`, and no sort code) dedupes and orders.
+        let mut set = BTreeSet::new();
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(i) = self.index_of(id) {
+                set.insert(i as u64);
+            }
+        }
+        set.into_iter().rev().map(|i| i as usize).collect()
+    }
+
+    /// Handle one `Msg`; return what to do, in order.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match msg {
+            Msg::Booted => {
+                match self.window {
+                    WindowState::Closed => {}
+                    WindowState::Maximized => fx.push(Effect::Emit(Event::WindowMaximized)),
+                    WindowState::Minimized => fx.push(Effect::Emit(Event::WindowMinimized)),
+                }
+                if self.conversation_id.is_some() || self.window != WindowState::Closed {
+                    self.connect(&mut fx);
+                }
+            }
+            Msg::LauncherClicked => {
+                fx.push(Effect::Emit(Event::ButtonClicked));
+                self.open(&mut fx);
+            }
+            Msg::LaunchRequested => {
+                if self.window != WindowState::Maximized {
+                    fx.push(Effect::Emit(Event::ButtonClicked));
+                    self.open(&mut fx);
+                }
+            }
+            Msg::RestoreClicked => self.open(&mut fx),
+            Msg::MinimizeClicked | Msg::EscapePressed => {
+                if self.window == WindowState::Maximized {
+                    self.window = WindowState::Minimized;
+                    fx.extend([
+                        Effect::Emit(Event::WindowMinimized),
+                        Effect::Persist,
+                        Effect::FocusMinimized,
+                    ]);
+                }
+            }
+            Msg::CloseClicked => {
+                if self.window != WindowState::Closed {
+                    self.window = WindowState::Closed;
+                    fx.extend([Effect::Emit(Event::WindowClosed), Effect::Persist, Effect::FocusLauncher]);
+                }
+            }
+            Msg::SendClicked { text, entry_id, now } => self.send_clicked(text, entry_id, now, &mut fx),
+            Msg::SocketOpened => {
+                self.link = Link::Handshaking;
+                fx.push(self.hello());
+            }
+            Msg::SocketClosed => {
+                if self.link != Link::Offline && self.link != Link::Backoff {
+                    self.link = Link::Backoff;
+                    let delay_ms = retry_delay(self.attempt);
+                    self.attempt = self.attempt.saturating_add(1);
+                    fx.push(Effect::ScheduleRetry { delay_ms });
+                }
+            }
+            Msg::RetryTimerFired => {
+                if self.link == Link::Backoff {
+                    self.connect(&mut fx);
+                }
+            }
+            Msg::ConversationIdGenerated(id) => {
+                if self.conversation_id.is_none() && self.link == Link::Joining {
+                    self.conversation_id = Some(id);
+                    fx.push(Effect::Persist);
+                    fx.push(Effect::Send(ToServer::CreateConversation { conversation_id: id }));
+                }
+            }
+            Msg::FrameReceived(frame) => self.frame(frame, &mut fx),
+        }
+        fx
+    }
+
+    fn connect(&mut self, fx: &mut Vec<Effect>) {
+        self.link = Link::Connecting;
+        fx.push(Effect::Connect);
+    }
+
+    fn hello(&self) -> Effect {
+        Effect::Send(ToServer::Hello { protocol_version: PROTOCOL_VERSION, credential: self.credential.clone() })
+    }
+
+    fn open(&mut self, fx: &mut Vec<Effect>) {
+        if self.window != WindowState::Maximized {
+            self.window = WindowState::Maximized;
+            fx.extend([Effect::Emit(Event::WindowMaximized), Effect::Persist]);
+        }
+        fx.push(Effect::FocusInput);
+        if self.link == Link::Offline {
+            self.connect(fx);
+        }
+    }
+
+    fn send_clicked(&mut self, text: String, entry_id: EntryId, now: i64, fx: &mut Vec<Effect>) {
+        let text = text.trim();
+        if text.is_empty() || self.by_id.contains_key(&entry_id) {
+            return;
+        }
+        self.items.push(Item {
+            id: entry_id,
+            seq: None,
+            role: Role::EndUser,
+            sender_name: String::new(),
+            sender_subject: self.end_user_id.map(|u| crate::wire::id_string(&u.0)).unwrap_or_default(),
+            body: Body::Text(text.to_owned()),
+            time: now,
+            client_time: Some(now),
+            delivery: Delivery::Pending,
+            sent_event_fired: false,
+        });
+        self.by_id.insert(entry_id, None);
+        self.dirty.push(entry_id);
+        fx.push(Effect::ClearInput);
+        match (self.link, self.conversation_id) {
+            (Link::Live, Some(conversation_id)) => {
+                fx.push(Effect::Send(send_frame(conversation_id, self.items.last())));
+            }
+            (Link::Offline, _) => self.connect(fx),
+            _ => {} // goes out once the conversation is live
+        }
+    }
+
+    fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {
+        match frame {
+            ToVisitor::Welcome { end_user_id, credential, .. } => {
+                if self.end_user_id != Some(end_user_id) || self.credential.as_deref() != Some(&credential) {
+                    self.end_user_id = Some(end_user_id);
+                    self.credential = Some(credential);
+                    fx.push(Effect::Persist);
+                }
+                if !self.welcomed_once {
+                    self.welcomed_once = true;
+                    fx.push(Effect::Emit(Event::InitSuccess));
+                }
+                self.link = Link::Joining;
+                self.join(fx);
+            }
+            ToVisitor::Conversation { conversation_id, status, last_seq, created } => {
+                if Some(conversation_id) != self.conversation_id {
+                    return;
+                }
+                self.link = Link::Live;
+                self.was_live = true;
+                self.attempt = 0;
+                self.session = Some(status);
+                self.live_after = last_seq.max(self.max_seq);
+                if created {
+                    fx.push(Effect::Emit(Event::ConversationStarted(conversation_id)));
+                }
+                if !self.opened_fired {
+                    self.opened_fired = true;
+                    fx.push(Effect::Emit(Event::ConversationOpened));
+                }
+                // Resend whatever is still pending: the server deduplicates by entry id.
+                for item in self.items.iter().filter(|i| i.delivery == Delivery::Pending) {
+                    fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
+                }
+            }
+            ToVisitor::Entry { entry } => self.entry(entry, fx),
+            ToVisitor::Ack { conversation_id, entry_id, seq } => {
+                if Some(conversation_id) == self.conversation_id {
+                    self.ack(entry_id, seq, fx);
+                }
+            }
+            ToVisitor::Error(err) => self.error(err, fx),
+            ToVisitor::Pong | ToVisitor::Unknown => {}
+        }
+    }
+
+    /// After `welcome`: resume the conversation we have, or ask for an id to create one.
+    fn join(&mut self, fx: &mut Vec<Effect>) {
+        match self.conversation_id {
+            Some(conversation_id) => {
+                fx.push(Effect::Send(ToServer::Resume { conversation_id, after_seq: self.max_seq }))
+            }
+            None => fx.push(Effect::NewConversationId),
+        }
+    }
+
+    fn error(&mut self, err: em_protocol::ErrorFrame, fx: &mut Vec<Effect>) {
+        if let Some(entry_id) = err.entry_id {
+            if let Some(i) = self.index_of(entry_id) {
+                let item = &mut self.items[i];
+                if item.delivery != Delivery::Sent {
+                    item.delivery = Delivery::Failed(err.message.clone());
+                    self.dirty.push(entry_id);
+                }
+            }
+            fx.push(Effect::Warn("message not sent: ".to_owned() + &err.message));
+            return;
+        }
+        match err.code {
+            ErrorCode::Unauthorized => {
+                // The stored identity is gone or not ours: start over as a new visitor.
+                self.forget_identity();
+                fx.push(Effect::Persist);
+                self.link = Link::Handshaking;
+                fx.push(self.hello());
+            }
+            ErrorCode::NotFound | ErrorCode::Conflict if self.link == Link::Joining => {
+                self.forget_conversation();
+                fx.push(Effect::Persist);
+                self.join(fx);
+            }
+            _ => fx.push(Effect::Warn("server error: ".to_owned() + &err.message)),
+        }
+    }
+
+    fn forget_identity(&mut self) {
+        self.end_user_id = None;
+        self.credential = None;
+        self.forget_conversation();
+    }
+
+    /// Drop the conversation and its lines; lines still pending move to the next one.
+    fn forget_conversation(&mut self) {
+        self.conversation_id = None;
+        self.session = None;
+        self.agent = None;
+        self.items.retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
+        self.by_id.clear();
+        for item in &self.items {
+            self.by_id.insert(item.id, None);
+        }
+        self.seen.clear();
+        self.max_seq = 0;
+        self.stored_seq = 0;
+        self.live_after = u64::MAX;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.dirty.clear();
+    }
+
+    fn ack(&mut self, entry_id: EntryId, seq: u64, fx: &mut Vec<Effect>) {
+        let Some(i) = self.index_of(entry_id) else { return };
+        if self.items[i].seq.is_none() {
+            let mut item = self.items.remove(i);
+            item.seq = Some(seq);
+            item.delivery = Delivery::Sent;
+            self.place(item);
+            self.note_seq(seq, fx);
+        } else if self.items[i].delivery != Delivery::Sent {
+            self.items[i].delivery = Delivery::Sent;
+        }
+        self.dirty.push(entry_id);
+        let conversation_id = self.conversation_id;
+        let item = self.index_of(entry_id).map(|i| &mut self.items[i]);
+        if let (Some(item), Some(conversation_id)) = (item, conversation_id) {
+            if !item.sent_event_fired {
+                item.sent_event_fired = true;
+                let entry = entry_of(item, conversation_id);
+                fx.push(Effect::Emit(Event::MessageSent(entry)));
+            }
+        }
+    }
+
+    fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {
+        self.seen.insert(seq);
+        if seq > self.max_seq {
+            self.max_seq = seq;
+            if seq > self.stored_seq {
+                fx.push(Effect::Persist);
+            }
+        }
+    }
+
+    fn entry(&mut self, entry: ConversationEntry, fx: &mut Vec<Effect>) {
+        if Some(entry.conversation_id) != self.conversation_id {
+            return;
+        }
+        let seq = entry.seq;
+        let live = seq > self.live_after;
+        // Our own message coming back (echo or replay): the same line, now sent.
+        if let Some(i) = self.index_of(entry.identifier) {
+            let item = &self.items[i];
+            if item.seq.is_none() || item.seq == Some(seq) {
+                let mut item = self.items.remove(i);
+                item.seq = Some(seq);
+                item.time = entry.transcripted_timestamp;
+                item.delivery = Delivery::Sent;
+                self.place(item);
+                self.dirty.push(entry.identifier);
+                self.note_seq(seq, fx);
+            }
+            return;
+        }
+        if self.seen.contains(&seq) {
+            return; // the same seq twice
+        }
+        self.note_seq(seq, fx);
+        let name = if entry.sender_display_name.is_empty() {
+            match entry.sender.role {
+                Role::Agent => self.agent_fallback_name.clone(),
+                _ => String::new(),
+            }
+        } else {
+            entry.sender_display_name.clone()
+        };
+        let body = match &entry.entry_payload {
+            EntryPayload::Message { .. } => match entry.entry_payload.as_text() {
+                Some(text) => {
+                    if live && matches!(entry.sender.role, Role::Agent | Role::Chatbot) {
+                        fx.push(Effect::Announce(if name.is_empty() {
+                            text.to_owned()
+                        } else {
+                            name.clone() + ": " + text
+                        }));
+                        if entry.sender.role == Role::Chatbot && !self.first_bot_fired {
+                            self.first_bot_fired = true;
+                            fx.push(Effect::Emit(Event::FirstBotMessageSent));
+                        }
+                    }
+                    Some(Body::Text(text.to_owned()))
+                }
+                None => None,
+            },
+            EntryPayload::ParticipantChanged { entries } => {
+                let mut line = None;
+                for change in entries {
+                    if !matches!(change.participant.role, Role::Agent | Role::Chatbot) {
+                        continue;
+                    }
+                    let who = if change.display_name.is_empty() {
+                        self.agent_fallback_name.clone()
+                    } else {
+                        change.display_name.clone()
+                    };
+                    match change.operation {
+                        ParticipantOperation::Add => {
+                            self.agent = Some(who.clone());
+                            line = Some(who + " joined");
+                        }
+                        ParticipantOperation::Remove => {
+                            if self.agent.as_deref() == Some(&who) {
+                                self.agent = None;
+                            }
+                            line = Some(who + " left");
+                        }
+                    }
+                }
+                if live {
+                    fx.push(Effect::Emit(Event::ParticipantChanged(entry.clone())));
+                }
+                line.map(Body::Notice)
+            }
+            EntryPayload::SessionStatusChanged { session_status } => {
+                self.session = Some(*session_status);
+                if live {
+                    fx.push(Effect::Emit(Event::SessionStatusUpdate(entry.clone())));
+                }
+                if *session_status == SessionStatus::Ended {
+                    self.agent = None;
+                    if live {
+                        fx.push(Effect::Emit(Event::ConversationClosed(entry.clone())));
+                    }
+                    Some(Body::Notice("Conversation ended".into()))
+                } else {
+                    None
+                }
+            }
+            EntryPayload::RoutingResult { .. } => {
+                if live {
+                    fx.push(Effect::Emit(Event::ConversationRouted(entry.clone())));
+                }
+                None
+            }
+            EntryPayload::Unknown => None,
+        };
+        let Some(body) = body else { return };
+        if self.by_id.contains_key(&entry.identifier) {
+            return;
+        }
+        let id = entry.identifier;
+        self.place(Item {
+            id,
+            seq: Some(seq),
+            role: entry.sender.role,
+            sender_name: name,
+            sender_subject: entry.sender.subject,
+            body,
+            time: entry.transcripted_timestamp,
+            client_time: entry.client_timestamp,
+            delivery: Delivery::Sent,
+            sent_event_fired: true,
+        });
+        self.dirty.push(id);
+    }
+
+    /// Insert a line at its place: by `seq`, pending ones last.
+    fn place(&mut self, item: Item) {
+        self.by_id.insert(item.id, item.seq);
+        match item.seq {
+            Some(seq) => {
+                let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < seq));
+                self.items.insert(at, item);
+            }
+            None => self.items.push(item),
+        }
+    }
+
+    /// Where the line with this id is in `items`.
+    pub fn index_of(&self, id: EntryId) -> Option<usize> {
+        match self.by_id.get(&id)? {
+            Some(seq) => {
+                let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < *seq));
+                (self.items.get(at)?.id == id).then_some(at)
+            }
+            None => self.items.iter().rposition(|i| i.id == id),
+        }
+    }
+}
+
+/// Reconnect delay after `attempt` failures: 0.5 s, 1 s, 2 s, ... capped at 30 s.
+pub fn retry_delay(attempt: u32) -> u32 {
+    RETRY_MIN_MS.saturating_mul(1u32 << attempt.min(16)).min(RETRY_MAX_MS)
+}
+
+fn send_frame(conversation_id: ConversationId, item: Option<&Item>) -> ToServer {
+    let (entry_id, text, client_timestamp) = match item {
+        Some(Item { id, body: Body::Text(text), time, .. }) => (*id, text.clone(), *time),
+        _ => return ToServer::Ping,
+    };
+    ToServer::SendMessage { conversation_id, entry_id, text, client_timestamp }
+}
+
+/// The visitor's own message as a conversation entry (the `onEmbeddedMessageSent` detail).
+fn entry_of(item: &Item, conversation_id: ConversationId) -> ConversationEntry {
+    let text = match &item.body {
+        Body::Text(t) | Body::Notice(t) => t.clone(),
+    };
+    ConversationEntry {
+        identifier: item.id,
+        conversation_id,
+        seq: item.seq.unwrap_or(0),
+        sender: Participant { role: item.role, subject: item.sender_subject.clone() },
+        sender_display_name: item.sender_name.clone(),
+        transcripted_timestamp: item.time,
+        client_timestamp: item.client_time,
+        entry_payload: EntryPayload::text(item.id, text),
+    }
+}
+
+/// The wire name of a role (`data-role`, event details).
+pub fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::EndUser => "EndUser",
+        Role::Agent => "Agent",
+        Role::Chatbot => "Chatbot",
+        Role::System => "System",
+        Role::Unknown => "Unknown",
+    }
+}

@@ -1,0 +1,462 @@
+//! All DOM of the widget: built once, then patched from the `State`.
+//!
+//! Light DOM: `div#embedded-messaging` holding the launcher button (page CSS may restyle it)
+//! and a host element whose open shadow root holds the window, the minimized bar and the
+//! live region. Lines are keyed by entry id: new ones are inserted at their place, changed
+//! ones patched in place (pending → sent). Text only ever goes in through `set_text_content`.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use em_protocol::{EntryId, Role};
+use gloo::events::{EventListener, EventListenerOptions};
+use uuid::Uuid;
+use wasm_bindgen::JsCast;
+use web_sys::{CssStyleSheet, Document, Element, HtmlElement, HtmlTextAreaElement, KeyboardEvent, ShadowRoot};
+
+use crate::dom::{self, icons};
+use crate::error::Error;
+use crate::state::{role_str, Body, Delivery, Item, Msg, State, WindowState};
+use crate::style;
+
+/// Where the view sends what the visitor did.
+pub type Dispatch = Rc<dyn Fn(Msg)>;
+
+/// The words and looks the view is built with (branding + page settings).
+#[derive(Clone, Debug, Default)]
+pub struct ViewConfig {
+    pub title: String,
+    pub greeting: String,
+    pub button_label: String,
+    pub placeholder: String,
+    pub hide_button: bool,
+    /// `(bottom, right)` CSS lengths.
+    pub position: Option<(String, String)>,
+    pub button_color: String,
+    pub header_color: String,
+    pub accent_color: String,
+    pub font_family: String,
+}
+
+/// A rendered line.
+struct Row {
+    li: HtmlElement,
+    time: HtmlElement,
+    error: Option<HtmlElement>,
+    seq: Option<u64>,
+    status: &'static str,
+    time_ms: i64,
+}
+
+/// The mounted widget DOM.
+pub struct View {
+    doc: Document,
+    root: HtmlElement,
+    launcher: HtmlElement,
+    shadow: ShadowRoot,
+    window: HtmlElement,
+    status: HtmlElement,
+    body: HtmlElement,
+    list: HtmlElement,
+    input: HtmlTextAreaElement,
+    live: HtmlElement,
+    bar: HtmlElement,
+    doc_sheet: CssStyleSheet,
+    hide_button: bool,
+    rows: BTreeMap<EntryId, Row>,
+    epoch: u32,
+    shown: Option<WindowState>,
+    status_text: String,
+    _listeners: Vec<EventListener>,
+}
+
+impl View {
+    /// Build the DOM inside `mount` and wire its listeners to `dispatch`.
+    pub fn new(doc: &Document, mount: &Element, cfg: &ViewConfig, dispatch: Dispatch) -> Result<View, Error> {
+        let root = dom::el(doc, "div", &[("id", "embedded-messaging"), ("class", "embedded-messaging")])?;
+        apply_branding(&root, cfg);
+        let doc_sheet = dom::sheet(style::DOCUMENT_CSS)?;
+
+        let label = first_non_empty(&[&cfg.button_label, &cfg.title, "Chat with us"]);
+        let launcher = dom::child(
+            &root,
+            "button",
+            &[
+                ("id", "embeddedMessagingConversationButton"),
+                ("class", "embeddedMessagingConversationButton"),
+                ("type", "button"),
+                ("data-testid", "launcher"),
+                ("aria-label", label),
+                ("aria-haspopup", "dialog"),
+                ("aria-expanded", "false"),
+            ],
+        )?;
+        dom::icon(&launcher, icons::CHAT)?;
+        dom::set_hidden(&launcher, cfg.hide_button);
+
+        let host = dom::child(&root, "div", &[("class", "embedded-messaging-host"), ("data-testid", "host")])?;
+        let shadow = host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))?;
+        let shadow_sheet: wasm_bindgen::JsValue = dom::sheet(style::SHADOW_CSS)?.into();
+        shadow.set_adopted_style_sheets(&js_sys::Array::of1(&shadow_sheet));
+        let shadow_el: &web_sys::Node = &shadow;
+
+        let title = first_non_empty(&[&cfg.title, "Chat with us"]);
+        let window = dom::el(
+            doc,
+            "div",
+            &[
+                ("class", "window"),
+                ("role", "dialog"),
+                ("aria-labelledby", "em-title"),
+                ("aria-describedby", "em-status"),
+                ("data-testid", "window"),
+                ("hidden", ""),
+            ],
+        )?;
+        shadow_el.append_child(&window)?;
+        let header = dom::child(&window, "div", &[("class", "header")])?;
+        let heading = dom::child(&header, "div", &[("class", "heading")])?;
+        dom::text_child(&heading, "h2", &[("id", "em-title"), ("class", "title"), ("data-testid", "title")], title)?;
+        let status = dom::text_child(
+            &heading,
+            "p",
+            &[("id", "em-status"), ("class", "status"), ("data-testid", "status")],
+            "Connecting…",
+        )?;
+        let minimize = dom::child(
+            &header,
+            "button",
+            &[("type", "button"), ("class", "icon-btn"), ("data-testid", "minimize"), ("aria-label", "Minimize chat window")],
+        )?;
+        dom::icon(&minimize, icons::MINIMIZE)?;
+        let close = dom::child(
+            &header,
+            "button",
+            &[("type", "button"), ("class", "icon-btn"), ("data-testid", "close"), ("aria-label", "Close chat window")],
+        )?;
+        dom::icon(&close, icons::CLOSE)?;
+
+        let body = dom::child(&window, "div", &[("class", "body"), ("data-testid", "transcript")])?;
+        dom::text_child(&body, "p", &[("class", "greeting"), ("data-testid", "greeting")], &cfg.greeting)?;
+        let list = dom::child(&body, "ol", &[("class", "messages"), ("data-testid", "messages"), ("aria-label", "Conversation")])?;
+
+        let composer = dom::child(&window, "div", &[("class", "composer")])?;
+        let placeholder = first_non_empty(&[&cfg.placeholder, "Type your message"]);
+        let input: HtmlTextAreaElement = dom::child(
+            &composer,
+            "textarea",
+            &[
+                ("class", "input"),
+                ("data-testid", "input"),
+                ("rows", "1"),
+                ("maxlength", "4000"),
+                ("aria-label", placeholder),
+                ("placeholder", placeholder),
+            ],
+        )?
+        .unchecked_into();
+        let send = dom::child(
+            &composer,
+            "button",
+            &[("type", "button"), ("class", "send"), ("data-testid", "send"), ("aria-label", "Send message")],
+        )?;
+        dom::icon(&send, icons::SEND)?;
+
+        let bar = dom::el(
+            doc,
+            "button",
+            &[
+                ("type", "button"),
+                ("class", "bar"),
+                ("data-testid", "minimized"),
+                ("aria-label", &("Restore chat window: ".to_owned() + title)),
+                ("hidden", ""),
+            ],
+        )?;
+        dom::icon(&bar, icons::CHAT)?;
+        dom::text_child(&bar, "span", &[("class", "bar-label")], title)?;
+        shadow_el.append_child(&bar)?;
+        let live = dom::el(doc, "div", &[("class", "sr-only"), ("data-testid", "live"), ("aria-live", "polite"), ("aria-atomic", "true")])?;
+        shadow_el.append_child(&live)?;
+
+        let listeners = wire(&dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send);
+
+        mount.append_child(&root)?;
+        dom::adopt_in_document(doc, &doc_sheet);
+        Ok(View {
+            doc: doc.clone(),
+            root,
+            launcher,
+            shadow,
+            window,
+            status,
+            body,
+            list,
+            input,
+            live,
+            bar,
+            doc_sheet,
+            hide_button: cfg.hide_button,
+            rows: BTreeMap::new(),
+            epoch: 0,
+            shown: None,
+            status_text: String::new(),
+            _listeners: listeners,
+        })
+    }
+
+    /// The launcher button (light DOM).
+    pub fn launcher(&self) -> &HtmlElement {
+        &self.launcher
+    }
+
+    /// The open shadow root holding the window.
+    pub fn shadow(&self) -> &ShadowRoot {
+        &self.shadow
+    }
+
+    /// Bring the DOM up to date with `state` (only what changed is touched).
+    pub fn render(&mut self, state: &mut State) {
+        if self.shown != Some(state.window) {
+            self.shown = Some(state.window);
+            dom::set_hidden(&self.window, state.window != WindowState::Maximized);
+            dom::set_hidden(&self.bar, state.window != WindowState::Minimized);
+            dom::set_hidden(&self.launcher, self.hide_button || state.window != WindowState::Closed);
+            let expanded = if state.window == WindowState::Maximized { "true" } else { "false" };
+            let _ = self.launcher.set_attribute("aria-expanded", expanded);
+        }
+        let status = state.status_text();
+        if status != self.status_text {
+            self.status.set_text_content(Some(&status));
+            let live = if state.link == crate::state::Link::Live { "true" } else { "false" };
+            let _ = self.status.set_attribute("data-live", live);
+            self.status_text = status;
+        }
+
+        let dirty = state.take_dirty();
+        let order: Vec<usize> = if state.epoch != self.epoch {
+            self.epoch = state.epoch;
+            self.list.set_text_content(None);
+            self.rows.clear();
+            (0..state.items.len()).rev().collect()
+        } else {
+            dirty
+        };
+        let mut at_end = false;
+        for i in order {
+            let Some(item) = state.items.get(i) else { continue };
+            let next = state.items.get(i + 1).and_then(|n| self.rows.get(&n.id)).map(|r| r.li.clone());
+            let place = match self.rows.get_mut(&item.id) {
+                Some(row) => {
+                    patch(row, item);
+                    let moved = row.seq != item.seq;
+                    row.seq = item.seq;
+                    moved.then(|| row.li.clone())
+                }
+                None => match build_row(&self.doc, item) {
+                    Ok(row) => {
+                        let li = row.li.clone();
+                        self.rows.insert(item.id, row);
+                        Some(li)
+                    }
+                    Err(_) => None,
+                },
+            };
+            if let Some(li) = place {
+                at_end |= next.is_none();
+                let _ = self.list.insert_before(&li, next.as_ref().map(|n| n.as_ref()));
+            }
+        }
+        if at_end {
+            self.body.set_scroll_top(self.body.scroll_height());
+        }
+    }
+
+    pub fn focus_input(&self) {
+        let _ = self.input.focus();
+    }
+
+    pub fn focus_launcher(&self) {
+        if !self.hide_button {
+            let _ = self.launcher.focus();
+        }
+    }
+
+    pub fn focus_minimized(&self) {
+        let _ = self.bar.focus();
+    }
+
+    pub fn clear_input(&self) {
+        self.input.set_value("");
+    }
+
+    /// Say `text` in the polite live region.
+    pub fn announce(&self, text: &str) {
+        self.live.set_text_content(Some(text));
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        self.root.remove();
+        dom::unadopt_in_document(&self.doc, &self.doc_sheet);
+    }
+}
+
+/// Branding and position as custom properties (CSSOM, allowed under a strict CSP).
+fn apply_branding(root: &HtmlElement, cfg: &ViewConfig) {
+    let style = root.style();
+    let colors = [
+        ("--em-button", &cfg.button_color),
+        ("--em-header", &cfg.header_color),
+        ("--em-accent", &cfg.accent_color),
+    ];
+    for (prop, value) in colors {
+        if !value.is_empty() && web_sys::css::supports_with_value("color", value).unwrap_or(false) {
+            let _ = style.set_property(prop, value);
+        }
+    }
+    if !cfg.font_family.is_empty() {
+        let _ = style.set_property("--em-font", &cfg.font_family);
+    }
+    if let Some((bottom, right)) = &cfg.position {
+        let _ = style.set_property("--em-bottom", bottom);
+        let _ = style.set_property("--em-right", right);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn wire(
+    dispatch: &Dispatch,
+    launcher: &HtmlElement,
+    minimize: &HtmlElement,
+    close: &HtmlElement,
+    bar: &HtmlElement,
+    window: &HtmlElement,
+    input: &HtmlTextAreaElement,
+    send: &HtmlElement,
+) -> Vec<EventListener> {
+    let on = |target: &HtmlElement, msg: Msg| {
+        let d = dispatch.clone();
+        EventListener::new(target, "click", move |_| d(msg.clone()))
+    };
+    let d = dispatch.clone();
+    let escape = EventListener::new(window, "keydown", move |e| {
+        if e.dyn_ref::<KeyboardEvent>().is_some_and(|k| k.key() == "Escape") {
+            d(Msg::EscapePressed);
+        }
+    });
+    let (d, field) = (dispatch.clone(), input.clone());
+    let enter = EventListener::new_with_options(input, "keydown", EventListenerOptions::enable_prevent_default(), move |e| {
+        let Some(k) = e.dyn_ref::<KeyboardEvent>() else { return };
+        if k.key() == "Enter" && !k.shift_key() && !k.is_composing() {
+            e.prevent_default();
+            d(submit(&field));
+        }
+    });
+    let (d, field) = (dispatch.clone(), input.clone());
+    let click_send = EventListener::new(send, "click", move |_| {
+        d(submit(&field));
+        let _ = field.focus();
+    });
+    vec![
+        on(launcher, Msg::LauncherClicked),
+        on(minimize, Msg::MinimizeClicked),
+        on(close, Msg::CloseClicked),
+        on(bar, Msg::RestoreClicked),
+        escape,
+        enter,
+        click_send,
+    ]
+}
+
+/// The composer's text as a `SendClicked` with a fresh entry id and the current time.
+fn submit(field: &HtmlTextAreaElement) -> Msg {
+    Msg::SendClicked {
+        text: field.value(),
+        entry_id: EntryId(Uuid::new_v4()),
+        now: js_sys::Date::now() as i64,
+    }
+}
+
+fn build_row(doc: &Document, item: &Item) -> Result<Row, Error> {
+    let notice = matches!(item.body, Body::Notice(_));
+    let role = if notice { "System" } else { role_str(item.role) };
+    let id = crate::wire::id_string(&item.id.0);
+    let li = dom::el(
+        doc,
+        "li",
+        &[
+            ("class", if notice { "msg notice" } else { "msg" }),
+            ("data-testid", "message"),
+            ("data-role", role),
+            ("data-entry-id", &id),
+        ],
+    )?;
+    match &item.body {
+        Body::Text(text) => {
+            if matches!(item.role, Role::Agent | Role::Chatbot) && !item.sender_name.is_empty() {
+                dom::text_child(&li, "span", &[("class", "sender"), ("data-testid", "message-sender")], &item.sender_name)?;
+            }
+            dom::text_child(&li, "div", &[("class", "bubble"), ("data-testid", "message-text")], text)?;
+        }
+        Body::Notice(text) => {
+            dom::text_child(&li, "span", &[("data-testid", "message-text")], text)?;
+        }
+    }
+    let time = dom::child(&li, "time", &[("class", "meta"), ("data-testid", "message-time")])?;
+    let mut row = Row { li, time, error: None, seq: item.seq, status: "", time_ms: i64::MIN };
+    patch(&mut row, item);
+    Ok(row)
+}
+
+/// Update a row's changing parts: seq, delivery status, time, failure note.
+fn patch(row: &mut Row, item: &Item) {
+    if let Some(seq) = item.seq {
+        let _ = row.li.set_attribute("data-seq", &seq.to_string());
+    }
+    let status = item.delivery.as_str();
+    if row.status != status {
+        row.status = status;
+        let _ = row.li.set_attribute("data-status", status);
+    }
+    if row.time_ms != item.time {
+        row.time_ms = item.time;
+        set_time(&row.time, item.time);
+    }
+    match (&item.delivery, &row.error) {
+        (Delivery::Failed(reason), None) => {
+            let text = "Not delivered: ".to_owned() + reason;
+            row.error = dom::text_child(&row.li, "p", &[("class", "error"), ("data-testid", "message-error")], &text).ok();
+        }
+        (Delivery::Failed(_), Some(_)) => {}
+        (_, Some(e)) => {
+            e.remove();
+            row.error = None;
+        }
+        (_, None) => {}
+    }
+}
+
+/// `<time datetime="ISO">HH:MM</time>` in local time.
+fn set_time(el: &HtmlElement, ms: i64) {
+    if ms.unsigned_abs() > 8_640_000_000_000_000 {
+        return;
+    }
+    let date = js_sys::Date::new(&(ms as f64).into());
+    let _ = el.set_attribute("datetime", &String::from(date.to_iso_string()));
+    let (h, m) = (date.get_hours(), date.get_minutes());
+    let mut text = String::with_capacity(5);
+    for n in [h, m] {
+        if !text.is_empty() {
+            text.push(':');
+        }
+        text.push(char::from(b'0' + (n / 10) as u8));
+        text.push(char::from(b'0' + (n % 10) as u8));
+    }
+    el.set_text_content(Some(&text));
+}
+
+fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
+    options.iter().copied().find(|s| !s.is_empty()).unwrap_or_default()
+}
