@@ -21,11 +21,16 @@ use crate::socket::{self, Handler};
 /// `GET /agent/ws`.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let (out, rx) = Outbox::new();
-    let handler = AgentSocket { engine: state.engine.clone(), out, username: None };
-    ws.max_message_size(socket::MAX_FRAME_BYTES).on_upgrade(move |ws| {
-        let (write, read) = ws.split();
-        socket::serve(write, read, rx, handler)
-    })
+    let handler = AgentSocket {
+        engine: state.engine.clone(),
+        out,
+        username: None,
+    };
+    ws.max_message_size(socket::MAX_FRAME_BYTES)
+        .on_upgrade(move |ws| {
+            let (write, read) = ws.split();
+            socket::serve(write, read, rx, handler)
+        })
 }
 
 pub struct AgentSocket {
@@ -38,7 +43,9 @@ pub struct AgentSocket {
 impl Handler for AgentSocket {
     async fn on_text(&mut self, text: &str) {
         let frame = match socket::parse_frame::<ToServer>(text) {
-            Ok((ToServer::Unknown, ty)) => return self.out.send(&ToAgent::Error(socket::unknown_type(&ty))),
+            Ok((ToServer::Unknown, ty)) => {
+                return self.out.send(&ToAgent::Error(socket::unknown_type(&ty)));
+            }
             Ok((f, _)) => f,
             Err(e) => return self.out.send(&ToAgent::Error(e)),
         };
@@ -55,7 +62,9 @@ impl Handler for AgentSocket {
     }
 
     fn on_binary(&mut self) {
-        self.out.send(&ToAgent::Error(socket::bad_frame("binary frames are not supported; send JSON text")));
+        self.out.send(&ToAgent::Error(socket::bad_frame(
+            "binary frames are not supported; send JSON text",
+        )));
     }
 
     async fn on_close(self) {
@@ -82,19 +91,40 @@ impl AgentSocket {
     async fn handle(&mut self, frame: ToServer) -> Result<()> {
         let Some(name) = self.username.clone() else {
             return match frame {
-                ToServer::Hello { protocol_version, username, credential } => self.hello(protocol_version, &username, &credential),
-                _ => Err(Error::peer(ErrorCode::HandshakeRequired, "the first frame must be hello")),
+                ToServer::Hello {
+                    protocol_version,
+                    username,
+                    credential,
+                } => self.hello(protocol_version, &username, &credential),
+                _ => Err(Error::peer(
+                    ErrorCode::HandshakeRequired,
+                    "the first frame must be hello",
+                )),
             };
         };
         let (engine, out) = (&self.engine, self.out.clone());
         match frame {
-            ToServer::Hello { .. } => Err(Error::peer(ErrorCode::BadFrame, "hello was already accepted on this connection")),
+            ToServer::Hello { .. } => Err(Error::peer(
+                ErrorCode::BadFrame,
+                "hello was already accepted on this connection",
+            )),
             ToServer::SetPresence { presence } => set_presence(engine, name, presence, out).await,
-            ToServer::SendMessage { conversation_id, entry_id, text } => {
-                let m = Outgoing { conversation_id, entry_id, text, client_timestamp: None };
+            ToServer::SendMessage {
+                conversation_id,
+                entry_id,
+                text,
+            } => {
+                let m = Outgoing {
+                    conversation_id,
+                    entry_id,
+                    text,
+                    client_timestamp: None,
+                };
                 engine.agent_message(name, m, out).await
             }
-            ToServer::EndSession { conversation_id } => engine.end_session(name, conversation_id).await,
+            ToServer::EndSession { conversation_id } => {
+                engine.end_session(name, conversation_id).await
+            }
             ToServer::Ping => {
                 out.send(&ToAgent::Pong);
                 Ok(())
@@ -107,7 +137,9 @@ impl AgentSocket {
         if version != PROTOCOL_VERSION {
             self.out.send(&ToAgent::Error(ErrorFrame {
                 code: ErrorCode::UnsupportedVersion,
-                message: format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+                message: format!(
+                    "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                ),
                 entry_id: None,
             }));
             self.out.close();
@@ -115,10 +147,16 @@ impl AgentSocket {
         }
         // Hashing both sides first makes the constant-time comparison independent of length.
         let agent = self.engine.config.agent(username).filter(|a| {
-            bool::from(Sha256::digest(a.credential.as_bytes()).ct_eq(&Sha256::digest(credential.as_bytes())))
+            bool::from(
+                Sha256::digest(a.credential.as_bytes())
+                    .ct_eq(&Sha256::digest(credential.as_bytes())),
+            )
         });
         let Some(agent) = agent else {
-            return Err(Error::peer(ErrorCode::Unauthorized, "unknown username or wrong credential"));
+            return Err(Error::peer(
+                ErrorCode::Unauthorized,
+                "unknown username or wrong credential",
+            ));
         };
         self.username = Some(agent.username.clone());
         self.out.send(&ToAgent::Welcome {
@@ -134,7 +172,12 @@ impl AgentSocket {
 /// `setPresence`: replies `presence`; the connection's first one also registers it for the
 /// agent's traffic and sends `assigned` for every open conversation (reconnect). Going
 /// Online re-runs routing.
-async fn set_presence(engine: &Arc<Engine>, name: String, presence: Presence, out: Outbox) -> Result<()> {
+async fn set_presence(
+    engine: &Arc<Engine>,
+    name: String,
+    presence: Presence,
+    out: Outbox,
+) -> Result<()> {
     engine
         .run(move |inner, engine| {
             let online = presence == Presence::Online;

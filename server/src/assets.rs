@@ -23,13 +23,17 @@ pub async fn widget(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
     let Some(file) = safe_join(&state.widget_dir, rel) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    let brotli = accepts_br(&headers) && tokio::fs::try_exists(with_br(&file)).await.unwrap_or(false);
+    let brotli =
+        accepts_br(&headers) && tokio::fs::try_exists(with_br(&file)).await.unwrap_or(false);
     let read = if brotli { with_br(&file) } else { file.clone() };
     match tokio::fs::read(&read).await {
         Ok(bytes) => {
             let mut r = ([(header::CONTENT_TYPE, content_type(&file))], bytes).into_response();
             let h = r.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             if brotli {
@@ -40,7 +44,10 @@ pub async fn widget(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
         Err(_) => (
             StatusCode::NOT_FOUND,
             [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
-            format!("widget file {rel:?} not found in {}; run `cargo xtask build` first\n", state.widget_dir.display()),
+            format!(
+                "widget file {rel:?} not found in {}; run `cargo xtask build` first\n",
+                state.widget_dir.display()
+            ),
         )
             .into_response(),
     }
@@ -50,21 +57,38 @@ pub async fn widget(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
 /// replaced by the server's real base URL so the demo snippet works on any port.
 pub async fn site(State(site): State<Site>, uri: Uri) -> Response {
     let rel = uri.path().trim_start_matches('/');
-    let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_string() };
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        format!("{rel}index.html")
+    } else {
+        rel.to_string()
+    };
     let Some(file) = safe_join(&site.dir, &rel) else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
-    let file = if tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_dir()) { file.join("index.html") } else { file };
+    let file = if tokio::fs::metadata(&file).await.is_ok_and(|m| m.is_dir()) {
+        file.join("index.html")
+    } else {
+        file
+    };
     let Ok(bytes) = tokio::fs::read(&file).await else {
         return (StatusCode::NOT_FOUND, "not found\n").into_response();
     };
     let ty = content_type(&file);
     let body = if ty.starts_with("text/html") {
-        String::from_utf8_lossy(&bytes).replace("http://127.0.0.1:8080", &site.base_url).into_bytes()
+        String::from_utf8_lossy(&bytes)
+            .replace("http://127.0.0.1:8080", &site.base_url)
+            .into_bytes()
     } else {
         bytes
     };
-    ([(header::CONTENT_TYPE, ty), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, ty),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// State of the site listener.
@@ -82,7 +106,9 @@ fn safe_join(dir: &Path, rel: &str) -> Option<PathBuf> {
     for seg in rel.split('/') {
         let ok = !seg.is_empty()
             && !seg.starts_with('.')
-            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !ok {
             return None;
         }
@@ -101,11 +127,17 @@ fn accepts_br(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("br")))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|e| e.trim().split(';').next() == Some("br"))
+        })
 }
 
 fn content_type(file: &Path) -> &'static str {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     if name.ends_with(".d.ts") {
         return "text/plain; charset=utf-8";
     }
@@ -133,8 +165,20 @@ mod tests {
     fn safe_join_refuses_traversal() {
         let d = Path::new("/srv/pkg");
         assert_eq!(safe_join(d, "a.js"), Some(d.join("a.js")));
-        assert_eq!(safe_join(d, "snippets/x-1/inline0.js"), Some(d.join("snippets/x-1/inline0.js")));
-        for bad in ["../etc/passwd", "..", "a/../../b", ".env", "a//b", "%2e%2e/x", "a\\b", ""] {
+        assert_eq!(
+            safe_join(d, "snippets/x-1/inline0.js"),
+            Some(d.join("snippets/x-1/inline0.js"))
+        );
+        for bad in [
+            "../etc/passwd",
+            "..",
+            "a/../../b",
+            ".env",
+            "a//b",
+            "%2e%2e/x",
+            "a\\b",
+            "",
+        ] {
             assert_eq!(safe_join(d, bad), None, "{bad}");
         }
     }

@@ -6,13 +6,23 @@ use em_protocol::{EntryId, ErrorCode, ErrorFrame};
 pub enum Error {
     /// The config file is wrong; printed as one line naming file, field and problem.
     #[error("{file}: {path}: {message}")]
-    Config { file: String, path: String, message: String },
+    Config {
+        file: String,
+        path: String,
+        message: String,
+    },
     #[error("cannot open database {path}: {source}")]
-    OpenDb { path: String, source: rusqlite::Error },
+    OpenDb {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// The peer asked for something it may not have; answered with an `error` frame.
@@ -29,16 +39,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A peer-caused error with a stable wire code.
     pub fn peer(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error::Peer { code, message: message.into() }
+        Error::Peer {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The `error` frame for this error. Server faults are not detailed to the peer:
     /// they are logged, and the peer may retry (every frame is idempotent).
     pub fn to_frame(&self, entry_id: Option<EntryId>) -> ErrorFrame {
         match self {
-            Error::Peer { code, message } => {
-                ErrorFrame { code: *code, message: message.clone(), entry_id }
-            }
+            Error::Peer { code, message } => ErrorFrame {
+                code: *code,
+                message: message.clone(),
+                entry_id,
+            },
             _ => ErrorFrame {
                 code: ErrorCode::Internal,
                 message: "internal server error; retry later".into(),

@@ -18,14 +18,22 @@ pub struct Refusal(pub StatusCode, pub ErrorCode, pub String);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = ConfigError { error: ConfigErrorBody { code: self.1, message: self.2 } };
+        let body = ConfigError {
+            error: ConfigErrorBody {
+                code: self.1,
+                message: self.2,
+            },
+        };
         (self.0, Json(body)).into_response()
     }
 }
 
 /// The `Origin` request header, if any and readable.
 pub fn origin_of(headers: &HeaderMap) -> Option<String> {
-    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Finds the deployment and checks the page origin against it. A request without `Origin`
@@ -36,8 +44,15 @@ pub fn check_deployment<'a>(
     name: Option<&String>,
     origin: Option<&str>,
 ) -> Result<&'a Deployment, Refusal> {
-    let (Some(org_id), Some(name)) = (org_id.filter(|s| !s.is_empty()), name.filter(|s| !s.is_empty())) else {
-        return Err(Refusal(StatusCode::BAD_REQUEST, ErrorCode::BadFrame, "query parameters orgId and esConfigName are required".into()));
+    let (Some(org_id), Some(name)) = (
+        org_id.filter(|s| !s.is_empty()),
+        name.filter(|s| !s.is_empty()),
+    ) else {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadFrame,
+            "query parameters orgId and esConfigName are required".into(),
+        ));
     };
     let Some(d) = config.deployment(org_id, name) else {
         let message = if config.deployment.iter().any(|d| d.org_id == *org_id) {
@@ -45,7 +60,11 @@ pub fn check_deployment<'a>(
         } else {
             format!("unknown org id {org_id}")
         };
-        return Err(Refusal(StatusCode::NOT_FOUND, ErrorCode::UnknownDeployment, message));
+        return Err(Refusal(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownDeployment,
+            message,
+        ));
     };
     match origin {
         Some(o) if !d.allows(o) => Err(Refusal(
@@ -64,7 +83,12 @@ pub async fn deployment_config(
     headers: HeaderMap,
 ) -> Response {
     let origin = origin_of(&headers);
-    let mut response = match check_deployment(&state.engine.config, q.get("orgId"), q.get("esConfigName"), origin.as_deref()) {
+    let mut response = match check_deployment(
+        &state.engine.config,
+        q.get("orgId"),
+        q.get("esConfigName"),
+        origin.as_deref(),
+    ) {
         Ok(d) => {
             let body = DeploymentConfig {
                 org_id: d.org_id.clone(),
@@ -73,7 +97,10 @@ pub async fn deployment_config(
                 branding: (&d.branding).into(),
             };
             let mut r = Json(body).into_response();
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            );
             r
         }
         Err(refusal) => refusal.into_response(),
@@ -97,21 +124,34 @@ const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 
 pub async fn console_html() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
-         (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         include_str!("console/console.html"),
     )
         .into_response()
 }
 
 pub async fn console_js() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-     include_str!("console/console.js"))
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("console/console.js"),
+    )
         .into_response()
 }
 
 pub async fn console_css() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-     include_str!("console/console.css"))
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("console/console.css"),
+    )
         .into_response()
 }

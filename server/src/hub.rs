@@ -32,7 +32,13 @@ impl Outbox {
     pub fn new() -> (Self, mpsc::UnboundedReceiver<Outbound>) {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { id: NEXT.fetch_add(1, Ordering::Relaxed), tx }, rx)
+        (
+            Self {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
+                tx,
+            },
+            rx,
+        )
     }
 
     /// Queues a frame; a closed connection is simply skipped (its cleanup is under way).
@@ -110,7 +116,10 @@ impl Hub {
     pub fn publish(&self, id: ConversationId, agent: Option<&str>, text: Utf8Bytes) {
         let inner = self.lock();
         let visitors = inner.conversations.get(&id).into_iter().flatten();
-        let agents = agent.and_then(|a| inner.agents.get(a)).into_iter().flatten();
+        let agents = agent
+            .and_then(|a| inner.agents.get(a))
+            .into_iter()
+            .flatten();
         for o in visitors.chain(agents) {
             o.send_text(text.clone());
         }

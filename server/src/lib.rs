@@ -1,7 +1,7 @@
 //! em-server: the reference backend of embedded-messaging.
 //!
 //! Map of the crate:
-//! - [`cli`], [`config`] (+ [`origin`]): command line and the validated deployments file.
+//! - [`cli`], [`config`]: command line and the validated deployments file.
 //! - [`store`]: SQLite tables named after the data model; [`routing`]: queues and capacity.
 //! - [`engine`]: store + routing under one lock, plus the [`hub`] that fans entries out.
 //! - [`session`]: create, resume, send and end conversations (both sockets use it).
@@ -16,7 +16,6 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod hub;
-pub mod origin;
 pub mod routing;
 pub mod session;
 pub mod socket;
@@ -49,7 +48,10 @@ pub struct AppState {
 impl AppState {
     /// Opens (or creates) the database and rebuilds routing state from it.
     pub fn new(config: Config, db: &Path, widget_dir: PathBuf) -> Result<Self> {
-        Ok(Self { engine: Arc::new(Engine::open(Arc::new(config), db)?), widget_dir: Arc::new(widget_dir) })
+        Ok(Self {
+            engine: Arc::new(Engine::open(Arc::new(config), db)?),
+            widget_dir: Arc::new(widget_dir),
+        })
     }
 }
 
@@ -85,11 +87,21 @@ pub async fn run(cli: Cli) -> Result<()> {
             let listener = bind(cli.site_listen).await?;
             let site_url = base_url_of(listener.local_addr()?);
             say(&format!("site on {site_url}"));
-            Some((listener, assets::Site { dir: dir.clone(), base_url: base_url.clone() }, site_url))
+            Some((
+                listener,
+                assets::Site {
+                    dir: dir.clone(),
+                    base_url: base_url.clone(),
+                },
+                site_url,
+            ))
         }
         None => None,
     };
-    say(&format!("agent console: {base_url}/console (agents are configured in {})", cli.config.display()));
+    say(&format!(
+        "agent console: {base_url}/console (agents are configured in {})",
+        cli.config.display()
+    ));
     if let Some((_, _, url)) = &site {
         say(&format!("demo page: {url}/"));
     }
@@ -97,7 +109,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     let main = axum::serve(listener, app(state)).into_future();
     let serving = async move {
         match site {
-            Some((listener, site, _)) => tokio::try_join!(main, axum::serve(listener, site_app(site)).into_future()).map(|_| ()),
+            Some((listener, site, _)) => {
+                tokio::try_join!(main, axum::serve(listener, site_app(site)).into_future())
+                    .map(|_| ())
+            }
             None => main.await,
         }
     };
@@ -119,9 +134,11 @@ fn say(line: &str) {
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr: addr.to_string(), source })
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
+        addr: addr.to_string(),
+        source,
+    })
 }
-
 
 /// `http://host:port`; an unspecified address is reachable locally as 127.0.0.1.
 fn base_url_of(mut addr: SocketAddr) -> String {

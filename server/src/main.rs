@@ -9,16 +9,23 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "em_server=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "em_server=info,warn".into()),
         )
         .init();
-    let result = tokio::runtime::Runtime::new().map_err(Error::from).and_then(|rt| rt.block_on(em_server::run(cli)));
+    let result = tokio::runtime::Runtime::new()
+        .map_err(Error::from)
+        .and_then(|rt| rt.block_on(em_server::run(cli)));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             // 2 = the config file is wrong (like a usage error); 1 = anything else.
-            std::process::ExitCode::from(if matches!(e, Error::Config { .. }) { 2 } else { 1 })
+            std::process::ExitCode::from(if matches!(e, Error::Config { .. }) {
+                2
+            } else {
+                1
+            })
         }
     }
 }

@@ -41,11 +41,18 @@ impl Routing {
             .agent
             .iter()
             .map(|a| {
-                let load = AgentLoad { capacity: a.capacity as usize, queues: a.queues.clone(), ..AgentLoad::default() };
+                let load = AgentLoad {
+                    capacity: a.capacity as usize,
+                    queues: a.queues.clone(),
+                    ..AgentLoad::default()
+                };
                 (a.username.clone(), load)
             })
             .collect();
-        Self { agents, ..Self::default() }
+        Self {
+            agents,
+            ..Self::default()
+        }
     }
 
     /// Appends a conversation to its queue (ignored if it is already waiting anywhere).
@@ -54,12 +61,18 @@ impl Routing {
             return;
         }
         self.arrivals += 1;
-        self.waiting.entry(queue.to_string()).or_default().push_back((self.arrivals, id));
+        self.waiting
+            .entry(queue.to_string())
+            .or_default()
+            .push_back((self.arrivals, id));
     }
 
     /// Records an assignment that is already in the store (used when rebuilding at start).
     pub fn restore(&mut self, agent: &str, id: ConversationId) -> bool {
-        self.agents.get_mut(agent).map(|a| a.assigned.insert(id)).is_some()
+        self.agents
+            .get_mut(agent)
+            .map(|a| a.assigned.insert(id))
+            .is_some()
     }
 
     pub fn set_online(&mut self, agent: &str, online: bool) {
@@ -69,28 +82,43 @@ impl Routing {
     }
 
     pub fn assigned(&self, agent: &str) -> Vec<ConversationId> {
-        self.agents.get(agent).map(|a| a.assigned.iter().copied().collect()).unwrap_or_default()
+        self.agents
+            .get(agent)
+            .map(|a| a.assigned.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// The next assignment to make, if any: the longest-waiting conversation that some online
     /// agent of its queue has room for, given to the agent with the most free capacity
     /// (ties: fewest assigned, then username).
     pub fn next(&self) -> Option<Assignment> {
-        let mut heads: Vec<(u64, &String, ConversationId)> =
-            self.waiting.iter().filter_map(|(q, list)| list.front().map(|(n, c)| (*n, q, *c))).collect();
+        let mut heads: Vec<(u64, &String, ConversationId)> = self
+            .waiting
+            .iter()
+            .filter_map(|(q, list)| list.front().map(|(n, c)| (*n, q, *c)))
+            .collect();
         heads.sort();
         heads.into_iter().find_map(|(_, queue, conversation)| {
             let agent = self
                 .agents
                 .iter()
-                .filter(|(_, a)| a.online && a.assigned.len() < a.capacity && a.queues.contains(queue))
+                .filter(|(_, a)| {
+                    a.online && a.assigned.len() < a.capacity && a.queues.contains(queue)
+                })
                 .max_by(|(an, a), (bn, b)| {
                     let free = |l: &AgentLoad| l.capacity - l.assigned.len();
-                    free(a).cmp(&free(b)).then(b.assigned.len().cmp(&a.assigned.len())).then(bn.cmp(an))
+                    free(a)
+                        .cmp(&free(b))
+                        .then(b.assigned.len().cmp(&a.assigned.len()))
+                        .then(bn.cmp(an))
                 })?
                 .0
                 .clone();
-            Some(Assignment { queue: queue.clone(), conversation, agent })
+            Some(Assignment {
+                queue: queue.clone(),
+                conversation,
+                agent,
+            })
         })
     }
 
@@ -160,6 +188,9 @@ mod tests {
         assert_eq!(names, ["ada", "bob", "ada"]);
         assert_eq!(got.iter().map(|(c, _)| *c).collect::<Vec<_>>(), ids[..3]);
         r.release("bob", ids[1]);
-        assert_eq!(r.next().map(|a| (a.conversation, a.agent)), Some((ids[3], "bob".into())));
+        assert_eq!(
+            r.next().map(|a| (a.conversation, a.agent)),
+            Some((ids[3], "bob".into()))
+        );
     }
 }

@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
-use em_protocol::{ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode, MAX_TEXT_CHARS, Participant,
-                  ParticipantChange, ParticipantOperation, Role, SessionStatus};
+use em_protocol::{
+    ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode, MAX_TEXT_CHARS, Participant, Role,
+    SessionStatus,
+};
 
 use crate::engine::{Engine, Inner, enqueue, system_entry};
 use crate::error::{Error, Result};
@@ -30,11 +32,21 @@ pub struct Outgoing {
 
 impl Engine {
     /// `createConversation`: idempotent per (id, owner); subscribes `out` to the conversation.
-    pub async fn create_conversation(self: &Arc<Self>, v: Visitor, id: ConversationId, out: Outbox) -> Result<()> {
+    pub async fn create_conversation(
+        self: &Arc<Self>,
+        v: Visitor,
+        id: ConversationId,
+        out: Outbox,
+    ) -> Result<()> {
         self.run(move |inner, engine| {
             let created = match inner.store.session(id)? {
                 Some(s) if owns(&v, &s) => false,
-                Some(_) => return Err(Error::peer(ErrorCode::Conflict, format!("conversation id {id} is already in use"))),
+                Some(_) => {
+                    return Err(Error::peer(
+                        ErrorCode::Conflict,
+                        format!("conversation id {id} is already in use"),
+                    ));
+                }
                 None => {
                     let s = Session {
                         conversation_id: id,
@@ -50,7 +62,12 @@ impl Engine {
                 }
             };
             let s = owned_session(inner, &v, id)?;
-            out.send(&ToVisitor::Conversation { conversation_id: id, status: s.status, last_seq: s.last_seq, created });
+            out.send(&ToVisitor::Conversation {
+                conversation_id: id,
+                status: s.status,
+                last_seq: s.last_seq,
+                created,
+            });
             engine.hub.subscribe(id, &out);
             Ok(())
         })
@@ -59,10 +76,21 @@ impl Engine {
 
     /// `resume`: the state, every entry after `after_seq`, then live entries. Reading and
     /// subscribing under the engine lock means no entry is missed or sent twice.
-    pub async fn resume(self: &Arc<Self>, v: Visitor, id: ConversationId, after_seq: u64, out: Outbox) -> Result<()> {
+    pub async fn resume(
+        self: &Arc<Self>,
+        v: Visitor,
+        id: ConversationId,
+        after_seq: u64,
+        out: Outbox,
+    ) -> Result<()> {
         self.run(move |inner, engine| {
             let s = owned_session(inner, &v, id)?;
-            out.send(&ToVisitor::Conversation { conversation_id: id, status: s.status, last_seq: s.last_seq, created: false });
+            out.send(&ToVisitor::Conversation {
+                conversation_id: id,
+                status: s.status,
+                last_seq: s.last_seq,
+                created: false,
+            });
             for entry in inner.store.entries_after(id, after_seq)? {
                 out.send(&ToVisitor::Entry { entry });
             }
@@ -73,20 +101,39 @@ impl Engine {
     }
 
     /// A visitor's `sendMessage`. The first message of a new conversation starts routing.
-    pub async fn visitor_message(self: &Arc<Self>, v: Visitor, m: Outgoing, out: Outbox) -> Result<()> {
+    pub async fn visitor_message(
+        self: &Arc<Self>,
+        v: Visitor,
+        m: Outgoing,
+        out: Outbox,
+    ) -> Result<()> {
         validate(&m.text)?;
         self.run(move |inner, engine| {
             let s = owned_session(inner, &v, m.conversation_id)?;
-            let sender = Participant { role: Role::EndUser, subject: v.end_user_id.to_string() };
+            let sender = Participant {
+                role: Role::EndUser,
+                subject: v.end_user_id.to_string(),
+            };
             let mut entries = vec![new_message(&m, sender, "Guest")];
             let mut update = Update::default();
             if s.status == SessionStatus::New {
-                entries.push(system_entry(EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None }));
-                entries.push(system_entry(EntryPayload::SessionStatusChanged { session_status: SessionStatus::Waiting }));
+                entries.push(system_entry(EntryPayload::RoutingResult {
+                    routing_type: "Initial".into(),
+                    failure_type: None,
+                }));
+                entries.push(system_entry(EntryPayload::SessionStatusChanged {
+                    session_status: SessionStatus::Waiting,
+                }));
                 update.status = Some(SessionStatus::Waiting);
             }
-            let ack = |seq| ToVisitor::Ack { conversation_id: m.conversation_id, entry_id: m.entry_id, seq };
-            if !store_and_ack(inner, engine, &s, &m, entries, update, |seq| out.send(&ack(seq)))? {
+            let ack = |seq| ToVisitor::Ack {
+                conversation_id: m.conversation_id,
+                entry_id: m.entry_id,
+                seq,
+            };
+            if !store_and_ack(inner, engine, &s, &m, entries, update, |seq| {
+                out.send(&ack(seq))
+            })? {
                 return Ok(());
             }
             if s.status == SessionStatus::New {
@@ -99,44 +146,32 @@ impl Engine {
     }
 
     /// An agent's `sendMessage`, only on a conversation assigned to them.
-    pub async fn agent_message(self: &Arc<Self>, agent: String, m: Outgoing, out: Outbox) -> Result<()> {
+    pub async fn agent_message(
+        self: &Arc<Self>,
+        agent: String,
+        m: Outgoing,
+        out: Outbox,
+    ) -> Result<()> {
         validate(&m.text)?;
         self.run(move |inner, engine| {
             let s = assigned_session(inner, &agent, m.conversation_id)?;
-            let name = engine.config.agent(&agent).map_or(agent.clone(), |a| a.display_name.clone());
-            let sender = Participant { role: Role::Agent, subject: agent.clone() };
+            let name = engine
+                .config
+                .agent(&agent)
+                .map_or(agent.clone(), |a| a.display_name.clone());
+            let sender = Participant {
+                role: Role::Agent,
+                subject: agent.clone(),
+            };
             let entries = vec![new_message(&m, sender, &name)];
-            let ack = |seq| ToAgent::Ack { conversation_id: m.conversation_id, entry_id: m.entry_id, seq };
-            store_and_ack(inner, engine, &s, &m, entries, Update::default(), |seq| out.send(&ack(seq)))?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// `endSession`: the agent leaves, the session ends, capacity frees and routing re-runs.
-    pub async fn end_session(self: &Arc<Self>, agent: String, id: ConversationId) -> Result<()> {
-        self.run(move |inner, engine| {
-            let s = assigned_session(inner, &agent, id)?;
-            if s.status != SessionStatus::Ended {
-                let name = engine.config.agent(&agent).map_or(agent.clone(), |a| a.display_name.clone());
-                let entries = vec![
-                    system_entry(EntryPayload::ParticipantChanged {
-                        entries: vec![ParticipantChange {
-                            operation: ParticipantOperation::Remove,
-                            participant: Participant { role: Role::Agent, subject: agent.clone() },
-                            display_name: name,
-                        }],
-                    }),
-                    system_entry(EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }),
-                ];
-                let update = Update { status: Some(SessionStatus::Ended), agent: None };
-                if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
-                    engine.publish(id, Some(&agent), stored);
-                }
-            }
-            inner.routing.release(&agent, id);
-            engine.hub.to_agent(&agent, &ToAgent::Released { conversation_id: id });
-            engine.route(inner);
+            let ack = |seq| ToAgent::Ack {
+                conversation_id: m.conversation_id,
+                entry_id: m.entry_id,
+                seq,
+            };
+            store_and_ack(inner, engine, &s, &m, entries, Update::default(), |seq| {
+                out.send(&ack(seq))
+            })?;
             Ok(())
         })
         .await
@@ -144,15 +179,28 @@ impl Engine {
 }
 
 /// Dedupe, ended check, append, ack, fan-out. Returns whether something new was stored.
-fn store_and_ack(inner: &mut Inner, engine: &Engine, s: &Session, m: &Outgoing, entries: Vec<NewEntry>,
-                 update: Update, ack: impl Fn(u64)) -> Result<bool> {
+fn store_and_ack(
+    inner: &mut Inner,
+    engine: &Engine,
+    s: &Session,
+    m: &Outgoing,
+    entries: Vec<NewEntry>,
+    update: Update,
+    ack: impl Fn(u64),
+) -> Result<bool> {
     // A resent message that was stored before the session ended is still acknowledged.
     if s.status == SessionStatus::Ended {
         if let Some(seq) = inner.store.seq_of(s.conversation_id, m.entry_id)? {
             ack(seq);
             return Ok(false);
         }
-        return Err(Error::peer(ErrorCode::ConversationEnded, format!("conversation {} has ended; start a new one", s.conversation_id)));
+        return Err(Error::peer(
+            ErrorCode::ConversationEnded,
+            format!(
+                "conversation {} has ended; start a new one",
+                s.conversation_id
+            ),
+        ));
     }
     match inner.store.append(s.conversation_id, entries, update)? {
         Appended::Duplicate { seq } => {
@@ -183,7 +231,10 @@ fn validate(text: &str) -> Result<()> {
     }
     let n = text.chars().count();
     if n > MAX_TEXT_CHARS {
-        return Err(Error::peer(ErrorCode::InvalidMessage, format!("text has {n} characters; at most {MAX_TEXT_CHARS} are allowed")));
+        return Err(Error::peer(
+            ErrorCode::InvalidMessage,
+            format!("text has {n} characters; at most {MAX_TEXT_CHARS} are allowed"),
+        ));
     }
     Ok(())
 }
@@ -196,13 +247,19 @@ fn owns(v: &Visitor, s: &Session) -> bool {
 fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if owns(v, &s) => Ok(s),
-        _ => Err(Error::peer(ErrorCode::NotFound, format!("no conversation {id} for this visitor"))),
+        _ => Err(Error::peer(
+            ErrorCode::NotFound,
+            format!("no conversation {id} for this visitor"),
+        )),
     }
 }
 
-fn assigned_session(inner: &Inner, agent: &str, id: ConversationId) -> Result<Session> {
+pub(crate) fn assigned_session(inner: &Inner, agent: &str, id: ConversationId) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if s.agent_username.as_deref() == Some(agent) => Ok(s),
-        _ => Err(Error::peer(ErrorCode::Unauthorized, format!("conversation {id} is not assigned to {agent}"))),
+        _ => Err(Error::peer(
+            ErrorCode::Unauthorized,
+            format!("conversation {id} is not assigned to {agent}"),
+        )),
     }
 }

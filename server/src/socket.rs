@@ -25,8 +25,12 @@ pub trait Handler {
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
 /// Runs a connection until either side stops, then calls [`Handler::on_close`].
-pub async fn serve<W, R, E, H>(mut write: W, mut read: R, mut rx: mpsc::UnboundedReceiver<Outbound>, mut handler: H)
-where
+pub async fn serve<W, R, E, H>(
+    mut write: W,
+    mut read: R,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    mut handler: H,
+) where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -67,17 +71,26 @@ where
 /// Parses a text frame into `T`, also returning its `type`. The error is a `bad_frame`
 /// saying what was wrong, so the peer can fix it; the connection stays open.
 pub fn parse_frame<T: serde::de::DeserializeOwned>(text: &str) -> Result<(T, String), ErrorFrame> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad_frame(format!("frame is not valid JSON: {e}")))?;
-    let Some(ty) = value.get("type").and_then(|t| t.as_str()).map(str::to_string) else {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| bad_frame(format!("frame is not valid JSON: {e}")))?;
+    let Some(ty) = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(str::to_string)
+    else {
         return Err(bad_frame("expected a JSON object with a \"type\""));
     };
-    let frame = serde_json::from_value(value).map_err(|e| bad_frame(format!("invalid {ty:?} frame: {e}")))?;
+    let frame = serde_json::from_value(value)
+        .map_err(|e| bad_frame(format!("invalid {ty:?} frame: {e}")))?;
     Ok((frame, ty))
 }
 
 pub fn bad_frame(message: impl Into<String>) -> ErrorFrame {
-    ErrorFrame { code: ErrorCode::BadFrame, message: message.into(), entry_id: None }
+    ErrorFrame {
+        code: ErrorCode::BadFrame,
+        message: message.into(),
+        entry_id: None,
+    }
 }
 
 pub fn unknown_type(ty: &str) -> ErrorFrame {

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::hub::Outbox;
 use crate::http::{check_deployment, origin_of};
+use crate::hub::Outbox;
 use crate::session::{Outgoing, Visitor};
 use crate::socket::{self, Handler};
 
@@ -30,7 +30,12 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin = origin_of(&headers);
-    let deployment = match check_deployment(&state.engine.config, q.get("orgId"), q.get("esConfigName"), origin.as_deref()) {
+    let deployment = match check_deployment(
+        &state.engine.config,
+        q.get("orgId"),
+        q.get("esConfigName"),
+        origin.as_deref(),
+    ) {
         Ok(d) => d,
         Err(refusal) => return refusal.into_response(),
     };
@@ -42,10 +47,11 @@ pub async fn upgrade(
         deployment_name: deployment.name.clone(),
         visitor: None,
     };
-    ws.max_message_size(socket::MAX_FRAME_BYTES).on_upgrade(move |ws| {
-        let (write, read) = ws.split();
-        socket::serve(write, read, rx, handler)
-    })
+    ws.max_message_size(socket::MAX_FRAME_BYTES)
+        .on_upgrade(move |ws| {
+            let (write, read) = ws.split();
+            socket::serve(write, read, rx, handler)
+        })
 }
 
 /// Per-connection state of a visitor socket.
@@ -61,7 +67,9 @@ pub struct VisitorSocket {
 impl Handler for VisitorSocket {
     async fn on_text(&mut self, text: &str) {
         let frame = match socket::parse_frame::<ToServer>(text) {
-            Ok((ToServer::Unknown, ty)) => return self.out.send(&ToVisitor::Error(socket::unknown_type(&ty))),
+            Ok((ToServer::Unknown, ty)) => {
+                return self.out.send(&ToVisitor::Error(socket::unknown_type(&ty)));
+            }
             Ok((f, _)) => f,
             Err(e) => return self.out.send(&ToVisitor::Error(e)),
         };
@@ -78,7 +86,9 @@ impl Handler for VisitorSocket {
     }
 
     fn on_binary(&mut self) {
-        self.out.send(&ToVisitor::Error(socket::bad_frame("binary frames are not supported; send JSON text")));
+        self.out.send(&ToVisitor::Error(socket::bad_frame(
+            "binary frames are not supported; send JSON text",
+        )));
     }
 
     async fn on_close(self) {
@@ -90,17 +100,41 @@ impl VisitorSocket {
     async fn handle(&mut self, frame: ToServer) -> Result<()> {
         let Some(v) = self.visitor.clone() else {
             return match frame {
-                ToServer::Hello { protocol_version, credential } => self.hello(protocol_version, credential).await,
-                _ => Err(Error::peer(ErrorCode::HandshakeRequired, "the first frame must be hello")),
+                ToServer::Hello {
+                    protocol_version,
+                    credential,
+                } => self.hello(protocol_version, credential).await,
+                _ => Err(Error::peer(
+                    ErrorCode::HandshakeRequired,
+                    "the first frame must be hello",
+                )),
             };
         };
         let (engine, out) = (&self.engine, self.out.clone());
         match frame {
-            ToServer::Hello { .. } => Err(Error::peer(ErrorCode::BadFrame, "hello was already accepted on this connection")),
-            ToServer::CreateConversation { conversation_id } => engine.create_conversation(v, conversation_id, out).await,
-            ToServer::Resume { conversation_id, after_seq } => engine.resume(v, conversation_id, after_seq, out).await,
-            ToServer::SendMessage { conversation_id, entry_id, text, client_timestamp } => {
-                let m = Outgoing { conversation_id, entry_id, text, client_timestamp: Some(client_timestamp) };
+            ToServer::Hello { .. } => Err(Error::peer(
+                ErrorCode::BadFrame,
+                "hello was already accepted on this connection",
+            )),
+            ToServer::CreateConversation { conversation_id } => {
+                engine.create_conversation(v, conversation_id, out).await
+            }
+            ToServer::Resume {
+                conversation_id,
+                after_seq,
+            } => engine.resume(v, conversation_id, after_seq, out).await,
+            ToServer::SendMessage {
+                conversation_id,
+                entry_id,
+                text,
+                client_timestamp,
+            } => {
+                let m = Outgoing {
+                    conversation_id,
+                    entry_id,
+                    text,
+                    client_timestamp: Some(client_timestamp),
+                };
                 engine.visitor_message(v, m, out).await
             }
             ToServer::Ping => {
@@ -116,7 +150,9 @@ impl VisitorSocket {
         if version != PROTOCOL_VERSION {
             self.out.send(&ToVisitor::Error(ErrorFrame {
                 code: ErrorCode::UnsupportedVersion,
-                message: format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+                message: format!(
+                    "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                ),
                 entry_id: None,
             }));
             self.out.close();
@@ -125,15 +161,23 @@ impl VisitorSocket {
         let (end_user_id, credential) = self
             .engine
             .run(move |inner, _| match credential {
-                Some(c) => match inner.store.end_user_by_credential(&Sha256::digest(c.as_bytes()))? {
+                Some(c) => match inner
+                    .store
+                    .end_user_by_credential(&Sha256::digest(c.as_bytes()))?
+                {
                     Some(id) => Ok((id, c)),
-                    None => Err(Error::peer(ErrorCode::Unauthorized, "unknown credential; say hello without one for a new identity")),
+                    None => Err(Error::peer(
+                        ErrorCode::Unauthorized,
+                        "unknown credential; say hello without one for a new identity",
+                    )),
                 },
                 None => {
                     let secret: [u8; 32] = rand::random();
                     let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
                     let id = EndUserId(uuid::Uuid::new_v4());
-                    inner.store.create_end_user(id, &Sha256::digest(c.as_bytes()))?;
+                    inner
+                        .store
+                        .create_end_user(id, &Sha256::digest(c.as_bytes()))?;
                     Ok((id, c))
                 }
             })
@@ -143,7 +187,78 @@ impl VisitorSocket {
             org_id: self.org_id.clone(),
             deployment_name: self.deployment_name.clone(),
         });
-        self.out.send(&ToVisitor::Welcome { protocol_version: PROTOCOL_VERSION, end_user_id, credential });
+        self.out.send(&ToVisitor::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            end_user_id,
+            credential,
+        });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::Arc;
+
+    use axum::extract::ws::Message;
+    use futures::channel::mpsc;
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+
+    use super::VisitorSocket;
+    use crate::config::Config;
+    use crate::engine::Engine;
+    use crate::hub::Outbox;
+    use crate::socket;
+
+    const CONFIG: &str = r#"
+        [[deployment]]
+        org_id = "00D000000000001"
+        name = "Demo"
+        allowed_origins = ["http://127.0.0.1:*"]
+        queue = "q"
+        [[queue]]
+        name = "q"
+    "#;
+
+    async fn next(rx: &mut mpsc::UnboundedReceiver<Message>) -> Value {
+        match rx.next().await {
+            Some(Message::Text(t)) => serde_json::from_str(t.as_str()).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    // The visitor handler runs over plain channels (no network): handshake, errors, ping, close.
+    async fn visitor_socket_over_channels() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Arc::new(Config::parse(CONFIG).unwrap());
+        let engine = Arc::new(Engine::open(config, &dir.path().join("em.sqlite")).unwrap());
+        let (out, rx) = Outbox::new();
+        let handler = VisitorSocket {
+            engine,
+            out,
+            org_id: "00D000000000001".into(),
+            deployment_name: "Demo".into(),
+            visitor: None,
+        };
+        let (mut client, from_client) = mpsc::unbounded::<Result<Message, Infallible>>();
+        let (to_client, mut server) = mpsc::unbounded::<Message>();
+        let task = tokio::spawn(socket::serve(to_client, from_client, rx, handler));
+
+        let text = |v: Value| Ok(Message::Text(v.to_string().into()));
+        client.send(text(json!({"type": "ping"}))).await.unwrap();
+        assert_eq!(next(&mut server).await["code"], "handshake_required");
+        client.send(text(json!({"type": "hello", "protocolVersion": 1}))).await.unwrap();
+        assert_eq!(next(&mut server).await["type"], "welcome");
+        client.send(Ok(Message::Text("nope".into()))).await.unwrap();
+        assert_eq!(next(&mut server).await["code"], "bad_frame");
+        client.send(Ok(Message::Binary(vec![1, 2].into()))).await.unwrap();
+        assert_eq!(next(&mut server).await["code"], "bad_frame");
+        client.send(text(json!({"type": "ping"}))).await.unwrap();
+        assert_eq!(next(&mut server).await, json!({"type": "pong"}));
+        drop(client);
+        task.await.unwrap();
     }
 }

@@ -13,12 +13,18 @@ fn text_of(frame: &Value) -> Option<&str> {
 async fn agent_sign_in() {
     let s = Server::start(&config(1)).await;
     let mut a = s.agent().await;
-    a.send(json!({"type": "setPresence", "presence": "Online"})).await;
+    a.send(json!({"type": "setPresence", "presence": "Online"}))
+        .await;
     assert_eq!(a.recv().await["code"], "handshake_required");
-    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "nope"})).await;
+    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "nope"}))
+        .await;
     assert_eq!(a.recv().await["code"], "unauthorized");
-    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"})).await;
-    assert_eq!(a.recv().await, json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada", "capacity": 1}));
+    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada", "capacity": 1})
+    );
 }
 
 #[tokio::test]
@@ -33,21 +39,43 @@ async fn agent_is_assigned_and_replies_reach_the_visitor() {
     assert_eq!(assigned["type"], "assigned");
     assert_eq!(assigned["conversation"]["conversationId"], id);
     assert_eq!(assigned["conversation"]["status"], "Active");
-    let history: Vec<&str> = assigned["history"].as_array().unwrap().iter().map(|e| e["entryPayload"]["entryType"].as_str().unwrap()).collect();
-    assert_eq!(history, ["Message", "RoutingResult", "SessionStatusChanged", "ParticipantChanged", "SessionStatusChanged"]);
+    let history: Vec<&str> = assigned["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entryPayload"]["entryType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "Message",
+            "RoutingResult",
+            "SessionStatusChanged",
+            "ParticipantChanged",
+            "SessionStatusChanged"
+        ]
+    );
 
     // The visitor sees routing, the agent joining, then Active.
-    let joined = v.recv_until(|f| is_entry_type(f, "ParticipantChanged")).await;
+    let joined = v
+        .recv_until(|f| is_entry_type(f, "ParticipantChanged"))
+        .await;
     let change = &payload(&joined)["entries"][0];
     assert_eq!(change["operation"], "add");
-    assert_eq!(change["participant"], json!({"role": "Agent", "subject": "ada"}));
+    assert_eq!(
+        change["participant"],
+        json!({"role": "Agent", "subject": "ada"})
+    );
     assert_eq!(change["displayName"], "Ada");
     assert_eq!(payload(&v.recv().await)["sessionStatus"], "Active");
 
     // Visitor → agent, live.
     v.send(send_message(&id, &uuid(), "are you there?")).await;
     let live = a.recv().await;
-    assert_eq!((live["type"].as_str(), text_of(&live)), (Some("entry"), Some("are you there?")));
+    assert_eq!(
+        (live["type"].as_str(), text_of(&live)),
+        (Some("entry"), Some("are you there?"))
+    );
 
     // Agent → visitor, deduped by entryId.
     let entry = uuid();
@@ -55,7 +83,9 @@ async fn agent_is_assigned_and_replies_reach_the_visitor() {
     a.send(reply.clone()).await;
     let ack = a.recv_until(|f| f["type"] == "ack").await;
     assert_eq!(ack["entryId"], entry);
-    let got = v.recv_until(|f| f["type"] == "entry" && f["entry"]["sender"]["role"] == "Agent").await;
+    let got = v
+        .recv_until(|f| f["type"] == "entry" && f["entry"]["sender"]["role"] == "Agent")
+        .await;
     assert_eq!(text_of(&got), Some("Yes, Ada here."));
     assert_eq!(got["entry"]["senderDisplayName"], "Ada");
     a.send(reply).await;
@@ -64,8 +94,14 @@ async fn agent_is_assigned_and_replies_reach_the_visitor() {
 
     // Another conversation is not the agent's to write in.
     let (_, other) = s.visitor_with_conversation().await;
-    a.send(json!({"type": "sendMessage", "conversationId": other, "entryId": uuid(), "text": "hi"})).await;
-    assert_eq!(a.recv_until(|f| f["type"] == "error").await["code"], "unauthorized");
+    a.send(
+        json!({"type": "sendMessage", "conversationId": other, "entryId": uuid(), "text": "hi"}),
+    )
+    .await;
+    assert_eq!(
+        a.recv_until(|f| f["type"] == "error").await["code"],
+        "unauthorized"
+    );
 }
 
 #[tokio::test]
@@ -77,21 +113,34 @@ async fn end_session_ends_the_conversation_for_the_visitor() {
     let first = uuid();
     v.send(send_message(&id, &first, "hello")).await;
     a.recv_until(|f| f["type"] == "assigned").await;
-    v.recv_until(|f| is_entry_type(f, "SessionStatusChanged") && payload(f)["sessionStatus"] == "Active").await;
+    v.recv_until(|f| {
+        is_entry_type(f, "SessionStatusChanged") && payload(f)["sessionStatus"] == "Active"
+    })
+    .await;
 
-    a.send(json!({"type": "endSession", "conversationId": id})).await;
+    a.send(json!({"type": "endSession", "conversationId": id}))
+        .await;
     let left = v.recv().await;
     assert_eq!(payload(&left)["entries"][0]["operation"], "remove");
     assert_eq!(payload(&v.recv().await)["sessionStatus"], "Ended");
-    a.recv_until(|f| f["type"] == "released" && f["conversationId"] == id).await;
+    a.recv_until(|f| f["type"] == "released" && f["conversationId"] == id)
+        .await;
 
     let late = uuid();
     v.send(send_message(&id, &late, "still there?")).await;
-    assert_eq!(v.recv().await, json!({"type": "error", "code": "conversation_ended",
-        "message": format!("conversation {id} has ended; start a new one"), "entryId": late}));
+    assert_eq!(
+        v.recv().await,
+        json!({"type": "error", "code": "conversation_ended",
+        "message": format!("conversation {id} has ended; start a new one"), "entryId": late})
+    );
     v.send(send_message(&id, &first, "hello")).await;
-    assert_eq!(v.recv().await["seq"], 1, "a resent message stored before the end is still acked");
-    v.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0})).await;
+    assert_eq!(
+        v.recv().await["seq"],
+        1,
+        "a resent message stored before the end is still acked"
+    );
+    v.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
+        .await;
     assert_eq!(v.recv().await["status"], "Ended");
 }
 
@@ -103,17 +152,25 @@ async fn capacity_is_respected() {
     let (mut v1, c1) = s.visitor_with_conversation().await;
     let (mut v2, c2) = s.visitor_with_conversation().await;
     v1.send(send_message(&c1, &uuid(), "first")).await;
-    assert_eq!(a.recv_until(|f| f["type"] == "assigned").await["conversation"]["conversationId"], c1);
+    assert_eq!(
+        a.recv_until(|f| f["type"] == "assigned").await["conversation"]["conversationId"],
+        c1
+    );
     v2.send(send_message(&c2, &uuid(), "second")).await;
-    let waiting = v2.recv_until(|f| is_entry_type(f, "SessionStatusChanged")).await;
+    let waiting = v2
+        .recv_until(|f| is_entry_type(f, "SessionStatusChanged"))
+        .await;
     assert_eq!(payload(&waiting)["sessionStatus"], "Waiting");
     v2.assert_quiet().await;
     a.assert_quiet().await;
 
-    a.send(json!({"type": "endSession", "conversationId": c1})).await;
+    a.send(json!({"type": "endSession", "conversationId": c1}))
+        .await;
     let next = a.recv_until(|f| f["type"] == "assigned").await;
     assert_eq!(next["conversation"]["conversationId"], c2);
-    let active = v2.recv_until(|f| is_entry_type(f, "SessionStatusChanged")).await;
+    let active = v2
+        .recv_until(|f| is_entry_type(f, "SessionStatusChanged"))
+        .await;
     assert_eq!(payload(&active)["sessionStatus"], "Active");
 }
 
@@ -132,19 +189,32 @@ async fn reconnect_restores_assignments_and_offline_gets_nothing() {
     // Disconnected: the agent is offline, so a new conversation waits.
     let (mut v2, c2) = s.visitor_with_conversation().await;
     v2.send(send_message(&c2, &uuid(), "anyone?")).await;
-    v2.recv_until(|f| is_entry_type(f, "SessionStatusChanged")).await;
+    v2.recv_until(|f| is_entry_type(f, "SessionStatusChanged"))
+        .await;
     v2.assert_quiet().await;
 
     let mut a = s.agent().await;
-    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"})).await;
+    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}))
+        .await;
     a.recv().await;
-    a.send(json!({"type": "setPresence", "presence": "Offline"})).await;
-    assert_eq!(a.recv().await, json!({"type": "presence", "presence": "Offline"}));
+    a.send(json!({"type": "setPresence", "presence": "Offline"}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "presence", "presence": "Offline"})
+    );
     let again = a.recv().await;
-    assert_eq!((again["type"].as_str(), again["conversation"]["conversationId"].as_str()), (Some("assigned"), Some(id.as_str())));
+    assert_eq!(
+        (
+            again["type"].as_str(),
+            again["conversation"]["conversationId"].as_str()
+        ),
+        (Some("assigned"), Some(id.as_str()))
+    );
     a.assert_quiet().await;
 
-    a.send(json!({"type": "setPresence", "presence": "Online"})).await;
+    a.send(json!({"type": "setPresence", "presence": "Online"}))
+        .await;
     assert_eq!(a.recv().await["presence"], "Online");
     assert_eq!(a.recv().await["conversation"]["conversationId"], c2);
 }

@@ -52,7 +52,12 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("pkg")).unwrap();
         let config = em_server::Config::parse(config).unwrap();
-        let state = em_server::AppState::new(config, &dir.path().join("em.sqlite"), dir.path().join("pkg")).unwrap();
+        let state = em_server::AppState::new(
+            config,
+            &dir.path().join("em.sqlite"),
+            dir.path().join("pkg"),
+        )
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
@@ -74,7 +79,9 @@ impl Server {
     }
 
     pub async fn visitor(&self) -> Ws {
-        Ws::connect(self.addr, &visitor_path(), Some(ORIGIN)).await.unwrap()
+        Ws::connect(self.addr, &visitor_path(), Some(ORIGIN))
+            .await
+            .unwrap()
     }
 
     pub async fn agent(&self) -> Ws {
@@ -92,7 +99,8 @@ impl Server {
         let mut v = self.visitor().await;
         let (_, credential) = v.hello(None).await;
         let id = uuid();
-        v.send(json!({"type": "createConversation", "conversationId": id})).await;
+        v.send(json!({"type": "createConversation", "conversationId": id}))
+            .await;
         assert_eq!(v.recv().await["type"], "conversation");
         (v, id, credential)
     }
@@ -100,10 +108,17 @@ impl Server {
     /// Agent `ada`, signed in and Online.
     pub async fn agent_online(&self) -> Ws {
         let mut a = self.agent().await;
-        a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"})).await;
+        a.send(
+            json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}),
+        )
+        .await;
         assert_eq!(a.recv().await["type"], "welcome");
-        a.send(json!({"type": "setPresence", "presence": "Online"})).await;
-        assert_eq!(a.recv().await, json!({"type": "presence", "presence": "Online"}));
+        a.send(json!({"type": "setPresence", "presence": "Online"}))
+            .await;
+        assert_eq!(
+            a.recv().await,
+            json!({"type": "presence", "presence": "Online"})
+        );
         a
     }
 }
@@ -136,7 +151,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -149,20 +167,36 @@ impl Response {
 /// A minimal HTTP/1.1 GET with `Connection: close`; enough for fixed-length answers.
 pub async fn http_get(addr: SocketAddr, path: &str, origin: Option<&str>) -> Response {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let origin = origin.map(|o| format!("Origin: {o}\r\n")).unwrap_or_default();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
-    Response { status, headers, body: raw[split + 4..].to_vec() }
+    Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    }
 }
 
 pub struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
@@ -172,7 +206,8 @@ impl Ws {
     pub async fn connect(addr: SocketAddr, path: &str, origin: Option<&str>) -> Result<Ws, u16> {
         let mut req = format!("ws://{addr}{path}").into_client_request().unwrap();
         if let Some(o) = origin {
-            req.headers_mut().insert("Origin", HeaderValue::from_str(o).unwrap());
+            req.headers_mut()
+                .insert("Origin", HeaderValue::from_str(o).unwrap());
         }
         match tokio_tungstenite::connect_async(req).await {
             Ok((ws, _)) => Ok(Ws(ws)),
@@ -192,7 +227,9 @@ impl Ws {
     /// The next text frame as JSON; `Value::Null` if the server closed.
     pub async fn recv(&mut self) -> Value {
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(5), self.0.next()).await.expect("no frame within 5 s");
+            let msg = tokio::time::timeout(Duration::from_secs(5), self.0.next())
+                .await
+                .expect("no frame within 5 s");
             match msg {
                 Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Value::Null,
@@ -214,7 +251,9 @@ impl Ws {
 
     /// Asserts nothing arrives for a short while.
     pub async fn assert_quiet(&mut self) {
-        if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(200), self.0.next()).await {
+        if let Ok(Some(Ok(m))) =
+            tokio::time::timeout(Duration::from_millis(200), self.0.next()).await
+        {
             panic!("unexpected frame {m:?}");
         }
     }
@@ -228,7 +267,10 @@ impl Ws {
         self.send(frame).await;
         let w = self.recv().await;
         assert_eq!(w["type"], "welcome", "{w}");
-        (w["endUserId"].as_str().unwrap().into(), w["credential"].as_str().unwrap().into())
+        (
+            w["endUserId"].as_str().unwrap().into(),
+            w["credential"].as_str().unwrap().into(),
+        )
     }
 }
 

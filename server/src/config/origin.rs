@@ -12,7 +12,8 @@ pub enum OriginPattern {
 impl OriginPattern {
     /// Parses a pattern; the error says what is wrong in words for the config error line.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not an origin (expected scheme://host[:port] or scheme://host:*)");
+        let bad =
+            || format!("{s:?} is not an origin (expected scheme://host[:port] or scheme://host:*)");
         let (scheme, rest) = s.split_once("://").ok_or_else(bad)?;
         if !matches!(scheme, "http" | "https") {
             return Err(bad());
@@ -28,7 +29,10 @@ impl OriginPattern {
         let lower = s.to_ascii_lowercase();
         match port {
             None => Ok(Self::Exact(lower)),
-            Some("*") => Ok(Self::AnyPort(format!("{scheme}://{}", host.to_ascii_lowercase()))),
+            Some("*") => Ok(Self::AnyPort(format!(
+                "{scheme}://{}",
+                host.to_ascii_lowercase()
+            ))),
             Some(p) if p.parse::<u16>().is_ok_and(|n| n > 0) && !p.starts_with('0') => {
                 Ok(Self::Exact(lower))
             }
@@ -54,11 +58,16 @@ impl OriginPattern {
 
 fn valid_host(host: &str) -> bool {
     if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return !inner.is_empty()
+            && inner
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
     }
     !host.is_empty()
         && !host.starts_with(['.', '-'])
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 #[cfg(test)]
@@ -76,8 +85,20 @@ mod tests {
         let exact = OriginPattern::parse("https://Shop.Example.com").unwrap();
         assert!(exact.matches("https://shop.example.com"));
         assert!(!exact.matches("https://shop.example.com:444"));
-        assert!(OriginPattern::parse("http://[::1]:*").unwrap().matches("http://[::1]:3000"));
-        for bad in ["foo", "http://", "ftp://x", "http://x/", "http://x:0", "http://x:99999", "http://a b"] {
+        assert!(
+            OriginPattern::parse("http://[::1]:*")
+                .unwrap()
+                .matches("http://[::1]:3000")
+        );
+        for bad in [
+            "foo",
+            "http://",
+            "ftp://x",
+            "http://x/",
+            "http://x:0",
+            "http://x:99999",
+            "http://a b",
+        ] {
             assert!(OriginPattern::parse(bad).is_err(), "{bad}");
         }
     }

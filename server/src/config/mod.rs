@@ -3,11 +3,14 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use em_protocol::Branding;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::origin::OriginPattern;
+mod branding;
+mod origin;
+
+pub use branding::BrandingConfig;
+pub use origin::OriginPattern;
 
 /// Everything the server is configured with. Immutable after start.
 #[derive(Debug, Clone, Deserialize)]
@@ -51,73 +54,39 @@ pub struct Agent {
     pub queues: Vec<String>,
 }
 
-/// `[deployment.branding]`: snake_case in TOML, every field optional with a usable default.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BrandingConfig {
-    pub title: String,
-    pub greeting: String,
-    pub agent_display_name: String,
-    pub button_color: String,
-    pub header_color: String,
-    pub accent_color: String,
-    pub font_family: String,
-    pub button_label: String,
-    pub input_placeholder: String,
-}
-
-impl Default for BrandingConfig {
-    fn default() -> Self {
-        Self {
-            title: "Chat with us".into(),
-            greeting: "Hi! How can we help?".into(),
-            agent_display_name: "Agent".into(),
-            button_color: "#0b5cab".into(),
-            header_color: "#032d60".into(),
-            accent_color: "#0b5cab".into(),
-            font_family: String::new(),
-            button_label: "Chat with an agent".into(),
-            input_placeholder: "Type your message".into(),
-        }
-    }
-}
-
-impl From<&BrandingConfig> for Branding {
-    fn from(b: &BrandingConfig) -> Self {
-        Branding {
-            title: b.title.clone(),
-            greeting: b.greeting.clone(),
-            agent_display_name: b.agent_display_name.clone(),
-            button_color: b.button_color.clone(),
-            header_color: b.header_color.clone(),
-            accent_color: b.accent_color.clone(),
-            font_family: b.font_family.clone(),
-            button_label: b.button_label.clone(),
-            input_placeholder: b.input_placeholder.clone(),
-        }
-    }
-}
-
 impl Config {
     /// Reads, parses and validates `path`; any problem is one [`Error::Config`].
     pub fn load(path: &Path) -> Result<Self> {
         let file = path.display().to_string();
-        let err = |path: String, message: String| Error::Config { file: file.clone(), path, message };
-        let text = std::fs::read_to_string(path).map_err(|e| err("(file)".into(), e.to_string()))?;
+        let err = |path: String, message: String| Error::Config {
+            file: file.clone(),
+            path,
+            message,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| err("(file)".into(), e.to_string()))?;
         Self::parse(&text).map_err(|(p, m)| err(p, m))
     }
 
     /// Parses and validates TOML text; the error is (field path, what is wrong).
     pub fn parse(text: &str) -> Result<Self, (String, String)> {
         let line_of = |span: Option<std::ops::Range<usize>>| match span {
-            Some(s) => format!("line {}", text[..s.start.min(text.len())].lines().count().max(1)),
+            Some(s) => format!(
+                "line {}",
+                text[..s.start.min(text.len())].lines().count().max(1)
+            ),
             None => "(document)".to_string(),
         };
-        let de = toml::Deserializer::parse(text).map_err(|e| (line_of(e.span()), e.message().to_string()))?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| (line_of(e.span()), e.message().to_string()))?;
         let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            let path = if path == "." { line_of(inner.span()) } else { path };
+            let path = if path == "." {
+                line_of(inner.span())
+            } else {
+                path
+            };
             (path, inner.message().to_string())
         })?;
         config.validate()?;
@@ -130,7 +99,11 @@ impl Config {
         for (i, q) in self.queue.iter().enumerate() {
             non_empty(&q.name, || format!("queue[{i}].name"))?;
         }
-        unique(self.agent.iter().map(|a| a.username.as_str()), "agent", "username")?;
+        unique(
+            self.agent.iter().map(|a| a.username.as_str()),
+            "agent",
+            "username",
+        )?;
         for (i, a) in self.agent.iter().enumerate() {
             let at = |f: &str| format!("agent[{i}].{f}");
             non_empty(&a.username, || at("username"))?;
@@ -140,19 +113,38 @@ impl Config {
             }
             for (j, q) in a.queues.iter().enumerate() {
                 if !queues.contains(q.as_str()) {
-                    return Err((format!("agent[{i}].queues[{j}]"), format!("no [[queue]] named {q:?}")));
+                    return Err((
+                        format!("agent[{i}].queues[{j}]"),
+                        format!("no [[queue]] named {q:?}"),
+                    ));
                 }
             }
         }
-        let keys: Vec<String> = self.deployment.iter().map(|d| format!("{}/{}", d.org_id, d.name)).collect();
+        let keys: Vec<String> = self
+            .deployment
+            .iter()
+            .map(|d| format!("{}/{}", d.org_id, d.name))
+            .collect();
         unique(keys.iter().map(String::as_str), "deployment", "name")?;
         for (i, d) in self.deployment.iter_mut().enumerate() {
             let at = |f: &str| format!("deployment[{i}].{f}");
             if !valid_org_id(&d.org_id) {
-                return Err((at("org_id"), format!("{:?} is not an org id (expected 00D followed by 12 or 15 letters or digits)", d.org_id)));
+                return Err((
+                    at("org_id"),
+                    format!(
+                        "{:?} is not an org id (expected 00D followed by 12 or 15 letters or digits)",
+                        d.org_id
+                    ),
+                ));
             }
             if !valid_api_name(&d.name) {
-                return Err((at("name"), format!("{:?} is not an API name (letters, digits and _, starting with a letter)", d.name)));
+                return Err((
+                    at("name"),
+                    format!(
+                        "{:?} is not an API name (letters, digits and _, starting with a letter)",
+                        d.name
+                    ),
+                ));
             }
             if !queues.contains(d.queue.as_str()) {
                 return Err((at("queue"), format!("no [[queue]] named {:?}", d.queue)));
@@ -161,7 +153,9 @@ impl Config {
                 .allowed_origins
                 .iter()
                 .enumerate()
-                .map(|(j, o)| OriginPattern::parse(o).map_err(|m| (at(&format!("allowed_origins[{j}]")), m)))
+                .map(|(j, o)| {
+                    OriginPattern::parse(o).map_err(|m| (at(&format!("allowed_origins[{j}]")), m))
+                })
                 .collect::<Result<_, _>>()?;
             let b = &d.branding;
             for (field, value) in [
@@ -180,7 +174,10 @@ impl Config {
                 ("font_family", &b.font_family),
             ] {
                 if value.contains([';', '{', '}', '<', '>', '\\', '\n', '\r']) {
-                    return Err((at(&format!("branding.{field}")), format!("{value:?} is not a plain CSS value")));
+                    return Err((
+                        at(&format!("branding.{field}")),
+                        format!("{value:?} is not a plain CSS value"),
+                    ));
                 }
             }
         }
@@ -189,7 +186,9 @@ impl Config {
 
     /// The deployment for this org id and API name.
     pub fn deployment(&self, org_id: &str, name: &str) -> Option<&Deployment> {
-        self.deployment.iter().find(|d| d.org_id == org_id && d.name == name)
+        self.deployment
+            .iter()
+            .find(|d| d.org_id == org_id && d.name == name)
     }
 
     pub fn agent(&self, username: &str) -> Option<&Agent> {
@@ -204,21 +203,34 @@ impl Deployment {
 }
 
 fn non_empty(value: &str, at: impl Fn() -> String) -> Result<(), (String, String)> {
-    if value.trim().is_empty() { Err((at(), "must not be empty".into())) } else { Ok(()) }
+    if value.trim().is_empty() {
+        Err((at(), "must not be empty".into()))
+    } else {
+        Ok(())
+    }
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a str>, table: &str, field: &str) -> Result<(), (String, String)> {
+fn unique<'a>(
+    names: impl Iterator<Item = &'a str>,
+    table: &str,
+    field: &str,
+) -> Result<(), (String, String)> {
     let mut seen = HashSet::new();
     for (i, n) in names.enumerate() {
         if !seen.insert(n) {
-            return Err((format!("{table}[{i}].{field}"), format!("duplicate {table} {n:?}")));
+            return Err((
+                format!("{table}[{i}].{field}"),
+                format!("duplicate {table} {n:?}"),
+            ));
         }
     }
     Ok(())
 }
 
 fn valid_org_id(s: &str) -> bool {
-    s.starts_with("00D") && matches!(s.len(), 15 | 18) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+    s.starts_with("00D")
+        && matches!(s.len(), 15 | 18)
+        && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn valid_api_name(s: &str) -> bool {

@@ -1,0 +1,231 @@
+//! SQLite storage: end users, messaging sessions and conversation entries.
+//!
+//! Blocking API on purpose: callers run it inside `spawn_blocking` (see `engine.rs`), so a
+//! disk flush never stalls the async runtime.
+
+use std::path::Path;
+
+use em_protocol::{
+    ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, Participant, SessionStatus,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+
+mod rows;
+mod schema;
+
+pub use rows::now_ms;
+use rows::{SESSION_SELECT, entry_row, enum_str, json, parse_id, seq_of, session_row};
+use schema::{SCHEMA, SCHEMA_VERSION};
+
+/// A MessagingSession row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub conversation_id: ConversationId,
+    pub end_user_id: EndUserId,
+    pub org_id: String,
+    pub deployment_name: String,
+    pub status: SessionStatus,
+    pub agent_username: Option<String>,
+    pub last_seq: u64,
+}
+
+/// An entry to append; the store assigns `seq` and the server timestamp.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub identifier: EntryId,
+    pub sender: Participant,
+    pub sender_display_name: String,
+    pub client_timestamp: Option<i64>,
+    pub payload: EntryPayload,
+}
+
+/// Session fields an append changes in the same transaction.
+#[derive(Debug, Default)]
+pub struct Update {
+    pub status: Option<SessionStatus>,
+    /// `Some(None)` clears the agent.
+    pub agent: Option<Option<String>>,
+}
+
+/// The outcome of [`Store::append`].
+#[derive(Debug)]
+pub enum Appended {
+    Stored(Vec<ConversationEntry>),
+    /// The first entry's identifier was already stored, as `seq`; nothing was written.
+    Duplicate {
+        seq: u64,
+    },
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings the schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |source| Error::OpenDb {
+            path: path.display().to_string(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        // WAL + FULL: an acknowledged entry is on disk before the ack leaves.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        match version {
+            0 => {
+                conn.execute_batch(&format!(
+                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(open_err)?;
+            }
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(Error::Corrupt(format!(
+                    "schema version {v} is newer than this server's ({SCHEMA_VERSION})"
+                )));
+            }
+        }
+        Ok(Self { conn })
+    }
+
+    pub fn create_end_user(&self, id: EndUserId, credential_sha256: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO messaging_end_user (id, credential_sha256, created_at) VALUES (?1, ?2, ?3)",
+            params![id.to_string(), credential_sha256, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn end_user_by_credential(&self, credential_sha256: &[u8]) -> Result<Option<EndUserId>> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM messaging_end_user WHERE credential_sha256 = ?1",
+                [credential_sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|s| parse_id(&s)).transpose()
+    }
+
+    pub fn create_session(&self, s: &Session) -> Result<()> {
+        let now = now_ms();
+        self.conn.execute(
+            "INSERT INTO messaging_session (conversation_id, end_user_id, org_id, deployment_name, status,
+             agent_username, last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            params![s.conversation_id.to_string(), s.end_user_id.to_string(), s.org_id, s.deployment_name,
+                    enum_str(&s.status), s.agent_username, s.last_seq, now],
+        )?;
+        Ok(())
+    }
+
+    pub fn session(&self, id: ConversationId) -> Result<Option<Session>> {
+        self.conn
+            .query_row(
+                &format!("{SESSION_SELECT} WHERE conversation_id = ?1"),
+                [id.to_string()],
+                session_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Sessions in one status, oldest first (the FIFO order for rebuilding queues).
+    pub fn sessions_with_status(&self, status: SessionStatus) -> Result<Vec<Session>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "{SESSION_SELECT} WHERE status = ?1 ORDER BY updated_at, rowid"
+        ))?;
+        let rows = stmt.query_map([enum_str(&status)], session_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Appends entries with consecutive seqs and applies `update`, in one transaction.
+    /// If the first entry's identifier is already stored, writes nothing (dedupe).
+    pub fn append(
+        &mut self,
+        id: ConversationId,
+        entries: Vec<NewEntry>,
+        update: Update,
+    ) -> Result<Appended> {
+        let cid = id.to_string();
+        let tx = self.conn.transaction()?;
+        if let Some(first) = entries.first()
+            && let Some(seq) = seq_of(&tx, &cid, first.identifier)?
+        {
+            return Ok(Appended::Duplicate { seq });
+        }
+        let mut seq: u64 = tx.query_row(
+            "SELECT last_seq FROM messaging_session WHERE conversation_id = ?1",
+            [&cid],
+            |r| r.get(0),
+        )?;
+        let now = now_ms();
+        let mut stored = Vec::with_capacity(entries.len());
+        for e in entries {
+            seq += 1;
+            tx.execute(
+                "INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role, sender_subject,
+                 sender_display_name, transcripted_timestamp, client_timestamp, payload_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![cid, seq, e.identifier.to_string(), enum_str(&e.sender.role), e.sender.subject,
+                        e.sender_display_name, now, e.client_timestamp, json(&e.payload)],
+            )?;
+            stored.push(ConversationEntry {
+                identifier: e.identifier,
+                conversation_id: id,
+                seq,
+                sender: e.sender,
+                sender_display_name: e.sender_display_name,
+                transcripted_timestamp: now,
+                client_timestamp: e.client_timestamp,
+                entry_payload: e.payload,
+            });
+        }
+        tx.execute("UPDATE messaging_session SET last_seq = ?2, updated_at = ?3 WHERE conversation_id = ?1", params![cid, seq, now])?;
+        if let Some(status) = update.status {
+            tx.execute(
+                "UPDATE messaging_session SET status = ?2 WHERE conversation_id = ?1",
+                params![cid, enum_str(&status)],
+            )?;
+        }
+        if let Some(agent) = update.agent {
+            tx.execute(
+                "UPDATE messaging_session SET agent_username = ?2 WHERE conversation_id = ?1",
+                params![cid, agent],
+            )?;
+        }
+        tx.commit()?;
+        Ok(Appended::Stored(stored))
+    }
+
+    /// The seq an entry identifier was stored as, if it was.
+    pub fn seq_of(&self, id: ConversationId, entry: EntryId) -> Result<Option<u64>> {
+        seq_of(&self.conn, &id.to_string(), entry)
+    }
+
+    /// Every entry with `seq > after_seq`, in order.
+    pub fn entries_after(
+        &self,
+        id: ConversationId,
+        after_seq: u64,
+    ) -> Result<Vec<ConversationEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT identifier, seq, sender_role, sender_subject, sender_display_name, transcripted_timestamp,
+             client_timestamp, payload_json FROM conversation_entry WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![id.to_string(), after_seq], |r| entry_row(id, r))?;
+        rows.map(|r| r?).collect()
+    }
+}
