@@ -87,15 +87,17 @@ fn read_config(window: &web_sys::Window, args: &InitArgs, answer: &JsValue) -> R
     }
     let status_text = "HTTP ".to_owned() + &status.to_string();
     Err(match wire::read_config_error(&body) {
-        Some((ErrorCode::UnknownDeployment, _)) => Error::Config {
+        Some((ErrorCode::UnknownDeployment, why)) => Error::Config {
             code: "unknown_deployment",
-            message: "Unknown org or deployment: org \"".to_owned()
-                + &args.org_id
-                + "\" has no published deployment \""
-                + &args.deployment_name
-                + "\" on "
+            message: "Unknown org or deployment: ".to_owned()
                 + &args.scrt2_url
-                + ". Check the orgId and deploymentName passed to embeddedservice_bootstrap.init.",
+                + " says "
+                + &why
+                + ". Check the orgId (\""
+                + &args.org_id
+                + "\") and deploymentName (\""
+                + &args.deployment_name
+                + "\") passed to embeddedservice_bootstrap.init.",
         },
         Some((ErrorCode::OriginNotAllowed, _)) => Error::Config {
             code: "origin_not_allowed",

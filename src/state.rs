@@ -313,7 +313,7 @@ impl State {
                 fx.push(self.hello());
             }
             Msg::SocketClosed => {
-                if self.link != Link::Offline && self.link != Link::Backoff {
+                if !matches!(self.link, Link::Offline | Link::Backoff) {
                     self.link = Link::Backoff;
                     let delay_ms = retry_delay(self.attempt);
                     self.attempt = self.attempt.saturating_add(1);
@@ -463,6 +463,13 @@ impl State {
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
             }
+            ErrorCode::UnsupportedVersion => {
+                // The server will close; reconnecting cannot help.
+                self.link = Link::Offline;
+                fx.push(Effect::Warn(
+                    "the messaging server speaks another protocol version; update the widget. Not reconnecting.".into(),
+                ));
+            }
             ErrorCode::NotFound | ErrorCode::Conflict if self.link == Link::Joining => {
                 self.forget_conversation();
                 fx.push(Effect::Persist);
@@ -537,8 +544,8 @@ impl State {
         let live = seq > self.live_after;
         // Our own message coming back (echo or replay): the same line, now sent.
         if let Some(i) = self.index_of(entry.identifier) {
-            let item = &self.items[i];
-            if item.seq.is_none() || item.seq == Some(seq) {
+            let item = &mut self.items[i];
+            if item.seq.is_none() {
                 let mut item = self.items.remove(i);
                 item.seq = Some(seq);
                 item.time = entry.transcripted_timestamp;
@@ -546,6 +553,10 @@ impl State {
                 self.place(item);
                 self.dirty.push(entry.identifier);
                 self.note_seq(seq, fx);
+            } else if item.seq == Some(seq) && item.time != entry.transcripted_timestamp {
+                // Acked first: the echo only brings the server's time.
+                item.time = entry.transcripted_timestamp;
+                self.dirty.push(entry.identifier);
             }
             return;
         }
@@ -715,3 +726,7 @@ pub fn role_str(role: Role) -> &'static str {
         Role::Unknown => "Unknown",
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;
