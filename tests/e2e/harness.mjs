@@ -81,8 +81,9 @@ export const EVENT_NAMES = [
 export async function visitorPage(context) {
   const page = await context.newPage();
   const problems = [];
-  page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") problems.push(`${m.type()}: ${m.text()}`); });
+  page.on("console", (m) => { if ((m.type() === "error" || m.type() === "warning") && !m.location().url.endsWith("/favicon.ico")) problems.push(`${m.type()}: ${m.text()} (${m.location().url})`); });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`); });
   await page.addInitScript((names) => {
     window.__events = [];
     for (const name of names) {

@@ -1,0 +1,10 @@
+import { startServer, launchBrowser, visitorPage, waitForEvent } from "./harness.mjs";
+const server = await startServer(); const browser = await launchBrowser();
+const ctx = await browser.newContext({ viewport: { width: 1000, height: 720 } });
+const page = await visitorPage(ctx);
+page.on("response", (r) => { if (r.status() >= 400) console.log("HTTP", r.status(), r.url()); });
+page.on("console", (m) => console.log("console", m.type(), m.text()));
+await page.goto(`${server.siteUrl}/index.html`);
+await waitForEvent(page, "onEmbeddedMessagingReady");
+await page.waitForTimeout(300);
+await browser.close(); await server.stop();
