@@ -517,12 +517,12 @@ impl State {
         self.dirty.push(entry_id);
         let conversation_id = self.conversation_id;
         let item = self.index_of(entry_id).map(|i| &mut self.items[i]);
-        if let (Some(item), Some(conversation_id)) = (item, conversation_id) {
-            if !item.sent_event_fired {
-                item.sent_event_fired = true;
-                let entry = entry_of(item, conversation_id);
-                fx.push(Effect::Emit(Event::MessageSent(entry)));
-            }
+        if let (Some(item), Some(conversation_id)) = (item, conversation_id)
+            && !item.sent_event_fired
+        {
+            item.sent_event_fired = true;
+            let entry = entry_of(item, conversation_id);
+            fx.push(Effect::Emit(Event::MessageSent(entry)));
         }
     }
 

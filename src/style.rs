@@ -31,9 +31,9 @@ pub const SHADOW_CSS: &str = r#"
 .icon-btn{flex:none;width:32px;height:32px;padding:4px;border:0;border-radius:8px;background:transparent;color:inherit;cursor:pointer;display:inline-flex;align-items:center;justify-content:center}
 .icon-btn:hover{background:rgba(255,255,255,.16)}
 .icon-btn svg,.send svg,.bar svg{width:20px;height:20px;fill:currentColor}
-button:focus-visible,textarea:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2px}
+button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2px}
 .header button:focus-visible{outline-color:#fff;outline-offset:0}
-.body{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 12px 8px;background:#f5f6f8;scroll-behavior:smooth}
+.body{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 12px 8px;background:#f5f6f8}
 .greeting{margin:0 8px 16px;padding:10px 14px;border-radius:12px;background:#fff;border:1px solid #e4e7ec;color:#3d4652;font-size:13px;text-align:center}
 .greeting:empty{display:none}
 .messages{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:10px}
@@ -51,12 +51,12 @@ button:focus-visible,textarea:focus-visible{outline:3px solid var(--em-accent,#0
 .composer{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e4e7ec;background:#fff}
 .input{flex:1;min-height:40px;max-height:120px;field-sizing:content;resize:none;margin:0;padding:9px 14px;border:1px solid #cfd4dc;border-radius:20px;font:inherit;color:inherit;background:#fff;line-height:20px}
 .input::placeholder{color:#8a929e}
-.input:focus{border-color:var(--em-accent,#0b5cab)}
+.input:focus{outline:none;border-color:var(--em-accent,#0b5cab);box-shadow:0 0 0 3px color-mix(in srgb,var(--em-accent,#0b5cab) 22%,transparent)}
 .send{flex:none;width:40px;height:40px;border:0;border-radius:50%;background:var(--em-button,#0b5cab);color:#fff;cursor:pointer;display:inline-flex;align-items:center;justify-content:center}
 .send:hover{filter:brightness(1.08)}
 .bar{position:fixed;z-index:var(--eswZIndex,2147483000);right:var(--em-right,24px);bottom:var(--em-bottom,24px);display:flex;align-items:center;gap:10px;min-width:200px;max-width:calc(100vw - 32px);height:48px;padding:0 18px 0 14px;border:0;border-radius:24px;background:var(--em-header,#0b5cab);color:#fff;font-weight:600;cursor:pointer;box-shadow:0 8px 24px rgba(16,24,40,.2)}
 .bar-label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .sr-only{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (max-width:480px),(max-height:520px){.window{inset:0;width:100%;height:100%;max-width:none;max-height:none;border-radius:0}}
-@media (prefers-reduced-motion:reduce){.window{animation:none}.body{scroll-behavior:auto}}
+@media (prefers-reduced-motion:reduce){.window{animation:none}}
 "#;

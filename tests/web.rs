@@ -293,8 +293,11 @@ fn enter_sends_and_shift_enter_does_not() {
     assert!(matches!(&got.borrow()[..], [Msg::SendClicked { .. }]));
 }
 
-/// Records `(name, detail JSON)` of window events.
-fn record(names: &[&'static str]) -> (Vec<EventListener>, Rc<RefCell<Vec<(String, String)>>>) {
+/// `(event name, detail as JSON)` in the order they were dispatched.
+type EventLog = Rc<RefCell<Vec<(String, String)>>>;
+
+/// Records window events until the listeners are dropped.
+fn record(names: &[&'static str]) -> (Vec<EventListener>, EventLog) {
     let log = Rc::new(RefCell::new(Vec::new()));
     let window = web_sys::window().unwrap();
     let listeners = names
