@@ -24,6 +24,7 @@ pub fn name(event: &Event) -> &'static str {
         Event::ConversationClosed(_) => "onEmbeddedMessagingConversationClosed",
         Event::ConversationRouted(_) => "onEmbeddedMessagingConversationRouted",
         Event::FirstBotMessageSent => "onEmbeddedMessagingFirstBotMessageSent",
+        Event::UnreadCountChanged(_) => "onEmbeddedMessagingUnreadCountChanged",
     }
 }
 
@@ -37,6 +38,7 @@ pub fn detail(event: &Event) -> JsValue {
         | Event::SessionStatusUpdate(e)
         | Event::ConversationClosed(e)
         | Event::ConversationRouted(e) => set(&obj, "conversationEntry", &conversation_entry(e)),
+        Event::UnreadCountChanged(n) => set(&obj, "unreadCount", &JsValue::from_f64(f64::from(*n))),
         _ => {}
     }
     obj.into()

@@ -112,6 +112,8 @@ pub enum Event {
     ConversationClosed(ConversationEntry),
     ConversationRouted(ConversationEntry),
     FirstBotMessageSent,
+    /// Ours: agent/bot messages not yet seen because the window was not open.
+    UnreadCountChanged(u32),
 }
 
 /// Something that happened: a click, a frame, a timer.
@@ -133,6 +135,10 @@ pub enum Msg {
     FrameReceived(ToVisitor),
     RetryTimerFired,
     ConversationIdGenerated(ConversationId),
+    /// The visitor scrolled the transcript; `at_bottom` when it shows the latest line.
+    Scrolled { at_bottom: bool },
+    /// "Start a new conversation" after the session ended.
+    NewConversationClicked,
 }
 
 /// Something to do: the runtime carries these out in order.
@@ -185,6 +191,10 @@ pub struct State {
     opened_fired: bool,
     welcomed_once: bool,
     first_bot_fired: bool,
+    /// Agent/bot messages that arrived while the window was not maximized.
+    pub unread: u32,
+    /// The transcript shows its latest line (new lines then scroll into view).
+    pub at_bottom: bool,
     /// Ids of lines that changed since the view last rendered.
     dirty: Vec<EntryId>,
     /// Bumped when lines are removed: the view then rebuilds the list.
@@ -215,6 +225,8 @@ impl State {
             opened_fired: false,
             welcomed_once: false,
             first_bot_fired: false,
+            unread: 0,
+            at_bottom: true,
             dirty: Vec::new(),
             epoch: 0,
             agent_fallback_name: agent_fallback_name.to_owned(),
@@ -333,6 +345,19 @@ impl State {
                 }
             }
             Msg::FrameReceived(frame) => self.frame(frame, &mut fx),
+            Msg::Scrolled { at_bottom } => self.at_bottom = at_bottom,
+            Msg::NewConversationClicked => {
+                if self.session == Some(SessionStatus::Ended) {
+                    self.forget_conversation();
+                    self.opened_fired = false;
+                    fx.push(Effect::Persist);
+                    fx.push(Effect::FocusInput);
+                    if self.link == Link::Live {
+                        self.link = Link::Joining;
+                        self.join(&mut fx);
+                    }
+                }
+            }
         }
         fx
     }
@@ -349,7 +374,12 @@ impl State {
     fn open(&mut self, fx: &mut Vec<Effect>) {
         if self.window != WindowState::Maximized {
             self.window = WindowState::Maximized;
+            self.at_bottom = true;
             fx.extend([Effect::Emit(Event::WindowMaximized), Effect::Persist]);
+        }
+        if self.unread > 0 {
+            self.unread = 0;
+            fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
         }
         fx.push(Effect::FocusInput);
         if self.link == Link::Offline {
@@ -581,6 +611,10 @@ impl State {
                         } else {
                             name.clone() + ": " + text
                         }));
+                        if self.window != WindowState::Maximized {
+                            self.unread += 1;
+                            fx.push(Effect::Emit(Event::UnreadCountChanged(self.unread)));
+                        }
                         if entry.sender.role == Role::Chatbot && !self.first_bot_fired {
                             self.first_bot_fired = true;
                             fx.push(Effect::Emit(Event::FirstBotMessageSent));

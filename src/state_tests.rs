@@ -414,7 +414,7 @@ fn replayed_history_fires_no_events() {
     assert_eq!(s.items.len(), 1);
     assert_eq!(s.max_seq, 2);
     let fx = s.update(text(4, 4, Role::Chatbot, "live"));
-    assert_eq!(events(&fx), vec![Event::FirstBotMessageSent]);
+    assert_eq!(events(&fx), vec![Event::UnreadCountChanged(1), Event::FirstBotMessageSent]);
 }
 
 #[test]
@@ -435,4 +435,43 @@ fn stored_record_of_another_version_is_discarded() {
     // A record with v != 1 is treated as no record.
     let s = State::new(Persisted { v: 2, conversation_id: Some(cid(C)), ..Persisted::default() }, "");
     assert_eq!(s.conversation_id, None);
+}
+
+#[test]
+fn unread_counts_agent_messages_while_not_open() {
+    // Agent messages that arrive while the window is minimized or closed count as unread
+    // (with the event); opening the window resets the count to 0.
+    let mut s = live();
+    s.update(Msg::MinimizeClicked);
+    let fx = s.update(text(1, 1, Role::Agent, "one"));
+    assert!(events(&fx).contains(&Event::UnreadCountChanged(1)));
+    let fx = s.update(text(2, 2, Role::Agent, "two"));
+    assert!(events(&fx).contains(&Event::UnreadCountChanged(2)));
+    let fx = s.update(text(3, 3, Role::EndUser, "mine (other tab)"));
+    assert!(events(&fx).is_empty(), "the visitor's own lines are not unread");
+    let fx = s.update(Msg::RestoreClicked);
+    assert_eq!(events(&fx), vec![Event::WindowMaximized, Event::UnreadCountChanged(0)]);
+    let fx = s.update(text(4, 4, Role::Agent, "seen"));
+    assert!(events(&fx).is_empty(), "nothing is unread in an open window");
+    assert_eq!(s.unread, 0);
+}
+
+#[test]
+fn new_conversation_after_the_session_ended() {
+    // After the agent ends the session, "Start a new conversation" forgets the old thread
+    // (keeping the identity), asks for a new id and creates it; Started and Opened fire again.
+    let mut s = live();
+    s.update(text(1, 1, Role::Agent, "bye"));
+    assert_eq!(s.update(Msg::NewConversationClicked), vec![], "only once the session ended");
+    s.update(entry(2, eid(2), Role::System, EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }));
+    let epoch = s.epoch;
+    let fx = s.update(Msg::NewConversationClicked);
+    assert_eq!(fx, vec![Effect::Persist, Effect::FocusInput, Effect::NewConversationId]);
+    assert!(s.items.is_empty() && s.epoch != epoch && s.conversation_id.is_none());
+    assert_eq!(s.credential.as_deref(), Some("cred"));
+    let fx = s.update(Msg::ConversationIdGenerated(cid(2)));
+    assert_eq!(sent_frames(&fx), vec![ToServer::CreateConversation { conversation_id: cid(2) }]);
+    let fx = s.update(frame(ToVisitor::Conversation { conversation_id: cid(2), status: SessionStatus::New, last_seq: 0, created: true }));
+    assert_eq!(events(&fx), vec![Event::ConversationStarted(cid(2)), Event::ConversationOpened]);
+    assert_eq!(s.status_text(), "Send a message to start");
 }

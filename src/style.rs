@@ -10,7 +10,8 @@ pub const DOCUMENT_CSS: &str = r#"
 :where(#embeddedMessagingConversationButton):hover{transform:translateY(-2px);box-shadow:0 10px 22px rgba(0,0,0,.22),0 3px 6px rgba(0,0,0,.14)}
 :where(#embeddedMessagingConversationButton):focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:3px}
 :where(#embeddedMessagingConversationButton) svg{width:30px;height:30px;fill:currentColor}
-:where(#embeddedMessagingConversationButton[hidden]){display:none}
+:where(#embeddedMessagingConversationButton .embeddedMessagingUnreadBadge){position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#d92d20;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center;box-shadow:0 0 0 2px #fff}
+:where(#embeddedMessagingConversationButton[hidden],#embeddedMessagingConversationButton .embeddedMessagingUnreadBadge[hidden]){display:none}
 @media (prefers-reduced-motion:reduce){:where(#embeddedMessagingConversationButton){transition:none}}
 "#;
 
@@ -55,7 +56,11 @@ button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2
 .send{flex:none;width:40px;height:40px;border:0;border-radius:50%;background:var(--em-button,#0b5cab);color:#fff;cursor:pointer;display:inline-flex;align-items:center;justify-content:center}
 .send:hover{filter:brightness(1.08)}
 .bar{position:fixed;z-index:var(--eswZIndex,2147483000);right:var(--em-right,24px);bottom:var(--em-bottom,24px);display:flex;align-items:center;gap:10px;min-width:200px;max-width:calc(100vw - 32px);height:48px;padding:0 18px 0 14px;border:0;border-radius:24px;background:var(--em-header,#0b5cab);color:#fff;font-weight:600;cursor:pointer;box-shadow:0 8px 24px rgba(16,24,40,.2)}
-.bar-label{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.bar-label{flex:1;text-align:left;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.badge{min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#d92d20;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
+.ended{flex:none;display:flex;justify-content:center;padding:12px;border-top:1px solid #e4e7ec;background:#fff}
+.new-conv{border:0;border-radius:20px;padding:10px 18px;background:var(--em-button,#0b5cab);color:#fff;font:inherit;font-weight:600;cursor:pointer}
+.new-conv:hover{filter:brightness(1.08)}
 .sr-only{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (max-width:480px),(max-height:520px){.window{inset:0;width:100%;height:100%;max-width:none;max-height:none;border-radius:0}}
 @media (prefers-reduced-motion:reduce){.window{animation:none}}

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use em_protocol::{EntryId, Role};
 use gloo::events::{EventListener, EventListenerOptions};
 use uuid::Uuid;
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{CssStyleSheet, Document, Element, HtmlElement, HtmlTextAreaElement, KeyboardEvent, ShadowRoot};
 
@@ -56,12 +57,19 @@ pub struct View {
     shadow: ShadowRoot,
     window: HtmlElement,
     status: HtmlElement,
-    body: HtmlElement,
     list: HtmlElement,
     input: HtmlTextAreaElement,
     live: HtmlElement,
     bar: HtmlElement,
+    composer: HtmlElement,
+    ended: HtmlElement,
+    badges: [HtmlElement; 2],
     doc_sheet: CssStyleSheet,
+    /// Scrolls the transcript to its end at the next frame (one layout per frame, not per line).
+    scroll_to_end: Closure<dyn FnMut()>,
+    raf: Option<i32>,
+    unread: u32,
+    ended_shown: bool,
     hide_button: bool,
     rows: BTreeMap<EntryId, Row>,
     epoch: u32,
@@ -92,6 +100,11 @@ impl View {
             ],
         )?;
         dom::icon(&launcher, icons::CHAT)?;
+        let launcher_badge = dom::child(
+            &launcher,
+            "span",
+            &[("class", "embeddedMessagingUnreadBadge"), ("data-testid", "launcher-unread"), ("aria-hidden", "true"), ("hidden", "")],
+        )?;
         dom::set_hidden(&launcher, cfg.hide_button);
 
         let host = dom::child(&root, "div", &[("class", "embedded-messaging-host"), ("data-testid", "host")])?;
@@ -161,6 +174,13 @@ impl View {
             &[("type", "button"), ("class", "send"), ("data-testid", "send"), ("aria-label", "Send message")],
         )?;
         dom::icon(&send, icons::SEND)?;
+        let ended = dom::child(&window, "div", &[("class", "ended"), ("hidden", "")])?;
+        let new_conversation = dom::text_child(
+            &ended,
+            "button",
+            &[("type", "button"), ("class", "new-conv"), ("data-testid", "new-conversation")],
+            "Start a new conversation",
+        )?;
 
         let bar = dom::el(
             doc,
@@ -175,11 +195,21 @@ impl View {
         )?;
         dom::icon(&bar, icons::CHAT)?;
         dom::text_child(&bar, "span", &[("class", "bar-label")], title)?;
+        let bar_badge = dom::child(&bar, "span", &[("class", "badge"), ("data-testid", "unread"), ("hidden", "")])?;
         shadow_el.append_child(&bar)?;
         let live = dom::el(doc, "div", &[("class", "sr-only"), ("data-testid", "live"), ("aria-live", "polite"), ("aria-atomic", "true")])?;
         shadow_el.append_child(&live)?;
 
-        let listeners = wire(&dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send);
+        let mut listeners = wire(&dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send);
+        let d = dispatch.clone();
+        listeners.push(EventListener::new(&new_conversation, "click", move |_| d(Msg::NewConversationClicked)));
+        let (d, scroller) = (dispatch.clone(), body.clone());
+        listeners.push(EventListener::new(&body, "scroll", move |_| {
+            let gap = scroller.scroll_height() - scroller.scroll_top() - scroller.client_height();
+            d(Msg::Scrolled { at_bottom: gap < 40 });
+        }));
+        let scroller = body.clone();
+        let scroll_to_end = Closure::<dyn FnMut()>::new(move || scroller.set_scroll_top(i32::MAX));
 
         mount.append_child(&root)?;
         dom::adopt_in_document(doc, &doc_sheet);
@@ -190,12 +220,18 @@ impl View {
             shadow,
             window,
             status,
-            body,
             list,
             input,
             live,
             bar,
+            composer,
+            ended,
+            badges: [launcher_badge, bar_badge],
             doc_sheet,
+            scroll_to_end,
+            raf: None,
+            unread: 0,
+            ended_shown: false,
             hide_button: cfg.hide_button,
             rows: BTreeMap::new(),
             epoch: 0,
@@ -217,7 +253,9 @@ impl View {
 
     /// Bring the DOM up to date with `state` (only what changed is touched).
     pub fn render(&mut self, state: &mut State) {
+        let mut scroll = false;
         if self.shown != Some(state.window) {
+            scroll = state.window == WindowState::Maximized;
             self.shown = Some(state.window);
             dom::set_hidden(&self.window, state.window != WindowState::Maximized);
             dom::set_hidden(&self.bar, state.window != WindowState::Minimized);
@@ -233,6 +271,22 @@ impl View {
             self.status_text = status;
         }
 
+        if self.unread != state.unread {
+            self.unread = state.unread;
+            for badge in &self.badges {
+                badge.set_text_content(Some(&state.unread.to_string()));
+                dom::set_hidden(badge, state.unread == 0);
+            }
+            let label = if state.unread == 1 { " new message" } else { " new messages" };
+            let _ = self.badges[1].set_attribute("aria-label", &(state.unread.to_string() + label));
+        }
+        let ended = state.session == Some(em_protocol::SessionStatus::Ended);
+        if self.ended_shown != ended {
+            self.ended_shown = ended;
+            dom::set_hidden(&self.composer, ended);
+            dom::set_hidden(&self.ended, !ended);
+        }
+
         let dirty = state.take_dirty();
         let order: Vec<usize> = if state.epoch != self.epoch {
             self.epoch = state.epoch;
@@ -242,7 +296,6 @@ impl View {
         } else {
             dirty
         };
-        let mut at_end = false;
         for i in order {
             let Some(item) = state.items.get(i) else { continue };
             let next = state.items.get(i + 1).and_then(|n| self.rows.get(&n.id)).map(|r| r.li.clone());
@@ -263,13 +316,22 @@ impl View {
                 },
             };
             if let Some(li) = place {
-                at_end |= next.is_none();
+                // A new last line scrolls into view if the visitor was at the end or wrote it.
+                scroll |= next.is_none() && (state.at_bottom || item.role == Role::EndUser);
                 let _ = self.list.insert_before(&li, next.as_ref().map(|n| n.as_ref()));
             }
         }
-        if at_end {
-            self.body.set_scroll_top(self.body.scroll_height());
+        if scroll && state.window == WindowState::Maximized {
+            self.request_scroll();
         }
+    }
+
+    fn request_scroll(&mut self) {
+        let Some(window) = web_sys::window() else { return };
+        if let Some(id) = self.raf.take() {
+            let _ = window.cancel_animation_frame(id);
+        }
+        self.raf = window.request_animation_frame(self.scroll_to_end.as_ref().unchecked_ref()).ok();
     }
 
     pub fn focus_input(&self) {
@@ -298,6 +360,9 @@ impl View {
 
 impl Drop for View {
     fn drop(&mut self) {
+        if let (Some(id), Some(window)) = (self.raf.take(), web_sys::window()) {
+            let _ = window.cancel_animation_frame(id);
+        }
         self.root.remove();
         dom::unadopt_in_document(&self.doc, &self.doc_sheet);
     }

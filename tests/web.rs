@@ -494,3 +494,44 @@ fn wire_writers_match_the_protocol_crate() {
         Some((ErrorCode::OriginNotAllowed, "origin http://evil.test is not allowed".into()))
     );
 }
+
+#[wasm_bindgen_test]
+fn unread_badges_and_ended_session_composer() {
+    // Agent lines that arrive while minimized show a count on the bar and the launcher; an
+    // ended session swaps the composer for a "Start a new conversation" button.
+    let c = Container::new();
+    let (mut view, got) = view_in(&c);
+    let mut s = live_state();
+    s.update(Msg::MinimizeClicked);
+    s.update(text_entry(1, 1, Role::Agent, "Ada", "are you there?"));
+    view.render(&mut s);
+    let badge = shadow_query(&view, "[data-testid=unread]");
+    assert!(!badge.has_attribute("hidden"));
+    assert_eq!(badge.text_content().unwrap(), "1");
+    assert_eq!(attr(&badge, "aria-label"), "1 new message");
+    let launcher_badge = view.launcher().query_selector("[data-testid=launcher-unread]").unwrap().unwrap();
+    assert_eq!(launcher_badge.text_content().unwrap(), "1");
+
+    s.update(Msg::RestoreClicked);
+    s.update(frame(ToVisitor::Entry {
+        entry: ConversationEntry {
+            identifier: eid(2),
+            conversation_id: cid(),
+            seq: 2,
+            sender: Participant { role: Role::System, subject: String::new() },
+            sender_display_name: String::new(),
+            transcripted_timestamp: 1,
+            client_timestamp: None,
+            entry_payload: EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended },
+        },
+    }));
+    view.render(&mut s);
+    assert!(badge.has_attribute("hidden"), "opening clears the count");
+    assert_eq!(shadow_query(&view, "[data-testid=status]").text_content().unwrap(), "Conversation ended");
+    let notice = shadow_all(&view, "li[data-testid=message]").pop().unwrap();
+    assert_eq!((attr(&notice, "data-role"), notice.text_content().unwrap().starts_with("Conversation ended")), ("System".into(), true));
+    assert!(shadow_query(&view, ".composer").has_attribute("hidden"));
+    let restart: HtmlElement = shadow_query(&view, "[data-testid=new-conversation]").unchecked_into();
+    restart.click();
+    assert_eq!(got.borrow().last(), Some(&Msg::NewConversationClicked));
+}
