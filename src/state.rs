@@ -4,8 +4,6 @@
 //! (`cargo test -p embedded-messaging`). The runtime feeds `Msg`s in and carries out the
 //! `Effect`s; the view reads the `State` (and drains its dirty list) to patch the DOM.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
     ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode,
@@ -83,6 +81,8 @@ impl Delivery {
 /// One line of the conversation as the view shows it, keyed by the entry id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Item {
+    /// Unique per line in this page (0, 1, 2...): the view's index for its element.
+    pub key: u32,
     pub id: EntryId,
     pub seq: Option<u64>,
     pub role: Role,
@@ -179,10 +179,11 @@ pub struct State {
     pub agent: Option<String>,
     /// Ordered: sequenced lines by `seq`, then pending ones in the order they were written.
     pub items: Vec<Item>,
-    /// Every `seq` handled in this page (rendered or deliberately not).
-    seen: BTreeSet<u64>,
-    /// Entry id → seq of every sequenced line, for dedupe and lookups.
-    by_id: BTreeMap<EntryId, Option<u64>>,
+    /// Every `seq` handled in this page (rendered or deliberately not), sorted.
+    /// (Sorted `Vec`s and short scans from the end instead of maps: lines nearly always
+    /// arrive in order at the end, and B-trees cost ~15 KB of wasm.)
+    seen: Vec<u64>,
+    next_key: u32,
     /// Highest `seq` seen in this page: the next `resume` starts after it.
     pub max_seq: u64,
     stored_seq: u64,
@@ -195,8 +196,8 @@ pub struct State {
     pub unread: u32,
     /// The transcript shows its latest line (new lines then scroll into view).
     pub at_bottom: bool,
-    /// Ids of lines that changed since the view last rendered.
-    dirty: Vec<EntryId>,
+    /// Keys of lines that changed since the view last rendered.
+    dirty: Vec<u32>,
     /// Bumped when lines are removed: the view then rebuilds the list.
     pub epoch: u32,
     agent_fallback_name: String,
@@ -217,8 +218,8 @@ impl State {
             session: None,
             agent: None,
             items: Vec::new(),
-            seen: BTreeSet::new(),
-            by_id: BTreeMap::new(),
+            seen: Vec::new(),
+            next_key: 0,
             max_seq: 0,
             stored_seq: stored.last_seq,
             live_after: u64::MAX,
@@ -268,14 +269,23 @@ impl State {
     /// Ids of lines changed since the last call, as indices into `items`, last first
     /// (so each line's successor is already in place when the view inserts it).
     pub fn take_dirty(&mut self) -> Vec<usize> {
-        // A set (same `u64` instance as `seen`, and no sort code) dedupes and orders.
-        let mut set = BTreeSet::new();
-        for id in std::mem::take(&mut self.dirty) {
-            if let Some(i) = self.index_of(id) {
-                set.insert(i as u64);
+        let mut dirty: Vec<u32> = Vec::new();
+        for key in std::mem::take(&mut self.dirty) {
+            if !dirty.contains(&key) {
+                dirty.push(key);
             }
         }
-        set.into_iter().rev().map(|i| i as usize).collect()
+        let mut found = Vec::new();
+        // Changed lines are nearly always the last ones: scan back until all are found.
+        for (i, item) in self.items.iter().enumerate().rev() {
+            if found.len() == dirty.len() {
+                break;
+            }
+            if dirty.contains(&item.key) {
+                found.push(i);
+            }
+        }
+        found
     }
 
     /// Handle one `Msg`; return what to do, in order.
@@ -389,10 +399,12 @@ impl State {
 
     fn send_clicked(&mut self, text: String, entry_id: EntryId, now: i64, fx: &mut Vec<Effect>) {
         let text = text.trim();
-        if text.is_empty() || self.by_id.contains_key(&entry_id) {
+        if text.is_empty() || self.index_of(entry_id).is_some() {
             return;
         }
+        let key = self.new_key();
         self.items.push(Item {
+            key,
             id: entry_id,
             seq: None,
             role: Role::EndUser,
@@ -404,8 +416,7 @@ impl State {
             delivery: Delivery::Pending,
             sent_event_fired: false,
         });
-        self.by_id.insert(entry_id, None);
-        self.dirty.push(entry_id);
+        self.dirty.push(key);
         fx.push(Effect::ClearInput);
         match (self.link, self.conversation_id) {
             (Link::Live, Some(conversation_id)) => {
@@ -479,7 +490,7 @@ impl State {
                 let item = &mut self.items[i];
                 if item.delivery != Delivery::Sent {
                     item.delivery = Delivery::Failed(err.message.clone());
-                    self.dirty.push(entry_id);
+                    self.dirty.push(item.key);
                 }
             }
             fx.push(Effect::Warn("message not sent: ".to_owned() + &err.message));
@@ -521,10 +532,6 @@ impl State {
         self.session = None;
         self.agent = None;
         self.items.retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
-        self.by_id.clear();
-        for item in &self.items {
-            self.by_id.insert(item.id, None);
-        }
         self.seen.clear();
         self.max_seq = 0;
         self.stored_seq = 0;
@@ -535,6 +542,7 @@ impl State {
 
     fn ack(&mut self, entry_id: EntryId, seq: u64, fx: &mut Vec<Effect>) {
         let Some(i) = self.index_of(entry_id) else { return };
+        self.dirty.push(self.items[i].key);
         if self.items[i].seq.is_none() {
             let mut item = self.items.remove(i);
             item.seq = Some(seq);
@@ -544,7 +552,6 @@ impl State {
         } else if self.items[i].delivery != Delivery::Sent {
             self.items[i].delivery = Delivery::Sent;
         }
-        self.dirty.push(entry_id);
         let conversation_id = self.conversation_id;
         let item = self.index_of(entry_id).map(|i| &mut self.items[i]);
         if let (Some(item), Some(conversation_id)) = (item, conversation_id)
@@ -557,7 +564,9 @@ impl State {
     }
 
     fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {
-        self.seen.insert(seq);
+        if let Err(at) = self.seen.binary_search(&seq) {
+            self.seen.insert(at, seq);
+        }
         if seq > self.max_seq {
             self.max_seq = seq;
             if seq > self.stored_seq {
@@ -572,26 +581,29 @@ impl State {
         }
         let seq = entry.seq;
         let live = seq > self.live_after;
-        // Our own message coming back (echo or replay): the same line, now sent.
-        if let Some(i) = self.index_of(entry.identifier) {
-            let item = &mut self.items[i];
-            if item.seq.is_none() {
-                let mut item = self.items.remove(i);
-                item.seq = Some(seq);
+        if self.seen.binary_search(&seq).is_ok() {
+            // The same seq twice; or the echo of our message after its ack: take the server time.
+            let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < seq));
+            if let Some(item) = self.items.get_mut(at)
+                && item.id == entry.identifier
+                && item.time != entry.transcripted_timestamp
+            {
                 item.time = entry.transcripted_timestamp;
-                item.delivery = Delivery::Sent;
-                self.place(item);
-                self.dirty.push(entry.identifier);
-                self.note_seq(seq, fx);
-            } else if item.seq == Some(seq) && item.time != entry.transcripted_timestamp {
-                // Acked first: the echo only brings the server's time.
-                item.time = entry.transcripted_timestamp;
-                self.dirty.push(entry.identifier);
+                self.dirty.push(item.key);
             }
             return;
         }
-        if self.seen.contains(&seq) {
-            return; // the same seq twice
+        // Our own pending message coming back: the same line, now sent (no duplicate).
+        let pending = self.items.iter().rev().take_while(|i| i.seq.is_none()).position(|i| i.id == entry.identifier);
+        if let Some(back) = pending {
+            let mut item = self.items.remove(self.items.len() - 1 - back);
+            item.seq = Some(seq);
+            item.time = entry.transcripted_timestamp;
+            item.delivery = Delivery::Sent;
+            self.dirty.push(item.key);
+            self.place(item);
+            self.note_seq(seq, fx);
+            return;
         }
         self.note_seq(seq, fx);
         let name = if entry.sender_display_name.is_empty() {
@@ -677,12 +689,10 @@ impl State {
             EntryPayload::Unknown => None,
         };
         let Some(body) = body else { return };
-        if self.by_id.contains_key(&entry.identifier) {
-            return;
-        }
-        let id = entry.identifier;
+        let key = self.new_key();
         self.place(Item {
-            id,
+            key,
+            id: entry.identifier,
             seq: Some(seq),
             role: entry.sender.role,
             sender_name: name,
@@ -693,12 +703,16 @@ impl State {
             delivery: Delivery::Sent,
             sent_event_fired: true,
         });
-        self.dirty.push(id);
+        self.dirty.push(key);
+    }
+
+    fn new_key(&mut self) -> u32 {
+        self.next_key += 1;
+        self.next_key - 1
     }
 
     /// Insert a line at its place: by `seq`, pending ones last.
     fn place(&mut self, item: Item) {
-        self.by_id.insert(item.id, item.seq);
         match item.seq {
             Some(seq) => {
                 let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < seq));
@@ -709,14 +723,9 @@ impl State {
     }
 
     /// Where the line with this id is in `items`.
+    /// (Scans from the end, where the visitor's recent messages are.)
     pub fn index_of(&self, id: EntryId) -> Option<usize> {
-        match self.by_id.get(&id)? {
-            Some(seq) => {
-                let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < *seq));
-                (self.items.get(at)?.id == id).then_some(at)
-            }
-            None => self.items.iter().rposition(|i| i.id == id),
-        }
+        self.items.iter().rposition(|i| i.id == id)
     }
 }
 

@@ -5,7 +5,6 @@
 //! live region. Lines are keyed by entry id: new ones are inserted at their place, changed
 //! ones patched in place (pending → sent). Text only ever goes in through `set_text_content`.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use em_protocol::{EntryId, Role};
@@ -71,7 +70,8 @@ pub struct View {
     unread: u32,
     ended_shown: bool,
     hide_button: bool,
-    rows: BTreeMap<EntryId, Row>,
+    /// Rendered lines by `Item::key`.
+    rows: Vec<Option<Row>>,
     epoch: u32,
     shown: Option<WindowState>,
     status_text: String,
@@ -233,7 +233,7 @@ impl View {
             unread: 0,
             ended_shown: false,
             hide_button: cfg.hide_button,
-            rows: BTreeMap::new(),
+            rows: Vec::new(),
             epoch: 0,
             shown: None,
             status_text: String::new(),
@@ -298,8 +298,12 @@ impl View {
         };
         for i in order {
             let Some(item) = state.items.get(i) else { continue };
-            let next = state.items.get(i + 1).and_then(|n| self.rows.get(&n.id)).map(|r| r.li.clone());
-            let place = match self.rows.get_mut(&item.id) {
+            let next = state.items.get(i + 1).and_then(|n| self.row(n.key)).map(|r| r.li.clone());
+            let key = item.key as usize;
+            if self.rows.len() <= key {
+                self.rows.resize_with(key + 1, || None);
+            }
+            let place = match &mut self.rows[key] {
                 Some(row) => {
                     patch(row, item);
                     let moved = row.seq != item.seq;
@@ -309,7 +313,7 @@ impl View {
                 None => match build_row(&self.doc, item) {
                     Ok(row) => {
                         let li = row.li.clone();
-                        self.rows.insert(item.id, row);
+                        self.rows[key] = Some(row);
                         Some(li)
                     }
                     Err(_) => None,
@@ -324,6 +328,10 @@ impl View {
         if scroll && state.window == WindowState::Maximized {
             self.request_scroll();
         }
+    }
+
+    fn row(&self, key: u32) -> Option<&Row> {
+        self.rows.get(key as usize)?.as_ref()
     }
 
     fn request_scroll(&mut self) {
