@@ -12,9 +12,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::engine::{Engine, assigned_frame};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::hub::Outbox;
+use crate::lifecycle::assigned_frame;
 use crate::session::Outgoing;
 use crate::socket::{self, Handler};
 
@@ -70,10 +71,10 @@ impl Handler for AgentSocket {
     async fn on_close(self) {
         if let Some(name) = self.username {
             let id = self.out.id;
-            let gone = self.engine.run(move |inner, engine| {
+            let gone = self.engine.run(move |inner, ctx| {
                 // The last connection of an agent going away makes them Offline: nobody is
                 // there to take new work. Their open conversations stay assigned.
-                if engine.hub.remove(id, Some(&name)) == 0 {
+                if ctx.hub.remove(id, Some(&name)) == 0 {
                     inner.routing.set_online(&name, false);
                 }
                 Ok(())
@@ -179,17 +180,18 @@ async fn set_presence(
     out: Outbox,
 ) -> Result<()> {
     engine
-        .run(move |inner, engine| {
+        .run(move |inner, ctx| {
             let online = presence == Presence::Online;
             inner.routing.set_online(&name, online);
-            out.send(&ToAgent::Presence { presence });
-            if engine.hub.add_agent(&name, &out) {
+            inner.send(&out, &ToAgent::Presence { presence });
+            if ctx.hub.add_agent(&name, &out) {
                 for id in inner.routing.assigned(&name) {
-                    out.send(&assigned_frame(inner, id)?);
+                    let frame = assigned_frame(inner, id)?;
+                    inner.send(&out, &frame);
                 }
             }
             if online {
-                engine.route(inner);
+                ctx.route(inner);
             }
             Ok(())
         })

@@ -1,240 +1,174 @@
-//! The shared state handle (store + routing under one lock, plus the fan-out hub) and the
-//! transitions that change routing: assigning and ending sessions.
+//! The shared state handle: one store thread that owns the database and the routing state,
+//! and commits work in groups.
 //!
-//! Locking choice: SQLite with one connection serializes writes anyway, so the store and the
-//! routing state share a single `std::sync::Mutex`. Every operation takes it inside
-//! `spawn_blocking` (never across an `.await`), does its store transaction, updates routing
-//! and publishes to the hub before releasing it. That makes "persist, then ack, then fan out"
-//! and "assign in the store and in memory" atomic, keeps every listener's entries in seq
-//! order, and leaves no lock ordering to get wrong (engine lock, then the short hub lock).
+//! Locking choice: there is no lock around the store. A dedicated thread owns the SQLite
+//! connection and the routing state; async handlers send it jobs (closures) over a channel
+//! and await the answer. Jobs run one at a time, so "persist, then ack, then fan out" and
+//! "assign in the store and in memory" need no locking, and every listener sees entries in
+//! seq order. The thread takes every job that is queued (up to [`MAX_BATCH`]) into one
+//! transaction, each job in its own savepoint, and commits once: one disk flush covers the
+//! whole group (group commit). Frames a job wants to send are held back until that commit,
+//! so nothing is acknowledged or fanned out before it is durable.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, mpsc};
 
-use em_protocol::agent::{ConversationSummary, ToAgent};
-use em_protocol::{
-    ConversationEntry, ConversationId, EntryId, EntryPayload, Participant, ParticipantChange,
-    ParticipantOperation, Role, SessionStatus, visitor::ToVisitor,
-};
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::oneshot;
 
 use crate::config::Config;
-use crate::error::Result;
-use crate::hub::Hub;
+use crate::error::{Error, Result};
+use crate::hub::{Hub, Outbox};
 use crate::routing::Routing;
-use crate::session::assigned_session;
-use crate::store::{Appended, NewEntry, Session, Store, Update};
+use crate::store::Store;
 
+/// Most jobs committed together; bounds the latency one flush adds to a job.
+pub const MAX_BATCH: usize = 512;
+
+/// The handle every connection holds (behind an `Arc`).
 pub struct Engine {
-    inner: Mutex<Inner>,
-    pub hub: Hub,
+    jobs: mpsc::Sender<Job>,
+    pub hub: Arc<Hub>,
     pub config: Arc<Config>,
 }
 
-/// What the engine lock protects.
+/// What jobs get besides the state: the hub and the config.
+pub struct Ctx {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+}
+
+/// The state the store thread owns.
 pub struct Inner {
     pub store: Store,
     pub routing: Routing,
+    /// Frames to send once the current group commits.
+    held: Vec<(Outbox, Utf8Bytes)>,
 }
 
+impl Inner {
+    /// Queues a frame for `out`, sent after the commit of the job's group.
+    pub fn send(&mut self, out: &Outbox, frame: &impl serde::Serialize) {
+        if let Ok(text) = serde_json::to_string(frame) {
+            self.held.push((out.clone(), text.into()));
+        }
+    }
+
+    /// Queues an already-serialized frame for several connections.
+    pub fn send_text(&mut self, to: Vec<Outbox>, text: Utf8Bytes) {
+        self.held.extend(to.into_iter().map(|o| (o, text.clone())));
+    }
+}
+
+/// A job returns whether it succeeded (else its savepoint is rolled back) and what to do once
+/// the group's commit is known.
+type Job = Box<dyn FnOnce(&mut Inner, &Ctx) -> (bool, Done) + Send>;
+type Done = Box<dyn FnOnce(bool) + Send>;
+
 impl Engine {
-    /// Opens the store and rebuilds queues and assignments from it.
+    /// Opens the store, rebuilds queues and assignments from it, and starts the store thread.
     pub fn open(config: Arc<Config>, db: &Path) -> Result<Self> {
         let store = Store::open(db)?;
-        let mut routing = Routing::new(&config);
-        for s in store.sessions_with_status(SessionStatus::Active)? {
-            if !s
-                .agent_username
-                .as_deref()
-                .is_some_and(|a| routing.restore(a, s.conversation_id))
-            {
-                tracing::warn!(conversation = %s.conversation_id, agent = ?s.agent_username,
-                               "active conversation's agent is no longer configured; routing it again");
-                enqueue(&config, &mut routing, &s);
-            }
-        }
-        for s in store.sessions_with_status(SessionStatus::Waiting)? {
-            enqueue(&config, &mut routing, &s);
-        }
-        Ok(Self {
-            inner: Mutex::new(Inner { store, routing }),
-            hub: Hub::default(),
-            config,
-        })
+        let routing = crate::lifecycle::rebuild(&config, &store)?;
+        let hub = Arc::new(Hub::default());
+        let ctx = Ctx {
+            hub: hub.clone(),
+            config: config.clone(),
+        };
+        let inner = Inner {
+            store,
+            routing,
+            held: Vec::new(),
+        };
+        let (jobs, rx) = mpsc::channel();
+        // The thread ends when the last `Engine` is dropped (the channel closes).
+        std::thread::Builder::new()
+            .name("em-store".into())
+            .spawn(move || worker(inner, ctx, rx))?;
+        Ok(Self { jobs, hub, config })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Store transactions roll back on panic and routing updates are single steps,
-        // so the state behind a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Runs `f` with the lock held, on the blocking pool.
-    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    /// Runs `f` on the store thread; resolves after its group is committed and its frames sent.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Inner, &Engine) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Inner, &Ctx) -> Result<T> + Send + 'static,
     {
-        let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let mut inner = this.lock();
-            f(&mut inner, &this)
-        })
-        .await?
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |inner, ctx| {
+            let result = f(inner, ctx);
+            let ok = result.is_ok();
+            let done: Done = Box::new(move |committed| {
+                let _ = tx.send(if committed {
+                    result
+                } else {
+                    Err(Error::CommitFailed)
+                });
+            });
+            (ok, done)
+        });
+        self.jobs.send(job).map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
     }
+}
 
-    /// Sends stored entries to a conversation's visitors and to `agent`'s connections.
-    pub fn publish(
-        &self,
-        id: ConversationId,
-        agent: Option<&str>,
-        entries: Vec<ConversationEntry>,
-    ) {
-        for entry in entries {
-            // The `entry` frame has the same JSON on both sockets: serialize once.
-            if let Ok(text) = serde_json::to_string(&ToVisitor::Entry { entry }) {
-                self.hub.publish(id, agent, text.into());
+fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
         }
-    }
-
-    /// Makes every assignment routing allows now. Each is one store transaction, then the
-    /// in-memory commit, then the `assigned` frame and the entries the visitor sees.
-    pub fn route(&self, inner: &mut Inner) {
-        while let Some(a) = inner.routing.next() {
-            let display_name = self
-                .config
-                .agent(&a.agent)
-                .map_or(a.agent.clone(), |c| c.display_name.clone());
-            let entries = vec![
-                system_entry(EntryPayload::ParticipantChanged {
-                    entries: vec![ParticipantChange {
-                        operation: ParticipantOperation::Add,
-                        participant: Participant {
-                            role: Role::Agent,
-                            subject: a.agent.clone(),
-                        },
-                        display_name,
-                    }],
-                }),
-                system_entry(EntryPayload::SessionStatusChanged {
-                    session_status: SessionStatus::Active,
-                }),
-            ];
-            let update = Update {
-                status: Some(SessionStatus::Active),
-                agent: Some(Some(a.agent.clone())),
+        let began = inner.store.begin();
+        let mut done = Vec::with_capacity(batch.len());
+        for job in batch {
+            let mark = inner.held.len();
+            let saved = inner.store.savepoint();
+            let (ok, d) = job(&mut inner, &ctx);
+            let closed = if ok {
+                inner.store.release()
+            } else {
+                inner.store.rollback_to()
             };
-            let stored = match inner.store.append(a.conversation, entries, update) {
-                Ok(Appended::Stored(e)) => e,
-                Ok(Appended::Duplicate { .. }) => Vec::new(),
-                Err(e) => {
-                    // Left at the head of its queue; the next routing run retries it.
-                    tracing::error!(conversation = %a.conversation, error = %e, "assignment failed");
-                    return;
-                }
-            };
-            inner.routing.commit(&a);
-            tracing::info!(conversation = %a.conversation, agent = %a.agent, "assigned");
-            match assigned_frame(inner, a.conversation) {
-                Ok(frame) => self.hub.to_agent(&a.agent, &frame),
-                Err(e) => {
-                    tracing::error!(conversation = %a.conversation, error = %e, "cannot load history")
-                }
+            if !ok {
+                inner.held.truncate(mark);
             }
-            self.publish(a.conversation, None, stored);
+            if let Err(e) = saved.and(closed) {
+                tracing::error!(error = %e, "savepoint failed");
+            }
+            done.push(d);
+        }
+        let committed = match began.and_then(|()| inner.store.commit()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; the group's jobs get `internal`");
+                recover(&mut inner, &ctx);
+                false
+            }
+        };
+        for (out, text) in inner.held.drain(..) {
+            if committed {
+                out.send_text(text);
+            }
+        }
+        for d in done {
+            d(committed);
         }
     }
 }
 
-impl Engine {
-    /// `endSession`: the agent leaves, the session ends, capacity frees and routing re-runs.
-    pub async fn end_session(self: &Arc<Self>, agent: String, id: ConversationId) -> Result<()> {
-        self.run(move |inner, engine| {
-            let s = assigned_session(inner, &agent, id)?;
-            if s.status != SessionStatus::Ended {
-                let name = engine
-                    .config
-                    .agent(&agent)
-                    .map_or(agent.clone(), |a| a.display_name.clone());
-                let entries = vec![
-                    system_entry(EntryPayload::ParticipantChanged {
-                        entries: vec![ParticipantChange {
-                            operation: ParticipantOperation::Remove,
-                            participant: Participant {
-                                role: Role::Agent,
-                                subject: agent.clone(),
-                            },
-                            display_name: name,
-                        }],
-                    }),
-                    system_entry(EntryPayload::SessionStatusChanged {
-                        session_status: SessionStatus::Ended,
-                    }),
-                ];
-                let update = Update {
-                    status: Some(SessionStatus::Ended),
-                    agent: None,
-                };
-                if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
-                    engine.publish(id, Some(&agent), stored);
-                }
+/// After a failed commit, memory may be ahead of the database: reload routing from it.
+fn recover(inner: &mut Inner, ctx: &Ctx) {
+    inner.store.rollback();
+    match crate::lifecycle::rebuild(&ctx.config, &inner.store) {
+        Ok(mut routing) => {
+            for agent in inner.routing.online_agents() {
+                routing.set_online(&agent, true);
             }
-            inner.routing.release(&agent, id);
-            engine.hub.to_agent(
-                &agent,
-                &ToAgent::Released {
-                    conversation_id: id,
-                },
-            );
-            engine.route(inner);
-            Ok(())
-        })
-        .await
-    }
-}
-
-/// `assigned {conversation, history}` for one conversation, from the store.
-pub fn assigned_frame(inner: &Inner, id: ConversationId) -> Result<ToAgent> {
-    let s = inner
-        .store
-        .session(id)?
-        .ok_or_else(|| crate::error::Error::Corrupt(format!("session {id} vanished")))?;
-    Ok(ToAgent::Assigned {
-        conversation: summary(&s),
-        history: inner.store.entries_after(id, 0)?,
-    })
-}
-
-pub fn summary(s: &Session) -> ConversationSummary {
-    ConversationSummary {
-        conversation_id: s.conversation_id,
-        end_user_id: s.end_user_id,
-        org_id: s.org_id.clone(),
-        deployment_name: s.deployment_name.clone(),
-        status: s.status,
-    }
-}
-
-/// An entry written by the server itself (routing and status changes).
-pub fn system_entry(payload: EntryPayload) -> NewEntry {
-    NewEntry {
-        identifier: EntryId(uuid::Uuid::new_v4()),
-        sender: Participant {
-            role: Role::System,
-            subject: "system".into(),
-        },
-        sender_display_name: "System".into(),
-        client_timestamp: None,
-        payload,
-    }
-}
-
-/// Puts a session in its deployment's queue; a deployment removed from the config has none.
-pub fn enqueue(config: &Config, routing: &mut Routing, s: &Session) {
-    match config.deployment(&s.org_id, &s.deployment_name) {
-        Some(d) => routing.enqueue(&d.queue, s.conversation_id),
-        None => {
-            tracing::warn!(conversation = %s.conversation_id, "deployment no longer configured; not routed")
+            inner.routing = routing;
         }
+        Err(e) => tracing::error!(error = %e, "cannot reload routing state"),
     }
 }

@@ -30,8 +30,12 @@ pub enum Error {
     Peer { code: ErrorCode, message: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("background task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    /// The store thread could not commit the group this request was in.
+    #[error("the database did not commit")]
+    CommitFailed,
+    /// The store thread is gone (the server is stopping).
+    #[error("the store is stopped")]
+    Stopped,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,9 +1,9 @@
 //! In-memory fan-out: which connections listen to which conversation or agent.
 //!
-//! A connection is an unbounded channel into its socket's writer task, so publishing never
-//! blocks. Publishing happens while the engine lock is held (see `engine.rs`), which keeps
-//! every listener's frames in seq order; the hub's own lock is short and never held across
-//! an `.await`.
+//! A connection is an unbounded channel into its socket's writer task, so sending never
+//! blocks. Recipients are looked up by jobs on the store thread (see `engine.rs`), which
+//! keeps every listener's frames in seq order; the hub's own lock is short and never held
+//! across an `.await`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -112,25 +112,23 @@ impl Hub {
         left
     }
 
-    /// Sends one already-serialized frame to a conversation's visitors and, if given, its agent.
-    pub fn publish(&self, id: ConversationId, agent: Option<&str>, text: Utf8Bytes) {
+    /// The connections that get a conversation's entries: its visitors and, if given, its agent.
+    pub fn recipients(&self, id: ConversationId, agent: Option<&str>) -> Vec<Outbox> {
         let inner = self.lock();
         let visitors = inner.conversations.get(&id).into_iter().flatten();
         let agents = agent
             .and_then(|a| inner.agents.get(a))
             .into_iter()
             .flatten();
-        for o in visitors.chain(agents) {
-            o.send_text(text.clone());
-        }
+        visitors.chain(agents).cloned().collect()
     }
 
-    /// Sends a frame to every connection of an agent.
-    pub fn to_agent(&self, username: &str, frame: &impl serde::Serialize) {
-        if let Some(list) = self.lock().agents.get(username) {
-            for o in list {
-                o.send(frame);
-            }
-        }
+    /// Every connection of an agent.
+    pub fn agent_connections(&self, username: &str) -> Vec<Outbox> {
+        self.lock()
+            .agents
+            .get(username)
+            .cloned()
+            .unwrap_or_default()
     }
 }

@@ -3,7 +3,8 @@
 //! Map of the crate:
 //! - [`cli`], [`config`]: command line and the validated deployments file.
 //! - [`store`]: SQLite tables named after the data model; [`routing`]: queues and capacity.
-//! - [`engine`]: store + routing under one lock, plus the [`hub`] that fans entries out.
+//! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
+//! - [`lifecycle`]: assigning, ending, rebuilding routing from the store.
 //! - [`session`]: create, resume, send and end conversations (both sockets use it).
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
 //! - [`http`]: config endpoint, console, health; [`assets`]: widget files and the demo site.
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod lifecycle;
 pub mod routing;
 pub mod session;
 pub mod socket;
@@ -26,10 +28,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::future::IntoFuture;
-
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use em_protocol::paths;
 use tokio::net::TcpListener;
 
@@ -106,7 +107,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         say(&format!("demo page: {url}/"));
     }
     tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
-    let main = axum::serve(listener, app(state)).into_future();
+    let main = serve(listener, app(state));
     let serving = async move {
         match site {
             Some((listener, site, _)) => {
@@ -123,6 +124,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         () = shutdown() => tracing::info!("shutting down"),
     }
     Ok(())
+}
+
+/// Serves `app` on `listener`. Small frames (acks, entries) go out at once: Nagle's
+/// algorithm would hold them back for the peer's delayed ACK (~40 ms).
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, app).await
 }
 
 /// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the

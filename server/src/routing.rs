@@ -81,6 +81,14 @@ impl Routing {
         }
     }
 
+    pub fn online_agents(&self) -> Vec<String> {
+        self.agents
+            .iter()
+            .filter(|(_, a)| a.online)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     pub fn assigned(&self, agent: &str) -> Vec<ConversationId> {
         self.agents
             .get(agent)

@@ -1,7 +1,5 @@
 //! Conversation operations shared by both sockets: create, resume, send, end.
 
-use std::sync::Arc;
-
 use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
 use em_protocol::{
@@ -9,9 +7,10 @@ use em_protocol::{
     SessionStatus,
 };
 
-use crate::engine::{Engine, Inner, enqueue, system_entry};
+use crate::engine::{Ctx, Engine, Inner};
 use crate::error::{Error, Result};
 use crate::hub::Outbox;
+use crate::lifecycle::{enqueue, system_entry};
 use crate::store::{Appended, NewEntry, Session, Update};
 
 /// Who is behind a visitor socket, once `hello` succeeded.
@@ -33,12 +32,12 @@ pub struct Outgoing {
 impl Engine {
     /// `createConversation`: idempotent per (id, owner); subscribes `out` to the conversation.
     pub async fn create_conversation(
-        self: &Arc<Self>,
+        &self,
         v: Visitor,
         id: ConversationId,
         out: Outbox,
     ) -> Result<()> {
-        self.run(move |inner, engine| {
+        self.run(move |inner, ctx| {
             let created = match inner.store.session(id)? {
                 Some(s) if owns(&v, &s) => false,
                 Some(_) => {
@@ -62,13 +61,16 @@ impl Engine {
                 }
             };
             let s = owned_session(inner, &v, id)?;
-            out.send(&ToVisitor::Conversation {
-                conversation_id: id,
-                status: s.status,
-                last_seq: s.last_seq,
-                created,
-            });
-            engine.hub.subscribe(id, &out);
+            inner.send(
+                &out,
+                &ToVisitor::Conversation {
+                    conversation_id: id,
+                    status: s.status,
+                    last_seq: s.last_seq,
+                    created,
+                },
+            );
+            ctx.hub.subscribe(id, &out);
             Ok(())
         })
         .await
@@ -77,38 +79,36 @@ impl Engine {
     /// `resume`: the state, every entry after `after_seq`, then live entries. Reading and
     /// subscribing under the engine lock means no entry is missed or sent twice.
     pub async fn resume(
-        self: &Arc<Self>,
+        &self,
         v: Visitor,
         id: ConversationId,
         after_seq: u64,
         out: Outbox,
     ) -> Result<()> {
-        self.run(move |inner, engine| {
+        self.run(move |inner, ctx| {
             let s = owned_session(inner, &v, id)?;
-            out.send(&ToVisitor::Conversation {
-                conversation_id: id,
-                status: s.status,
-                last_seq: s.last_seq,
-                created: false,
-            });
+            inner.send(
+                &out,
+                &ToVisitor::Conversation {
+                    conversation_id: id,
+                    status: s.status,
+                    last_seq: s.last_seq,
+                    created: false,
+                },
+            );
             for entry in inner.store.entries_after(id, after_seq)? {
-                out.send(&ToVisitor::Entry { entry });
+                inner.send(&out, &ToVisitor::Entry { entry });
             }
-            engine.hub.subscribe(id, &out);
+            ctx.hub.subscribe(id, &out);
             Ok(())
         })
         .await
     }
 
     /// A visitor's `sendMessage`. The first message of a new conversation starts routing.
-    pub async fn visitor_message(
-        self: &Arc<Self>,
-        v: Visitor,
-        m: Outgoing,
-        out: Outbox,
-    ) -> Result<()> {
+    pub async fn visitor_message(&self, v: Visitor, m: Outgoing, out: Outbox) -> Result<()> {
         validate(&m.text)?;
-        self.run(move |inner, engine| {
+        self.run(move |inner, ctx| {
             let s = owned_session(inner, &v, m.conversation_id)?;
             let sender = Participant {
                 role: Role::EndUser,
@@ -131,14 +131,12 @@ impl Engine {
                 entry_id: m.entry_id,
                 seq,
             };
-            if !store_and_ack(inner, engine, &s, &m, entries, update, |seq| {
-                out.send(&ack(seq))
-            })? {
+            if !store_and_ack(inner, ctx, &s, &m, entries, update, &out, ack)? {
                 return Ok(());
             }
             if s.status == SessionStatus::New {
-                enqueue(&engine.config, &mut inner.routing, &s);
-                engine.route(inner);
+                enqueue(&ctx.config, &mut inner.routing, &s);
+                ctx.route(inner);
             }
             Ok(())
         })
@@ -146,19 +144,11 @@ impl Engine {
     }
 
     /// An agent's `sendMessage`, only on a conversation assigned to them.
-    pub async fn agent_message(
-        self: &Arc<Self>,
-        agent: String,
-        m: Outgoing,
-        out: Outbox,
-    ) -> Result<()> {
+    pub async fn agent_message(&self, agent: String, m: Outgoing, out: Outbox) -> Result<()> {
         validate(&m.text)?;
-        self.run(move |inner, engine| {
+        self.run(move |inner, ctx| {
             let s = assigned_session(inner, &agent, m.conversation_id)?;
-            let name = engine
-                .config
-                .agent(&agent)
-                .map_or(agent.clone(), |a| a.display_name.clone());
+            let name = ctx.display_name(&agent);
             let sender = Participant {
                 role: Role::Agent,
                 subject: agent.clone(),
@@ -169,9 +159,7 @@ impl Engine {
                 entry_id: m.entry_id,
                 seq,
             };
-            store_and_ack(inner, engine, &s, &m, entries, Update::default(), |seq| {
-                out.send(&ack(seq))
-            })?;
+            store_and_ack(inner, ctx, &s, &m, entries, Update::default(), &out, ack)?;
             Ok(())
         })
         .await
@@ -179,19 +167,21 @@ impl Engine {
 }
 
 /// Dedupe, ended check, append, ack, fan-out. Returns whether something new was stored.
-fn store_and_ack(
+#[allow(clippy::too_many_arguments)] // one call per socket; a struct would only rename them
+fn store_and_ack<A: serde::Serialize>(
     inner: &mut Inner,
-    engine: &Engine,
+    ctx: &Ctx,
     s: &Session,
     m: &Outgoing,
     entries: Vec<NewEntry>,
     update: Update,
-    ack: impl Fn(u64),
+    out: &Outbox,
+    ack: impl Fn(u64) -> A,
 ) -> Result<bool> {
     // A resent message that was stored before the session ended is still acknowledged.
     if s.status == SessionStatus::Ended {
         if let Some(seq) = inner.store.seq_of(s.conversation_id, m.entry_id)? {
-            ack(seq);
+            inner.send(out, &ack(seq));
             return Ok(false);
         }
         return Err(Error::peer(
@@ -204,12 +194,17 @@ fn store_and_ack(
     }
     match inner.store.append(s.conversation_id, entries, update)? {
         Appended::Duplicate { seq } => {
-            ack(seq);
+            inner.send(out, &ack(seq));
             Ok(false)
         }
         Appended::Stored(stored) => {
-            ack(stored[0].seq);
-            engine.publish(s.conversation_id, s.agent_username.as_deref(), stored);
+            inner.send(out, &ack(stored[0].seq));
+            ctx.publish(
+                inner,
+                s.conversation_id,
+                s.agent_username.as_deref(),
+                stored,
+            );
             Ok(true)
         }
     }

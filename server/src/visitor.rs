@@ -250,11 +250,17 @@ mod tests {
         let text = |v: Value| Ok(Message::Text(v.to_string().into()));
         client.send(text(json!({"type": "ping"}))).await.unwrap();
         assert_eq!(next(&mut server).await["code"], "handshake_required");
-        client.send(text(json!({"type": "hello", "protocolVersion": 1}))).await.unwrap();
+        client
+            .send(text(json!({"type": "hello", "protocolVersion": 1})))
+            .await
+            .unwrap();
         assert_eq!(next(&mut server).await["type"], "welcome");
         client.send(Ok(Message::Text("nope".into()))).await.unwrap();
         assert_eq!(next(&mut server).await["code"], "bad_frame");
-        client.send(Ok(Message::Binary(vec![1, 2].into()))).await.unwrap();
+        client
+            .send(Ok(Message::Binary(vec![1, 2].into())))
+            .await
+            .unwrap();
         assert_eq!(next(&mut server).await["code"], "bad_frame");
         client.send(text(json!({"type": "ping"}))).await.unwrap();
         assert_eq!(next(&mut server).await, json!({"type": "pong"}));

@@ -78,6 +78,7 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
+        conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(open_err)?;
         let version: i64 = conn
@@ -100,44 +101,72 @@ impl Store {
         Ok(Self { conn })
     }
 
+    /// Starts the transaction of a group of jobs (see `engine.rs`).
+    pub fn begin(&self) -> Result<()> {
+        self.exec("BEGIN IMMEDIATE", [])
+    }
+
+    pub fn commit(&self) -> Result<()> {
+        self.exec("COMMIT", [])
+    }
+
+    /// Abandons the group's transaction, if one is open.
+    pub fn rollback(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    /// One job's savepoint inside the group: released on success, rolled back on failure.
+    pub fn savepoint(&self) -> Result<()> {
+        self.exec("SAVEPOINT job", [])
+    }
+
+    pub fn release(&self) -> Result<()> {
+        self.exec("RELEASE job", [])
+    }
+
+    pub fn rollback_to(&self) -> Result<()> {
+        self.exec("ROLLBACK TO job", [])?;
+        self.exec("RELEASE job", [])
+    }
+
+    /// Runs one statement, prepared once and cached: the hot path parses no SQL.
+    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<()> {
+        self.conn.prepare_cached(sql)?.execute(params)?;
+        Ok(())
+    }
+
     pub fn create_end_user(&self, id: EndUserId, credential_sha256: &[u8]) -> Result<()> {
-        self.conn.execute(
+        self.exec(
             "INSERT INTO messaging_end_user (id, credential_sha256, created_at) VALUES (?1, ?2, ?3)",
             params![id.to_string(), credential_sha256, now_ms()],
-        )?;
-        Ok(())
+        )
     }
 
     pub fn end_user_by_credential(&self, credential_sha256: &[u8]) -> Result<Option<EndUserId>> {
         let id: Option<String> = self
             .conn
-            .query_row(
-                "SELECT id FROM messaging_end_user WHERE credential_sha256 = ?1",
-                [credential_sha256],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM messaging_end_user WHERE credential_sha256 = ?1")?
+            .query_row([credential_sha256], |r| r.get(0))
             .optional()?;
         id.map(|s| parse_id(&s)).transpose()
     }
 
     pub fn create_session(&self, s: &Session) -> Result<()> {
         let now = now_ms();
-        self.conn.execute(
+        self.exec(
             "INSERT INTO messaging_session (conversation_id, end_user_id, org_id, deployment_name, status,
              agent_username, last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
             params![s.conversation_id.to_string(), s.end_user_id.to_string(), s.org_id, s.deployment_name,
                     enum_str(&s.status), s.agent_username, s.last_seq, now],
-        )?;
-        Ok(())
+        )
     }
 
     pub fn session(&self, id: ConversationId) -> Result<Option<Session>> {
         self.conn
-            .query_row(
-                &format!("{SESSION_SELECT} WHERE conversation_id = ?1"),
-                [id.to_string()],
-                session_row,
-            )
+            .prepare_cached(&format!("{SESSION_SELECT} WHERE conversation_id = ?1"))?
+            .query_row([id.to_string()], session_row)
             .optional()?
             .transpose()
     }
@@ -151,7 +180,8 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
-    /// Appends entries with consecutive seqs and applies `update`, in one transaction.
+    /// Appends entries with consecutive seqs and applies `update`. Atomic because every
+    /// caller runs inside a job's savepoint (see `engine.rs`), rolled back if this fails.
     /// If the first entry's identifier is already stored, writes nothing (dedupe).
     pub fn append(
         &mut self,
@@ -160,22 +190,20 @@ impl Store {
         update: Update,
     ) -> Result<Appended> {
         let cid = id.to_string();
-        let tx = self.conn.transaction()?;
         if let Some(first) = entries.first()
-            && let Some(seq) = seq_of(&tx, &cid, first.identifier)?
+            && let Some(seq) = seq_of(&self.conn, &cid, first.identifier)?
         {
             return Ok(Appended::Duplicate { seq });
         }
-        let mut seq: u64 = tx.query_row(
-            "SELECT last_seq FROM messaging_session WHERE conversation_id = ?1",
-            [&cid],
-            |r| r.get(0),
-        )?;
+        let mut seq: u64 = self
+            .conn
+            .prepare_cached("SELECT last_seq FROM messaging_session WHERE conversation_id = ?1")?
+            .query_row([&cid], |r| r.get(0))?;
         let now = now_ms();
         let mut stored = Vec::with_capacity(entries.len());
         for e in entries {
             seq += 1;
-            tx.execute(
+            self.exec(
                 "INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role, sender_subject,
                  sender_display_name, transcripted_timestamp, client_timestamp, payload_json)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -193,20 +221,15 @@ impl Store {
                 entry_payload: e.payload,
             });
         }
-        tx.execute("UPDATE messaging_session SET last_seq = ?2, updated_at = ?3 WHERE conversation_id = ?1", params![cid, seq, now])?;
-        if let Some(status) = update.status {
-            tx.execute(
-                "UPDATE messaging_session SET status = ?2 WHERE conversation_id = ?1",
-                params![cid, enum_str(&status)],
-            )?;
-        }
-        if let Some(agent) = update.agent {
-            tx.execute(
-                "UPDATE messaging_session SET agent_username = ?2 WHERE conversation_id = ?1",
-                params![cid, agent],
-            )?;
-        }
-        tx.commit()?;
+        let (set_agent, agent) = match update.agent {
+            Some(agent) => (true, agent),
+            None => (false, None),
+        };
+        self.exec(
+            "UPDATE messaging_session SET last_seq = ?2, updated_at = ?3, status = coalesce(?4, status),
+             agent_username = CASE WHEN ?5 THEN ?6 ELSE agent_username END WHERE conversation_id = ?1",
+            params![cid, seq, now, update.status.as_ref().map(enum_str), set_agent, agent],
+        )?;
         Ok(Appended::Stored(stored))
     }
 

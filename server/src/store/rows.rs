@@ -11,11 +11,10 @@ use crate::error::{Error, Result};
 
 pub(super) fn seq_of(conn: &Connection, cid: &str, entry: EntryId) -> Result<Option<u64>> {
     let seq = conn
-        .query_row(
+        .prepare_cached(
             "SELECT seq FROM conversation_entry WHERE conversation_id = ?1 AND identifier = ?2",
-            [cid, &entry.to_string()],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([cid, &entry.to_string()], |r| r.get(0))
         .optional()?;
     Ok(seq)
 }

@@ -61,7 +61,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            axum::serve(listener, em_server::app(state)).await.unwrap();
+            em_server::serve(listener, em_server::app(state))
+                .await
+                .unwrap();
         });
         Server { addr, dir, task }
     }
