@@ -8,7 +8,7 @@ use clap::Parser;
 /// Reference backend of embedded-messaging: config endpoint, widget assets, visitor and
 /// agent WebSockets, agent console.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "em-server", version, about)]
+#[command(name = "em-server", version)]
 pub struct Cli {
     /// Deployments, queues and agents (TOML); see server/CONFIG.md.
     #[arg(long, value_name = "FILE")]

@@ -11,6 +11,8 @@ pub enum Error {
         path: String,
         message: String,
     },
+    #[error("{file}: cannot read: {source}")]
+    ConfigRead { file: String, source: std::io::Error },
     #[error("cannot open database {path}: {source}")]
     OpenDb {
         path: String,

@@ -2,7 +2,7 @@
 //!
 //! Pure in-memory bookkeeping with no IO, so the choice of agent is unit-tested directly.
 //! The engine peeks an [`Assignment`], writes it to the store, and only then commits it here,
-//! all under the engine lock, so a conversation is never assigned twice.
+//! all in one job on the store thread, so a conversation is never assigned twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 

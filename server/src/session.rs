@@ -77,7 +77,7 @@ impl Engine {
     }
 
     /// `resume`: the state, every entry after `after_seq`, then live entries. Reading and
-    /// subscribing under the engine lock means no entry is missed or sent twice.
+    /// subscribing in one store-thread job means no entry is missed or sent twice.
     pub async fn resume(
         &self,
         v: Visitor,

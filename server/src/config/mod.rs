@@ -63,8 +63,10 @@ impl Config {
             path,
             message,
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| err("(file)".into(), e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+            file: file.clone(),
+            source,
+        })?;
         Self::parse(&text).map_err(|(p, m)| err(p, m))
     }
 
