@@ -11,6 +11,7 @@
     username: "",
     credential: "",
     signedIn: false,      // the server accepted us at least once; reconnects are automatic
+    authed: false,        // the current connection got `welcome`
     wantOnline: false,    // what the agent chose; restored after a reconnect
     presence: "Offline",
     conversations: new Map(), // id -> { summary, entries: Map(seq -> entry), pending: Map(entryId -> text), unread, ended }
@@ -27,6 +28,7 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(scheme + location.host + "/agent/ws");
     state.ws = ws;
+    state.authed = false;
     setStatus(state.signedIn ? "Reconnecting…" : "Signing in…", "problem");
     ws.addEventListener("open", () => {
       send({ type: "hello", protocolVersion: PROTOCOL_VERSION, username: state.username, credential: state.credential });
@@ -43,7 +45,7 @@
       if (!state.signedIn) { showSignin("Cannot reach the server."); return; }
       const delay = Math.min(state.backoff, 10000) * (0.75 + Math.random() / 2);
       state.backoff = Math.min(state.backoff * 2, 10000);
-      setStatus(`Disconnected; reconnecting in ${Math.round(delay / 1000)} s…`, "problem");
+      setStatus(`Disconnected; reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…`, "problem");
       state.retryTimer = setTimeout(connect, delay);
     });
   }
@@ -57,6 +59,7 @@
     switch (f.type) {
       case "welcome":
         state.signedIn = true;
+        state.authed = true;
         state.backoff = 500;
         $("who").textContent = `${f.displayName} (${f.username}, capacity ${f.capacity})`;
         $("signin").hidden = true;
@@ -108,10 +111,12 @@
   }
 
   function onError(f) {
-    if (!state.signedIn && f.code === "unauthorized") {
-      state.ws?.close();
+    // Refused at sign-in (also on a reconnect, e.g. after a config change): ask again.
+    if (!state.authed && (f.code === "unauthorized" || f.code === "unsupported_version")) {
+      const ws = state.ws;
       state.ws = null;
-      showSignin("Wrong username or credential.");
+      ws?.close();
+      showSignin(f.code === "unauthorized" ? "Wrong username or credential." : "This console does not match the server; reload the page.");
       return;
     }
     if (f.entryId) {
@@ -302,7 +307,15 @@
 
   $("signin").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    state.username = $("username").value.trim();
+    const username = $("username").value.trim();
+    if (username !== state.username) {
+      // Another agent on this page: forget the previous one's conversations.
+      state.conversations.clear();
+      state.selected = null;
+      renderList();
+      renderThread();
+    }
+    state.username = username;
     state.credential = $("credential").value;
     if (!state.username || !state.credential) { $("signin-error").textContent = "Enter a username and a credential."; return; }
     $("signin-error").textContent = "";
