@@ -5,7 +5,7 @@
 //! - [`store`]: SQLite tables named after the data model; [`routing`]: queues and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
 //! - [`lifecycle`]: assigning, ending, rebuilding routing from the store.
-//! - [`session`]: create, resume, send and end conversations (both sockets use it).
+//! - [`session`]: create, resume and send in conversations (both sockets use it).
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
 //! - [`http`]: config endpoint, console, health; [`assets`]: widget files and the demo site.
 

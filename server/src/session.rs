@@ -1,4 +1,4 @@
-//! Conversation operations shared by both sockets: create, resume, send, end.
+//! Conversation operations of both sockets: create, resume and send (ending is in `lifecycle.rs`).
 
 use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
