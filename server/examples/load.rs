@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p em-server --example load -- http://127.0.0.1:8080 [visitors] [messages]`
 //! (the demo deployment `00D000000000001` / `Demo_Deployment` must be configured).
+//! With `messages` = 0, the visitors only open a conversation and then stay idle until
+//! Enter is pressed (or stdin closes): for measuring the server's memory per idle conversation.
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,32 @@ async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
     }
 }
 
-async fn visitor(base: String, messages: usize) -> Vec<Duration> {
+/// Opens `visitors` conversations and keeps their sockets open until stdin ends a line.
+async fn idle(base: String, visitors: usize) {
+    let mut sockets = Vec::with_capacity(visitors);
+    for chunk in (0..visitors).collect::<Vec<_>>().chunks(200) {
+        let opened: Vec<_> = chunk
+            .iter()
+            .map(|_| tokio::spawn(open(base.clone())))
+            .collect();
+        for t in opened {
+            sockets.push(t.await.expect("visitor task"));
+        }
+    }
+    println!(
+        "{} idle conversations open; press Enter to close them",
+        sockets.len()
+    );
+    let mut line = String::new();
+    let _ = tokio::io::AsyncBufReadExt::read_line(
+        &mut tokio::io::BufReader::new(tokio::io::stdin()),
+        &mut line,
+    )
+    .await;
+}
+
+/// A visitor that said hello and created a conversation: (socket, conversation id).
+async fn open(base: String) -> (Ws, String) {
     let url = format!(
         "{}/embeddedservice/v1/ws?orgId=00D000000000001&esConfigName=Demo_Deployment",
         base.replacen("http", "ws", 1)
@@ -54,13 +81,20 @@ async fn visitor(base: String, messages: usize) -> Vec<Duration> {
     .await
     .expect("send");
     recv_type(&mut ws, "conversation").await;
+    (ws, id)
+}
+
+async fn visitor(base: String, messages: usize) -> Vec<Duration> {
+    let (mut ws, id) = open(base).await;
     let mut latencies = Vec::with_capacity(messages);
     for i in 0..messages {
         let entry = uuid::Uuid::new_v4().to_string();
         let t = Instant::now();
         let frame = json!({"type": "sendMessage", "conversationId": id, "entryId": entry,
                            "text": format!("message {i}"), "clientTimestamp": 0});
-        ws.send(send(frame)).await.expect("send");
+        ws.send(Message::text(frame.to_string()))
+            .await
+            .expect("send");
         recv_type(&mut ws, "ack").await;
         latencies.push(t.elapsed());
     }
@@ -75,6 +109,9 @@ async fn main() {
         .unwrap_or_else(|| "http://127.0.0.1:8080".into());
     let visitors: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
     let messages: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(50);
+    if messages == 0 {
+        return idle(base, visitors).await;
+    }
     let start = Instant::now();
     let tasks: Vec<_> = (0..visitors)
         .map(|_| tokio::spawn(visitor(base.clone(), messages)))

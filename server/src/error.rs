@@ -12,7 +12,10 @@ pub enum Error {
         message: String,
     },
     #[error("{file}: cannot read: {source}")]
-    ConfigRead { file: String, source: std::io::Error },
+    ConfigRead {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("cannot open database {path}: {source}")]
     OpenDb {
         path: String,

@@ -21,11 +21,13 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             // 2 = the config file is wrong (like a usage error); 1 = anything else.
-            std::process::ExitCode::from(if matches!(e, Error::Config { .. } | Error::ConfigRead { .. }) {
-                2
-            } else {
-                1
-            })
+            std::process::ExitCode::from(
+                if matches!(e, Error::Config { .. } | Error::ConfigRead { .. }) {
+                    2
+                } else {
+                    1
+                },
+            )
         }
     }
 }

@@ -21,6 +21,10 @@ pub trait Handler {
     fn on_close(self) -> impl Future<Output = ()> + Send;
 }
 
+/// Initial read buffer of a connection; it grows for larger frames. The default (128 KiB)
+/// would make every idle connection cost that much memory.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Largest frame accepted: a maximal text message, JSON-escaped, with room to spare.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 

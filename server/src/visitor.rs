@@ -48,6 +48,7 @@ pub async fn upgrade(
         visitor: None,
     };
     ws.max_message_size(socket::MAX_FRAME_BYTES)
+        .read_buffer_size(socket::READ_BUFFER_BYTES)
         .on_upgrade(move |ws| {
             let (write, read) = ws.split();
             socket::serve(write, read, rx, handler)
