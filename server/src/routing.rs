@@ -4,7 +4,7 @@
 //! The engine peeks an [`Assignment`], writes it to the store, and only then commits it here,
 //! all in one job on the store thread, so a conversation is never assigned twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use em_protocol::ConversationId;
 
@@ -31,6 +31,8 @@ pub struct Assignment {
 pub struct Routing {
     /// Per queue: (arrival number, conversation), oldest first.
     waiting: HashMap<String, VecDeque<(u64, ConversationId)>>,
+    /// Every conversation in `waiting`, to refuse duplicates without scanning the queues.
+    queued: HashSet<ConversationId>,
     agents: BTreeMap<String, AgentLoad>,
     arrivals: u64,
 }
@@ -57,7 +59,7 @@ impl Routing {
 
     /// Appends a conversation to its queue (ignored if it is already waiting anywhere).
     pub fn enqueue(&mut self, queue: &str, id: ConversationId) {
-        if self.waiting.values().flatten().any(|(_, c)| *c == id) {
+        if !self.queued.insert(id) {
             return;
         }
         self.arrivals += 1;
@@ -133,8 +135,15 @@ impl Routing {
     /// Applies an assignment returned by [`Routing::next`] once it is stored.
     pub fn commit(&mut self, a: &Assignment) {
         if let Some(list) = self.waiting.get_mut(&a.queue) {
-            list.retain(|(_, c)| *c != a.conversation);
+            // The assigned conversation is the head of its queue (see `next`).
+            match list.front() {
+                Some((_, c)) if *c == a.conversation => {
+                    list.pop_front();
+                }
+                _ => list.retain(|(_, c)| *c != a.conversation),
+            }
         }
+        self.queued.remove(&a.conversation);
         if let Some(agent) = self.agents.get_mut(&a.agent) {
             agent.assigned.insert(a.conversation);
         }
