@@ -153,7 +153,8 @@ async fn unusable_db_or_port_is_one_line() {
 }
 
 #[tokio::test]
-// An acknowledged message survives kill -9; after restart the same credential resumes the same thread.
+// An acknowledged message survives kill -9; after restart the same credential resumes the same
+// thread and the waiting conversation is still queued for routing.
 async fn data_survives_kill_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("d.toml");
@@ -198,6 +199,16 @@ async fn data_survives_kill_and_restart() {
         payload(&first)["abstractMessage"]["staticContent"]["text"],
         "remember me"
     );
+
+    // The queue was rebuilt from the database: an agent coming online gets the conversation.
+    let mut a = Ws::connect(addr_of(&url), "/agent/ws", None).await.unwrap();
+    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}))
+        .await;
+    a.recv().await;
+    a.send(json!({"type": "setPresence", "presence": "Online"}))
+        .await;
+    let assigned = a.recv_until(|f| f["type"] == "assigned").await;
+    assert_eq!(assigned["conversation"]["conversationId"], id);
 }
 
 #[tokio::test]
