@@ -26,10 +26,27 @@ pub async fn widget(State(state): State<AppState>, uri: Uri, headers: HeaderMap)
     let brotli =
         accepts_br(&headers) && tokio::fs::try_exists(with_br(&file)).await.unwrap_or(false);
     let read = if brotli { with_br(&file) } else { file.clone() };
-    match tokio::fs::read(&read).await {
+    // `no-cache` + a validator: browsers revalidate (a rebuilt widget shows at once) and
+    // usually get a tiny 304.
+    let etag = tokio::fs::metadata(&read).await.ok().and_then(|m| etag(&m));
+    let fresh = etag
+        .as_ref()
+        .is_some_and(|e| headers.get(header::IF_NONE_MATCH) == Some(e));
+    let body = if fresh {
+        Ok(Vec::new())
+    } else {
+        tokio::fs::read(&read).await
+    };
+    match body {
         Ok(bytes) => {
             let mut r = ([(header::CONTENT_TYPE, content_type(&file))], bytes).into_response();
+            if fresh {
+                *r.status_mut() = StatusCode::NOT_MODIFIED;
+            }
             let h = r.headers_mut();
+            if let Some(e) = etag {
+                h.insert(header::ETAG, e);
+            }
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
                 HeaderValue::from_static("*"),
@@ -89,6 +106,16 @@ pub async fn site(State(site): State<Site>, uri: Uri) -> Response {
         body,
     )
         .into_response()
+}
+
+/// A weak validator from size and modification time.
+fn etag(m: &std::fs::Metadata) -> Option<HeaderValue> {
+    let modified = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    HeaderValue::from_str(&format!("W/\"{:x}-{:x}\"", m.len(), modified.as_nanos())).ok()
 }
 
 /// State of the site listener.

@@ -132,6 +132,23 @@ async fn assets_are_served_from_the_widget_dir() {
         );
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     }
+    let etag = s
+        .get("/assets/js/bootstrap.min.js", None)
+        .await
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let again = http_get_with(
+        s.addr,
+        "/assets/js/bootstrap.min.js",
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body.len()),
+        (304, 0),
+        "revalidation is a bodyless 304"
+    );
     let wasm = s.get("/assets/js/embedded_messaging_bg.wasm", None).await;
     assert_eq!(wasm.header("content-type"), Some("application/wasm"));
     let dts = s.get("/assets/js/embedded_messaging.d.ts", None).await;

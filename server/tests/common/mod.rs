@@ -168,11 +168,20 @@ impl Response {
 
 /// A minimal HTTP/1.1 GET with `Connection: close`; enough for fixed-length answers.
 pub async fn http_get(addr: SocketAddr, path: &str, origin: Option<&str>) -> Response {
+    match origin {
+        Some(o) => http_get_with(addr, path, &[("Origin", o)]).await,
+        None => http_get_with(addr, path, &[]).await,
+    }
+}
+
+/// `http_get` with extra request headers.
+pub async fn http_get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let origin = origin
-        .map(|o| format!("Origin: {o}\r\n"))
-        .unwrap_or_default();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{origin}Connection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut raw))
