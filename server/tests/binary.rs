@@ -92,6 +92,13 @@ fn bad_config_exits_2_with_one_line() {
             format!("{}\n[[queue]]\nname = \"support\"\n", config(1)),
             "queue[1].name: duplicate queue \"support\"",
         ),
+        (
+            config(1).replace(
+                r#"["http://127.0.0.1:*", "https://shop.example.com"]"#,
+                "[]",
+            ),
+            "deployment[0].allowed_origins: list at least one origin",
+        ),
         ("[[deployment]\n".to_string(), "line 1: "),
     ];
     for (text, expected) in cases {

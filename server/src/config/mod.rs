@@ -110,6 +110,7 @@ impl Config {
             let at = |f: &str| format!("agent[{i}].{f}");
             non_empty(&a.username, || at("username"))?;
             non_empty(&a.credential, || at("credential"))?;
+            non_empty(&a.display_name, || at("display_name"))?;
             if a.capacity < 1 {
                 return Err((at("capacity"), "must be at least 1".into()));
             }
@@ -150,6 +151,12 @@ impl Config {
             }
             if !queues.contains(d.queue.as_str()) {
                 return Err((at("queue"), format!("no [[queue]] named {:?}", d.queue)));
+            }
+            if d.allowed_origins.is_empty() {
+                return Err((
+                    at("allowed_origins"),
+                    "list at least one origin; no web page could use this deployment".into(),
+                ));
             }
             d.origins = d
                 .allowed_origins
