@@ -182,14 +182,21 @@ async fn set_presence(
 ) -> Result<()> {
     engine
         .run(move |inner, ctx| {
+            // Read everything that can fail before changing any state.
+            let replay = if ctx.hub.has_agent_connection(&name, out.id) {
+                Vec::new()
+            } else {
+                let ids = inner.routing.assigned(&name);
+                ids.into_iter()
+                    .map(|id| assigned_frame(inner, id))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            ctx.hub.add_agent(&name, &out);
             let online = presence == Presence::Online;
             inner.routing.set_online(&name, online);
             inner.send(&out, &ToAgent::Presence { presence });
-            if ctx.hub.add_agent(&name, &out) {
-                for id in inner.routing.assigned(&name) {
-                    let frame = assigned_frame(inner, id)?;
-                    inner.send(&out, &frame);
-                }
+            for frame in replay {
+                inner.send(&out, &frame);
             }
             if online {
                 ctx.route(inner);

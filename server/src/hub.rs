@@ -83,15 +83,20 @@ impl Hub {
         }
     }
 
-    /// Adds an agent connection; returns false if it was already registered.
-    pub fn add_agent(&self, username: &str, outbox: &Outbox) -> bool {
+    /// Adds an agent connection (idempotent per connection).
+    pub fn add_agent(&self, username: &str, outbox: &Outbox) {
         let mut inner = self.lock();
         let list = inner.agents.entry(username.to_string()).or_default();
-        if list.iter().any(|o| o.id == outbox.id) {
-            return false;
+        if !list.iter().any(|o| o.id == outbox.id) {
+            list.push(outbox.clone());
         }
-        list.push(outbox.clone());
-        true
+    }
+
+    pub fn has_agent_connection(&self, username: &str, conn: u64) -> bool {
+        self.lock()
+            .agents
+            .get(username)
+            .is_some_and(|l| l.iter().any(|o| o.id == conn))
     }
 
     /// Forgets a connection everywhere. Returns how many connections its agent still has.
