@@ -102,6 +102,27 @@ async fn agent_is_assigned_and_replies_reach_the_visitor() {
         a.recv_until(|f| f["type"] == "error").await["code"],
         "unauthorized"
     );
+    a.send(json!({"type": "endSession", "conversationId": other}))
+        .await;
+    assert_eq!(a.recv().await["code"], "unauthorized");
+
+    // Validation is the same as the visitor's, with the entry id echoed.
+    let bad = uuid();
+    a.send(json!({"type": "sendMessage", "conversationId": id, "entryId": bad, "text": " "}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "error", "code": "invalid_message", "message": "text is empty", "entryId": bad})
+    );
+    a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}))
+        .await;
+    assert_eq!(
+        a.recv().await["code"],
+        "bad_frame",
+        "a second hello is refused"
+    );
+    a.send(json!({"type": "ping"})).await;
+    assert_eq!(a.recv().await, json!({"type": "pong"}));
 }
 
 #[tokio::test]
