@@ -5,27 +5,34 @@ use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use web_sys::Element;
 
+use crate::console;
 use crate::error::Error;
 use crate::events;
+use crate::json::{self, Json};
 use crate::runtime::Runtime;
 use crate::settings::{self, InitArgs, Settings};
 use crate::state::{Msg, State};
 use crate::storage;
 use crate::view::{View, ViewConfig};
-use crate::console;
 use crate::wire;
 
 /// Everything from the loaded config to `onEmbeddedMessagingReady`. On error, the caller reports it.
 ///
 /// The loader fetched the config (in parallel with the wasm) and waited for `<body>`;
-/// `config` is `{ status, body }` for an HTTP answer or `{ error }` when the fetch failed.
+/// `config` is `{ status, body }` (body as text) for an HTTP answer or `{ error }` when the
+/// fetch failed.
 pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runtime, Error> {
     let window = web_sys::window().ok_or_else(|| Error::Js("no window".into()))?;
-    let doc = window.document().ok_or_else(|| Error::Js("no document".into()))?;
+    let doc = window
+        .document()
+        .ok_or_else(|| Error::Js("no document".into()))?;
     let config = read_config(&window, &args, config)?;
     let mount: Element = match settings.target_element.clone() {
         Some(el) => el,
-        None => doc.body().ok_or_else(|| Error::Js("the page has no <body>".into()))?.into(),
+        None => doc
+            .body()
+            .ok_or_else(|| Error::Js("the page has no <body>".into()))?
+            .into(),
     };
     let b = &config.branding;
     let view_config = ViewConfig {
@@ -45,8 +52,15 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
         View::new(&doc, &mount, &view_config, dispatch)
     })?;
-    let visibility = if settings.hide_chat_button_on_load { "Hide" } else { "Show" };
-    events::dispatch("onEmbeddedMessagingButtonCreated", &events::object(&[("buttonVisibility", visibility)]));
+    let visibility = if settings.hide_chat_button_on_load {
+        "Hide"
+    } else {
+        "Show"
+    };
+    events::dispatch(
+        "onEmbeddedMessagingButtonCreated",
+        &events::object(&[("buttonVisibility", visibility)]),
+    );
     events::dispatch("onEmbeddedMessagingReady", &events::object(&[]));
     if settings.dev_mode {
         console::info("ready.");
@@ -66,7 +80,11 @@ pub fn report(err: &Error) {
 }
 
 /// Classify the config answer; every failure says exactly what is wrong.
-fn read_config(window: &web_sys::Window, args: &InitArgs, answer: &JsValue) -> Result<DeploymentConfig, Error> {
+fn read_config(
+    window: &web_sys::Window,
+    args: &InitArgs,
+    answer: &JsValue,
+) -> Result<DeploymentConfig, Error> {
     let unreachable = |detail: &str| Error::Config {
         code: "server_unreachable",
         message: "Could not load the deployment config from ".to_owned()
@@ -80,12 +98,16 @@ fn read_config(window: &web_sys::Window, args: &InitArgs, answer: &JsValue) -> R
         return Err(unreachable(&e));
     }
     let status = field("status").as_f64().unwrap_or(0.0) as u16;
-    let body = field("body");
+    let body = field("body")
+        .as_string()
+        .and_then(|t| Json::parse(&t))
+        .unwrap_or(Json::Null);
     if status == 200 {
-        return wire::read_config(&body)
-            .map_err(|f| unreachable(&("unexpected config format: bad or missing \"".to_owned() + f + "\"")));
+        return wire::read_config(&body).map_err(|f| {
+            unreachable(&("unexpected config format: bad or missing \"".to_owned() + f + "\""))
+        });
     }
-    let status_text = "HTTP ".to_owned() + &status.to_string();
+    let status_text = "HTTP ".to_owned() + &json::int_string(i64::from(status));
     Err(match wire::read_config_error(&body) {
         Some((ErrorCode::UnknownDeployment, why)) => Error::Config {
             code: "unknown_deployment",

@@ -18,14 +18,21 @@ pub fn el(doc: &Document, tag: &str, attrs: &[(&str, &str)]) -> Result<HtmlEleme
 
 /// Like `el`, appended to `parent`.
 pub fn child(parent: &Element, tag: &str, attrs: &[(&str, &str)]) -> Result<HtmlElement, Error> {
-    let doc = parent.owner_document().ok_or_else(|| Error::Js("element without a document".into()))?;
+    let doc = parent
+        .owner_document()
+        .ok_or_else(|| Error::Js("element without a document".into()))?;
     let e = el(&doc, tag, attrs)?;
     parent.append_child(&e)?;
     Ok(e)
 }
 
 /// `child` with text content.
-pub fn text_child(parent: &Element, tag: &str, attrs: &[(&str, &str)], text: &str) -> Result<HtmlElement, Error> {
+pub fn text_child(
+    parent: &Element,
+    tag: &str,
+    attrs: &[(&str, &str)],
+    text: &str,
+) -> Result<HtmlElement, Error> {
     let e = child(parent, tag, attrs)?;
     e.set_text_content(Some(text));
     Ok(e)
@@ -33,7 +40,9 @@ pub fn text_child(parent: &Element, tag: &str, attrs: &[(&str, &str)], text: &st
 
 /// A 24×24 decorative SVG icon made of one path, appended to `parent`.
 pub fn icon(parent: &Element, path: &str) -> Result<(), Error> {
-    let doc = parent.owner_document().ok_or_else(|| Error::Js("element without a document".into()))?;
+    let doc = parent
+        .owner_document()
+        .ok_or_else(|| Error::Js("element without a document".into()))?;
     let svg = doc.create_element_ns(Some(SVG_NS), "svg")?;
     svg.set_attribute("viewBox", "0 0 24 24")?;
     svg.set_attribute("aria-hidden", "true")?;
@@ -67,7 +76,9 @@ pub fn adopt_in_document(doc: &Document, sheet: &CssStyleSheet) {
 /// Remove `sheet` from the document's adopted stylesheets.
 pub fn unadopt_in_document(doc: &Document, sheet: &CssStyleSheet) {
     let target: &JsValue = sheet;
-    let kept = doc.adopted_style_sheets().filter(&mut |s, _, _| s != *target);
+    let kept = doc
+        .adopted_style_sheets()
+        .filter(&mut |s, _, _| s != *target);
     doc.set_adopted_style_sheets(&kept);
 }
 

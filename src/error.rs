@@ -38,5 +38,7 @@ pub fn js_message(value: &JsValue) -> String {
     if let Some(err) = value.dyn_ref::<js_sys::Error>() {
         return err.message().into();
     }
-    value.as_string().unwrap_or_else(|| "unknown JavaScript error".into())
+    value
+        .as_string()
+        .unwrap_or_else(|| "unknown JavaScript error".into())
 }

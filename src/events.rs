@@ -1,11 +1,11 @@
 //! Window `CustomEvent`s: the `onEmbeddedMessaging*` names and their `detail` shapes.
 
 use em_protocol::ConversationEntry;
-use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit};
 
-use crate::state::{role_str, Event};
+use crate::json::Obj;
+use crate::state::Event;
 use crate::wire;
 
 /// The event name of each `Event`.
@@ -28,20 +28,27 @@ pub fn name(event: &Event) -> &'static str {
     }
 }
 
-/// The `detail` of each `Event` (`{}` unless API.md says otherwise).
-pub fn detail(event: &Event) -> JsValue {
-    let obj = Object::new();
+/// The `detail` of each `Event` as JSON text (`{}` unless API.md says otherwise).
+pub fn detail_json(event: &Event) -> String {
     match event {
-        Event::ConversationStarted(id) => set(&obj, "conversationId", &JsValue::from_str(&wire::id_string(&id.0))),
+        Event::ConversationStarted(id) => Obj::new()
+            .str("conversationId", &wire::id_string(&id.0))
+            .end(),
         Event::MessageSent(e)
         | Event::ParticipantChanged(e)
         | Event::SessionStatusUpdate(e)
         | Event::ConversationClosed(e)
-        | Event::ConversationRouted(e) => set(&obj, "conversationEntry", &conversation_entry(e)),
-        Event::UnreadCountChanged(n) => set(&obj, "unreadCount", &JsValue::from_f64(f64::from(*n))),
-        _ => {}
+        | Event::ConversationRouted(e) => Obj::new()
+            .raw("conversationEntry", &conversation_entry(e))
+            .end(),
+        Event::UnreadCountChanged(n) => Obj::new().int("unreadCount", i64::from(*n)).end(),
+        _ => "{}".into(),
     }
-    obj.into()
+}
+
+/// The `detail` of each `Event` as a JS object.
+pub fn detail(event: &Event) -> JsValue {
+    js_sys::JSON::parse(&detail_json(event)).unwrap_or_else(|_| js_sys::Object::new().into())
 }
 
 /// Dispatch one `Event` on `window`.
@@ -51,7 +58,9 @@ pub fn emit(event: &Event) {
 
 /// Dispatch `CustomEvent(name, { detail })` on `window`.
 pub fn dispatch(name: &str, detail: &JsValue) {
-    let Some(window) = web_sys::window() else { return };
+    let Some(window) = web_sys::window() else {
+        return;
+    };
     let init = CustomEventInit::new();
     init.set_detail(detail);
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
@@ -59,30 +68,27 @@ pub fn dispatch(name: &str, detail: &JsValue) {
     }
 }
 
-/// `{ key: value, ... }` from string pairs.
+/// `{ key: "value", ... }` from string pairs, as a JS object.
 pub fn object(pairs: &[(&str, &str)]) -> JsValue {
-    let obj = Object::new();
+    let mut o = Obj::new();
     for (k, v) in pairs {
-        set(&obj, k, &JsValue::from_str(v));
+        o = o.str(k, v);
     }
-    obj.into()
+    js_sys::JSON::parse(&o.end()).unwrap_or_else(|_| js_sys::Object::new().into())
 }
 
-/// The API.md `conversationEntry`: `entryPayload` is a JSON *string*.
-pub fn conversation_entry(e: &ConversationEntry) -> JsValue {
-    let obj = Object::new();
-    set(&obj, "identifier", &JsValue::from_str(&wire::id_string(&e.identifier.0)));
-    set(&obj, "entryType", &JsValue::from_str(e.entry_type()));
-    set(&obj, "entryPayload", &JsValue::from_str(&wire::stringify(&wire::write_payload(&e.entry_payload))));
-    let sender = object(&[("role", role_str(e.sender.role)), ("subject", &e.sender.subject)]);
-    set(&obj, "sender", &sender);
-    set(&obj, "senderDisplayName", &JsValue::from_str(&e.sender_display_name));
-    set(&obj, "transcriptedTimestamp", &JsValue::from_f64(e.transcripted_timestamp as f64));
-    let client = e.client_timestamp.map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
-    set(&obj, "clientTimestamp", &client);
-    obj.into()
-}
-
-fn set(obj: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), value);
+/// The API.md `conversationEntry` as JSON text; `entryPayload` is itself a JSON *string*.
+pub fn conversation_entry(e: &ConversationEntry) -> String {
+    let o = Obj::new()
+        .str("identifier", &wire::id_string(&e.identifier.0))
+        .str("entryType", e.entry_type())
+        .str("entryPayload", &wire::write_payload(&e.entry_payload))
+        .raw("sender", &wire::write_participant(&e.sender))
+        .str("senderDisplayName", &e.sender_display_name)
+        .int("transcriptedTimestamp", e.transcripted_timestamp);
+    match e.client_timestamp {
+        Some(t) => o.int("clientTimestamp", t),
+        None => o.raw("clientTimestamp", "null"),
+    }
+    .end()
 }

@@ -7,7 +7,7 @@
 //! - [`view`] + [`dom`] + [`style`]: all DOM and CSS (launcher, shadow-root window);
 //! - [`socket`]: the visitor WebSocket; [`storage`]: localStorage; [`events`]: window events;
 //! - [`boot`]: config fetch → mount → Ready; [`settings`]: what the page passes in;
-//! - [`wire`]: JS values ↔ protocol types at the edges;
+//! - [`wire`] + [`json`]: JSON text ↔ protocol types at the edges;
 //! - [`error`], [`console`]: errors as values, prefixed console output.
 
 pub mod boot;
@@ -15,6 +15,7 @@ pub mod console;
 pub mod dom;
 pub mod error;
 pub mod events;
+pub mod json;
 pub mod runtime;
 pub mod settings;
 pub mod socket;

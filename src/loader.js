@@ -118,8 +118,7 @@ if (window.embeddedservice_bootstrap) {
         "&esConfigName=" + encodeURIComponent(deploymentName) +
         "&language=" + encodeURIComponent(settings.language || "en_US");
       var config = fetch(configUrl, { mode: "cors", credentials: "omit" }).then(function (r) {
-        return r.json().then(function (body) { return { status: r.status, body: body }; },
-          function () { return { status: r.status }; });
+        return r.text().then(function (body) { return { status: r.status, body: body }; });
       }, function (e) {
         return { error: (e && e.message) || String(e) };
       });

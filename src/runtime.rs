@@ -6,15 +6,16 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use em_protocol::ConversationId;
-use gloo::timers::callback::Timeout;
+use gloo::timers::callback::{Interval, Timeout};
 use js_sys::{Function, Promise};
 use uuid::Uuid;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::console;
 use crate::events;
 use crate::socket::Socket;
-use crate::state::{Effect, Event, Msg, State, WindowState};
+use crate::state::{Effect, Event, KEEPALIVE_MS, Msg, State, WindowState};
 use crate::storage;
 use crate::view::{Dispatch, View};
 
@@ -38,11 +39,16 @@ struct Core {
     view: View,
     socket: Option<Socket>,
     retry: Option<Timeout>,
+    _keepalive: Interval,
     socket_url: String,
     storage_key: String,
     dispatch: Dispatch,
     persist: bool,
+    /// The last record written (a change of `lastSeq` alone can wait for the next frame).
+    saved: crate::state::Persisted,
     focus: Option<Effect>,
+    frame: Option<i32>,
+    on_frame: Closure<dyn FnMut()>,
 }
 
 impl Runtime {
@@ -66,16 +72,25 @@ impl Runtime {
             }
         });
         let view = build(dispatch.clone())?;
+        let d = dispatch.clone();
+        let keepalive = Interval::new(KEEPALIVE_MS, move || d(Msg::KeepAliveTick));
+        let d = dispatch.clone();
+        let on_frame = Closure::<dyn FnMut()>::new(move || d(Msg::AnimationFrame));
+        let saved = state.persisted();
         *inner.core.borrow_mut() = Some(Core {
             state,
             view,
             socket: None,
             retry: None,
+            _keepalive: keepalive,
             socket_url,
             storage_key,
             dispatch,
             persist: false,
+            saved,
             focus: None,
+            frame: None,
+            on_frame,
         });
         Ok(Runtime { inner })
     }
@@ -87,7 +102,8 @@ impl Runtime {
     /// `utilAPI.launchChat()`: resolves once the window is maximized (at once if it is).
     pub fn launch_chat(&self) -> Promise {
         let inner = self.inner.clone();
-        let promise = Promise::new(&mut |resolve, _reject| inner.launches.borrow_mut().push(resolve));
+        let promise =
+            Promise::new(&mut |resolve, _reject| inner.launches.borrow_mut().push(resolve));
         self.dispatch(Msg::LaunchRequested);
         promise
     }
@@ -113,8 +129,22 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
     if inner.busy.replace(true) {
         return;
     }
+    // What the visitor did shows at once; socket traffic is rendered at the next frame.
+    let mut now = false;
     loop {
-        let Some(msg) = inner.queue.borrow_mut().pop_front() else { break };
+        let Some(msg) = inner.queue.borrow_mut().pop_front() else {
+            break;
+        };
+        now |= !matches!(
+            msg,
+            Msg::FrameReceived(_)
+                | Msg::SocketOpened
+                | Msg::SocketClosed
+                | Msg::RetryTimerFired
+                | Msg::KeepAliveTick
+                | Msg::ConversationIdGenerated(_)
+                | Msg::Scrolled { .. }
+        );
         let emitted = match inner.core.borrow_mut().as_mut() {
             Some(core) => core.step(msg),
             None => Vec::new(),
@@ -128,7 +158,12 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
         let mut core = inner.core.borrow_mut();
         match core.as_mut() {
             Some(core) => {
-                core.finish();
+                if now {
+                    core.finish();
+                } else {
+                    core.save(false);
+                    core.request_frame();
+                }
                 core.state.window == WindowState::Maximized
             }
             None => false,
@@ -141,6 +176,14 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
         }
     }
     inner.busy.set(false);
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if let (Some(id), Some(w)) = (self.frame.take(), web_sys::window()) {
+            let _ = w.cancel_animation_frame(id);
+        }
+    }
 }
 
 impl Core {
@@ -165,7 +208,9 @@ impl Core {
                 Effect::NewConversationId => {
                     (self.dispatch)(Msg::ConversationIdGenerated(ConversationId(Uuid::new_v4())))
                 }
-                Effect::FocusInput | Effect::FocusLauncher | Effect::FocusMinimized => self.focus = Some(effect),
+                Effect::FocusInput | Effect::FocusLauncher | Effect::FocusMinimized => {
+                    self.focus = Some(effect)
+                }
                 Effect::ClearInput => self.view.clear_input(),
                 Effect::Announce(text) => self.view.announce(&text),
                 Effect::Warn(text) => console::warn(&text),
@@ -186,11 +231,38 @@ impl Core {
         }
     }
 
+    /// Write the record if it changed; with `all` false, a change of `lastSeq` alone waits.
+    fn save(&mut self, all: bool) {
+        if !self.persist {
+            return;
+        }
+        let record = self.state.persisted();
+        let only_seq = crate::state::Persisted {
+            last_seq: self.saved.last_seq,
+            ..record.clone()
+        } == self.saved;
+        if all || !only_seq {
+            storage::save(&self.storage_key, &record);
+            self.saved = record;
+            self.persist = false;
+        }
+    }
+
+    fn request_frame(&mut self) {
+        if self.frame.is_none() {
+            self.frame = web_sys::window().and_then(|w| {
+                w.request_animation_frame(self.on_frame.as_ref().unchecked_ref())
+                    .ok()
+            });
+        }
+    }
+
     /// After the queue is drained: store once, render once, then move focus.
     fn finish(&mut self) {
-        if std::mem::take(&mut self.persist) {
-            storage::save(&self.storage_key, &self.state.persisted());
+        if let (Some(id), Some(w)) = (self.frame.take(), web_sys::window()) {
+            let _ = w.cancel_animation_frame(id);
         }
+        self.save(true);
         self.view.render(&mut self.state);
         match self.focus.take() {
             Some(Effect::FocusInput) => self.view.focus_input(),

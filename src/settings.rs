@@ -70,7 +70,9 @@ impl Settings {
         if !target.is_undefined() && !target.is_null() {
             match target.dyn_into::<Element>() {
                 Ok(el) => s.target_element = Some(el),
-                Err(_) => console::warn("settings.targetElement is not a DOM element; using document.body."),
+                Err(_) => console::warn(
+                    "settings.targetElement is not a DOM element; using document.body.",
+                ),
             }
         }
         s
@@ -86,7 +88,8 @@ fn get(obj: &JsValue, key: &str) -> JsValue {
 
 fn flag(obj: &JsValue, key: &str) -> bool {
     let v = get(obj, key);
-    v.as_bool().unwrap_or_else(|| v.as_string().is_some_and(|s| s == "true"))
+    v.as_bool()
+        .unwrap_or_else(|| v.as_string().is_some_and(|s| s == "true"))
 }
 
 /// `"25px, 30px"` → `("25px", "30px")`; anything that is not two CSS lengths → `None`.
@@ -101,14 +104,30 @@ pub fn parse_position(value: &str) -> Option<(String, String)> {
 
 fn is_length(v: &str) -> bool {
     let bytes = v.as_bytes();
-    let unit_at = bytes.iter().position(|c| !(c.is_ascii_digit() || *c == b'.')).unwrap_or(bytes.len());
+    let unit_at = bytes
+        .iter()
+        .position(|c| !(c.is_ascii_digit() || *c == b'.'))
+        .unwrap_or(bytes.len());
     let (num, unit) = bytes.split_at(unit_at);
     let digits = num.iter().filter(|c| c.is_ascii_digit()).count();
     if digits == 0 || num.iter().filter(|b| **b == b'.').count() > 1 {
         return false;
     }
-    matches!(unit, b"px" | b"%" | b"em" | b"rem" | b"vh" | b"vw" | b"vmin" | b"vmax" | b"dvh" | b"dvw" | b"svh" | b"svw")
-        || (unit.is_empty() && num.iter().all(|c| *c == b'0' || *c == b'.'))
+    matches!(
+        unit,
+        b"px"
+            | b"%"
+            | b"em"
+            | b"rem"
+            | b"vh"
+            | b"vw"
+            | b"vmin"
+            | b"vmax"
+            | b"dvh"
+            | b"dvw"
+            | b"svh"
+            | b"svw"
+    ) || (unit.is_empty() && num.iter().all(|c| *c == b'0' || *c == b'.'))
 }
 
 /// The visitor socket URL: `ws(s)://…/embeddedservice/v1/ws?orgId=&esConfigName=`.
@@ -165,10 +184,24 @@ mod tests {
     #[test]
     fn position_accepts_two_css_lengths() {
         // chatButtonPosition takes "<bottom>, <right>" in px, %, em... and rejects anything else.
-        assert_eq!(parse_position("25px, 30px"), Some(("25px".into(), "30px".into())));
+        assert_eq!(
+            parse_position("25px, 30px"),
+            Some(("25px".into(), "30px".into()))
+        );
         assert_eq!(parse_position("1%,1%"), Some(("1%".into(), "1%".into())));
-        assert_eq!(parse_position("0, 2.5rem"), Some(("0".into(), "2.5rem".into())));
-        for bad in ["", "25px", "25px, 30px, 1px", "left, 3px", "10, 10", "px, 3px", "3px; color: red, 1px"] {
+        assert_eq!(
+            parse_position("0, 2.5rem"),
+            Some(("0".into(), "2.5rem".into()))
+        );
+        for bad in [
+            "",
+            "25px",
+            "25px, 30px, 1px",
+            "left, 3px",
+            "10, 10",
+            "px, 3px",
+            "3px; color: red, 1px",
+        ] {
             assert_eq!(parse_position(bad), None, "{bad}");
         }
     }
@@ -181,8 +214,14 @@ mod tests {
             socket_url(&a),
             "wss://chat.example.com/embeddedservice/v1/ws?orgId=00D000000000001&esConfigName=My%20Deployment"
         );
-        let local = InitArgs { scrt2_url: "http://127.0.0.1:8080".into(), ..a };
+        let local = InitArgs {
+            scrt2_url: "http://127.0.0.1:8080".into(),
+            ..a
+        };
         assert!(socket_url(&local).starts_with("ws://127.0.0.1:8080/embeddedservice/v1/ws?"));
-        assert_eq!(storage_key(&local), "embeddedMessaging:00D000000000001:My Deployment");
+        assert_eq!(
+            storage_key(&local),
+            "embeddedMessaging:00D000000000001:My Deployment"
+        );
     }
 }

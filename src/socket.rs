@@ -7,14 +7,14 @@ use std::rc::Rc;
 
 use em_protocol::visitor::{ToServer, ToVisitor};
 use gloo::events::EventListener;
-use js_sys::JSON;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, WebSocket};
 
 use crate::console;
 use crate::error::Error;
-use crate::wire;
+use crate::json::Json;
 use crate::state::Msg;
+use crate::wire;
 
 /// An open (or opening) visitor socket.
 pub struct Socket {
@@ -36,12 +36,17 @@ impl Socket {
             }),
             EventListener::new(&ws, "close", move |_| d3(Msg::SocketClosed)),
         ];
-        Ok(Socket { ws, _listeners: listeners })
+        Ok(Socket {
+            ws,
+            _listeners: listeners,
+        })
     }
 
     /// Send one frame as JSON text (only once open; before that the state does not send).
     pub fn send(&self, frame: &ToServer) -> Result<(), Error> {
-        self.ws.send_with_str(&wire::stringify(&wire::write_frame(frame))).map_err(Error::from)
+        self.ws
+            .send_with_str(&wire::write_frame(frame))
+            .map_err(Error::from)
     }
 }
 
@@ -57,18 +62,17 @@ fn parse(event: &MessageEvent) -> Option<ToVisitor> {
         console::warn("ignoring a non-text frame from the server.");
         return None;
     };
-    let value = match JSON::parse(&text) {
-        Ok(v) => v,
-        Err(_) => {
-            console::warn("ignoring a frame that is not JSON.");
-            return None;
-        }
+    let Some(value) = Json::parse(&text) else {
+        console::warn("ignoring a frame that is not JSON.");
+        return None;
     };
     match wire::read_frame(&value) {
         Ok(ToVisitor::Unknown) => None,
         Ok(frame) => Some(frame),
         Err(field) => {
-            console::warn(&("ignoring a malformed frame (bad or missing \"".to_owned() + field + "\")."));
+            console::warn(
+                &("ignoring a malformed frame (bad or missing \"".to_owned() + field + "\")."),
+            );
             None
         }
     }

@@ -7,12 +7,16 @@
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
     ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode,
-    ParticipantOperation, Participant, Role, SessionStatus, PROTOCOL_VERSION,
+    PROTOCOL_VERSION, Participant, ParticipantOperation, Role, SessionStatus,
 };
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
 pub const RETRY_MAX_MS: u32 = 30_000;
+/// How many of the newest lines are in the DOM; scrolling to the top shows this many more.
+pub const HISTORY_PAGE: usize = 200;
+/// How often a live socket sends `ping` (many proxies drop sockets idle for 60 s).
+pub const KEEPALIVE_MS: u32 = 25_000;
 
 /// What the visitor sees of the chat window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -94,6 +98,7 @@ pub struct Item {
     pub client_time: Option<i64>,
     pub delivery: Delivery,
     sent_event_fired: bool,
+    dirty: bool,
 }
 
 /// A window event to dispatch (the runtime names it and builds its `detail`).
@@ -129,16 +134,27 @@ pub enum Msg {
     CloseClicked,
     EscapePressed,
     /// The visitor submitted the composer; the edge supplies a fresh id and the clock.
-    SendClicked { text: String, entry_id: EntryId, now: i64 },
+    SendClicked {
+        text: String,
+        entry_id: EntryId,
+        now: i64,
+    },
     SocketOpened,
     SocketClosed,
     FrameReceived(ToVisitor),
     RetryTimerFired,
     ConversationIdGenerated(ConversationId),
-    /// The visitor scrolled the transcript; `at_bottom` when it shows the latest line.
-    Scrolled { at_bottom: bool },
+    /// The visitor scrolled the transcript: to its latest line, or up to its oldest shown one.
+    Scrolled {
+        at_bottom: bool,
+        at_top: bool,
+    },
+    /// The browser is about to paint: socket traffic since the last frame gets rendered.
+    AnimationFrame,
     /// "Start a new conversation" after the session ended.
     NewConversationClicked,
+    /// Every `KEEPALIVE_MS`: keeps idle proxies from closing a quiet socket.
+    KeepAliveTick,
 }
 
 /// Something to do: the runtime carries these out in order.
@@ -147,7 +163,9 @@ pub enum Effect {
     /// Open the visitor socket (dropping any old one).
     Connect,
     Send(ToServer),
-    ScheduleRetry { delay_ms: u32 },
+    ScheduleRetry {
+        delay_ms: u32,
+    },
     /// Write `State::persisted()` to storage (coalesced by the runtime).
     Persist,
     Emit(Event),
@@ -196,8 +214,10 @@ pub struct State {
     pub unread: u32,
     /// The transcript shows its latest line (new lines then scroll into view).
     pub at_bottom: bool,
-    /// Keys of lines that changed since the view last rendered.
-    dirty: Vec<u32>,
+    /// How many of the newest lines the view shows (older ones load on scrolling up).
+    pub shown: usize,
+    /// How many lines are marked `dirty` (changed since the view last rendered).
+    dirty: usize,
     /// Bumped when lines are removed: the view then rebuilds the list.
     pub epoch: u32,
     agent_fallback_name: String,
@@ -206,7 +226,11 @@ pub struct State {
 impl State {
     /// A state restored from storage (`Persisted::default()` for a new visitor).
     pub fn new(stored: Persisted, agent_fallback_name: &str) -> State {
-        let stored = if stored.v == 1 { stored } else { Persisted::default() };
+        let stored = if stored.v == 1 {
+            stored
+        } else {
+            Persisted::default()
+        };
         State {
             window: stored.window,
             link: Link::Offline,
@@ -228,7 +252,8 @@ impl State {
             first_bot_fired: false,
             unread: 0,
             at_bottom: true,
-            dirty: Vec::new(),
+            shown: HISTORY_PAGE,
+            dirty: 0,
             epoch: 0,
             agent_fallback_name: agent_fallback_name.to_owned(),
         }
@@ -249,18 +274,23 @@ impl State {
     /// The status line under the title.
     pub fn status_text(&self) -> String {
         match self.link {
-            Link::Backoff | Link::Connecting | Link::Handshaking | Link::Joining if self.was_live => {
+            Link::Backoff | Link::Connecting | Link::Handshaking | Link::Joining
+                if self.was_live =>
+            {
                 "Reconnecting…".into()
             }
-            Link::Offline | Link::Connecting | Link::Handshaking | Link::Joining | Link::Backoff => {
-                "Connecting…".into()
-            }
+            Link::Offline
+            | Link::Connecting
+            | Link::Handshaking
+            | Link::Joining
+            | Link::Backoff => "Connecting…".into(),
             Link::Live => match (self.session, &self.agent) {
                 (Some(SessionStatus::Ended), _) => "Conversation ended".into(),
                 (_, Some(name)) => name.clone() + " joined",
-                (Some(SessionStatus::Waiting | SessionStatus::Active | SessionStatus::Inactive), None) => {
-                    "Waiting for an agent…".into()
-                }
+                (
+                    Some(SessionStatus::Waiting | SessionStatus::Active | SessionStatus::Inactive),
+                    None,
+                ) => "Waiting for an agent…".into(),
                 (Some(SessionStatus::New) | None, None) => "Send a message to start".into(),
             },
         }
@@ -269,23 +299,28 @@ impl State {
     /// Ids of lines changed since the last call, as indices into `items`, last first
     /// (so each line's successor is already in place when the view inserts it).
     pub fn take_dirty(&mut self) -> Vec<usize> {
-        let mut dirty: Vec<u32> = Vec::new();
-        for key in std::mem::take(&mut self.dirty) {
-            if !dirty.contains(&key) {
-                dirty.push(key);
-            }
-        }
-        let mut found = Vec::new();
+        let mut found = Vec::with_capacity(self.dirty);
         // Changed lines are nearly always the last ones: scan back until all are found.
-        for (i, item) in self.items.iter().enumerate().rev() {
-            if found.len() == dirty.len() {
+        for (i, item) in self.items.iter_mut().enumerate().rev() {
+            if found.len() == self.dirty {
                 break;
             }
-            if dirty.contains(&item.key) {
+            if std::mem::take(&mut item.dirty) {
                 found.push(i);
             }
         }
+        self.dirty = 0;
         found
+    }
+
+    /// Mark line `i` as changed for the view.
+    fn touch(&mut self, i: usize) {
+        if let Some(item) = self.items.get_mut(i)
+            && !item.dirty
+        {
+            item.dirty = true;
+            self.dirty += 1;
+        }
     }
 
     /// Handle one `Msg`; return what to do, in order.
@@ -326,10 +361,18 @@ impl State {
             Msg::CloseClicked => {
                 if self.window != WindowState::Closed {
                     self.window = WindowState::Closed;
-                    fx.extend([Effect::Emit(Event::WindowClosed), Effect::Persist, Effect::FocusLauncher]);
+                    fx.extend([
+                        Effect::Emit(Event::WindowClosed),
+                        Effect::Persist,
+                        Effect::FocusLauncher,
+                    ]);
                 }
             }
-            Msg::SendClicked { text, entry_id, now } => self.send_clicked(text, entry_id, now, &mut fx),
+            Msg::SendClicked {
+                text,
+                entry_id,
+                now,
+            } => self.send_clicked(text, entry_id, now, &mut fx),
             Msg::SocketOpened => {
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
@@ -351,11 +394,24 @@ impl State {
                 if self.conversation_id.is_none() && self.link == Link::Joining {
                     self.conversation_id = Some(id);
                     fx.push(Effect::Persist);
-                    fx.push(Effect::Send(ToServer::CreateConversation { conversation_id: id }));
+                    fx.push(Effect::Send(ToServer::CreateConversation {
+                        conversation_id: id,
+                    }));
                 }
             }
             Msg::FrameReceived(frame) => self.frame(frame, &mut fx),
-            Msg::Scrolled { at_bottom } => self.at_bottom = at_bottom,
+            Msg::Scrolled { at_bottom, at_top } => {
+                self.at_bottom = at_bottom;
+                if at_top && self.items.len() > self.shown {
+                    self.shown += HISTORY_PAGE;
+                }
+            }
+            Msg::AnimationFrame => {}
+            Msg::KeepAliveTick => {
+                if self.link == Link::Live {
+                    fx.push(Effect::Send(ToServer::Ping));
+                }
+            }
             Msg::NewConversationClicked => {
                 if self.session == Some(SessionStatus::Ended) {
                     self.forget_conversation();
@@ -378,7 +434,10 @@ impl State {
     }
 
     fn hello(&self) -> Effect {
-        Effect::Send(ToServer::Hello { protocol_version: PROTOCOL_VERSION, credential: self.credential.clone() })
+        Effect::Send(ToServer::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            credential: self.credential.clone(),
+        })
     }
 
     fn open(&mut self, fx: &mut Vec<Effect>) {
@@ -409,14 +468,18 @@ impl State {
             seq: None,
             role: Role::EndUser,
             sender_name: String::new(),
-            sender_subject: self.end_user_id.map(|u| crate::wire::id_string(&u.0)).unwrap_or_default(),
+            sender_subject: self
+                .end_user_id
+                .map(|u| crate::wire::id_string(&u.0))
+                .unwrap_or_default(),
             body: Body::Text(text.to_owned()),
             time: now,
             client_time: Some(now),
             delivery: Delivery::Pending,
             sent_event_fired: false,
+            dirty: false,
         });
-        self.dirty.push(key);
+        self.touch(self.items.len() - 1);
         fx.push(Effect::ClearInput);
         match (self.link, self.conversation_id) {
             (Link::Live, Some(conversation_id)) => {
@@ -429,8 +492,14 @@ impl State {
 
     fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {
         match frame {
-            ToVisitor::Welcome { end_user_id, credential, .. } => {
-                if self.end_user_id != Some(end_user_id) || self.credential.as_deref() != Some(&credential) {
+            ToVisitor::Welcome {
+                end_user_id,
+                credential,
+                ..
+            } => {
+                if self.end_user_id != Some(end_user_id)
+                    || self.credential.as_deref() != Some(&credential)
+                {
                     self.end_user_id = Some(end_user_id);
                     self.credential = Some(credential);
                     fx.push(Effect::Persist);
@@ -442,7 +511,12 @@ impl State {
                 self.link = Link::Joining;
                 self.join(fx);
             }
-            ToVisitor::Conversation { conversation_id, status, last_seq, created } => {
+            ToVisitor::Conversation {
+                conversation_id,
+                status,
+                last_seq,
+                created,
+            } => {
                 if Some(conversation_id) != self.conversation_id {
                     return;
                 }
@@ -459,12 +533,20 @@ impl State {
                     fx.push(Effect::Emit(Event::ConversationOpened));
                 }
                 // Resend whatever is still pending: the server deduplicates by entry id.
-                for item in self.items.iter().filter(|i| i.delivery == Delivery::Pending) {
+                for item in self
+                    .items
+                    .iter()
+                    .filter(|i| i.delivery == Delivery::Pending)
+                {
                     fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
                 }
             }
             ToVisitor::Entry { entry } => self.entry(entry, fx),
-            ToVisitor::Ack { conversation_id, entry_id, seq } => {
+            ToVisitor::Ack {
+                conversation_id,
+                entry_id,
+                seq,
+            } => {
                 if Some(conversation_id) == self.conversation_id {
                     self.ack(entry_id, seq, fx);
                 }
@@ -477,21 +559,21 @@ impl State {
     /// After `welcome`: resume the conversation we have, or ask for an id to create one.
     fn join(&mut self, fx: &mut Vec<Effect>) {
         match self.conversation_id {
-            Some(conversation_id) => {
-                fx.push(Effect::Send(ToServer::Resume { conversation_id, after_seq: self.max_seq }))
-            }
+            Some(conversation_id) => fx.push(Effect::Send(ToServer::Resume {
+                conversation_id,
+                after_seq: self.max_seq,
+            })),
             None => fx.push(Effect::NewConversationId),
         }
     }
 
     fn error(&mut self, err: em_protocol::ErrorFrame, fx: &mut Vec<Effect>) {
         if let Some(entry_id) = err.entry_id {
-            if let Some(i) = self.index_of(entry_id) {
-                let item = &mut self.items[i];
-                if item.delivery != Delivery::Sent {
-                    item.delivery = Delivery::Failed(err.message.clone());
-                    self.dirty.push(item.key);
-                }
+            if let Some(i) = self.index_of(entry_id)
+                && self.items[i].delivery != Delivery::Sent
+            {
+                self.items[i].delivery = Delivery::Failed(err.message.clone());
+                self.touch(i);
             }
             fx.push(Effect::Warn("message not sent: ".to_owned() + &err.message));
             return;
@@ -531,18 +613,21 @@ impl State {
         self.conversation_id = None;
         self.session = None;
         self.agent = None;
-        self.items.retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
+        self.items
+            .retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
         self.seen.clear();
         self.max_seq = 0;
         self.stored_seq = 0;
         self.live_after = u64::MAX;
         self.epoch = self.epoch.wrapping_add(1);
-        self.dirty.clear();
+        self.dirty = self.items.iter().filter(|i| i.dirty).count();
     }
 
     fn ack(&mut self, entry_id: EntryId, seq: u64, fx: &mut Vec<Effect>) {
-        let Some(i) = self.index_of(entry_id) else { return };
-        self.dirty.push(self.items[i].key);
+        let Some(i) = self.index_of(entry_id) else {
+            return;
+        };
+        self.touch(i);
         if self.items[i].seq.is_none() {
             let mut item = self.items.remove(i);
             item.seq = Some(seq);
@@ -583,24 +668,30 @@ impl State {
         let live = seq > self.live_after;
         if self.seen.binary_search(&seq).is_ok() {
             // The same seq twice; or the echo of our message after its ack: take the server time.
-            let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < seq));
+            let at = self
+                .items
+                .partition_point(|i| matches!(i.seq, Some(s) if s < seq));
             if let Some(item) = self.items.get_mut(at)
                 && item.id == entry.identifier
                 && item.time != entry.transcripted_timestamp
             {
                 item.time = entry.transcripted_timestamp;
-                self.dirty.push(item.key);
+                self.touch(at);
             }
             return;
         }
         // Our own pending message coming back: the same line, now sent (no duplicate).
-        let pending = self.items.iter().rev().take_while(|i| i.seq.is_none()).position(|i| i.id == entry.identifier);
+        let pending = self
+            .items
+            .iter()
+            .rev()
+            .take_while(|i| i.seq.is_none())
+            .position(|i| i.id == entry.identifier);
         if let Some(back) = pending {
             let mut item = self.items.remove(self.items.len() - 1 - back);
             item.seq = Some(seq);
             item.time = entry.transcripted_timestamp;
             item.delivery = Delivery::Sent;
-            self.dirty.push(item.key);
             self.place(item);
             self.note_seq(seq, fx);
             return;
@@ -702,8 +793,8 @@ impl State {
             client_time: entry.client_timestamp,
             delivery: Delivery::Sent,
             sent_event_fired: true,
+            dirty: false,
         });
-        self.dirty.push(key);
     }
 
     fn new_key(&mut self) -> u32 {
@@ -711,15 +802,16 @@ impl State {
         self.next_key - 1
     }
 
-    /// Insert a line at its place: by `seq`, pending ones last.
+    /// Insert a (new or changed) line at its place: by `seq`, pending ones last.
     fn place(&mut self, item: Item) {
-        match item.seq {
-            Some(seq) => {
-                let at = self.items.partition_point(|i| matches!(i.seq, Some(s) if s < seq));
-                self.items.insert(at, item);
-            }
-            None => self.items.push(item),
-        }
+        let at = match item.seq {
+            Some(seq) => self
+                .items
+                .partition_point(|i| matches!(i.seq, Some(s) if s < seq)),
+            None => self.items.len(),
+        };
+        self.items.insert(at, item);
+        self.touch(at);
     }
 
     /// Where the line with this id is in `items`.
@@ -731,15 +823,27 @@ impl State {
 
 /// Reconnect delay after `attempt` failures: 0.5 s, 1 s, 2 s, ... capped at 30 s.
 pub fn retry_delay(attempt: u32) -> u32 {
-    RETRY_MIN_MS.saturating_mul(1u32 << attempt.min(16)).min(RETRY_MAX_MS)
+    RETRY_MIN_MS
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(RETRY_MAX_MS)
 }
 
 fn send_frame(conversation_id: ConversationId, item: Option<&Item>) -> ToServer {
     let (entry_id, text, client_timestamp) = match item {
-        Some(Item { id, body: Body::Text(text), time, .. }) => (*id, text.clone(), *time),
+        Some(Item {
+            id,
+            body: Body::Text(text),
+            time,
+            ..
+        }) => (*id, text.clone(), *time),
         _ => return ToServer::Ping,
     };
-    ToServer::SendMessage { conversation_id, entry_id, text, client_timestamp }
+    ToServer::SendMessage {
+        conversation_id,
+        entry_id,
+        text,
+        client_timestamp,
+    }
 }
 
 /// The visitor's own message as a conversation entry (the `onEmbeddedMessageSent` detail).
@@ -751,7 +855,10 @@ fn entry_of(item: &Item, conversation_id: ConversationId) -> ConversationEntry {
         identifier: item.id,
         conversation_id,
         seq: item.seq.unwrap_or(0),
-        sender: Participant { role: item.role, subject: item.sender_subject.clone() },
+        sender: Participant {
+            role: item.role,
+            subject: item.sender_subject.clone(),
+        },
         sender_display_name: item.sender_name.clone(),
         transcripted_timestamp: item.time,
         client_timestamp: item.client_time,

@@ -20,11 +20,20 @@ fn frame(f: ToVisitor) -> Msg {
 }
 
 fn welcome(cred: &str) -> Msg {
-    frame(ToVisitor::Welcome { protocol_version: 1, end_user_id: uid(), credential: cred.into() })
+    frame(ToVisitor::Welcome {
+        protocol_version: 1,
+        end_user_id: uid(),
+        credential: cred.into(),
+    })
 }
 
 fn conversation(last_seq: u64, created: bool) -> Msg {
-    frame(ToVisitor::Conversation { conversation_id: cid(C), status: SessionStatus::New, last_seq, created })
+    frame(ToVisitor::Conversation {
+        conversation_id: cid(C),
+        status: SessionStatus::New,
+        last_seq,
+        created,
+    })
 }
 
 fn entry(seq: u64, id: EntryId, role: Role, payload: EntryPayload) -> Msg {
@@ -33,8 +42,15 @@ fn entry(seq: u64, id: EntryId, role: Role, payload: EntryPayload) -> Msg {
             identifier: id,
             conversation_id: cid(C),
             seq,
-            sender: Participant { role, subject: "s".into() },
-            sender_display_name: if role == Role::Agent { "Ada".into() } else { String::new() },
+            sender: Participant {
+                role,
+                subject: "s".into(),
+            },
+            sender_display_name: if role == Role::Agent {
+                "Ada".into()
+            } else {
+                String::new()
+            },
             transcripted_timestamp: 1_000 + seq as i64,
             client_timestamp: None,
             entry_payload: payload,
@@ -47,19 +63,43 @@ fn text(seq: u64, n: u128, role: Role, t: &str) -> Msg {
 }
 
 fn ack(n: u128, seq: u64) -> Msg {
-    frame(ToVisitor::Ack { conversation_id: cid(C), entry_id: eid(n), seq })
+    frame(ToVisitor::Ack {
+        conversation_id: cid(C),
+        entry_id: eid(n),
+        seq,
+    })
 }
 
 fn send(n: u128, t: &str) -> Msg {
-    Msg::SendClicked { text: t.into(), entry_id: eid(n), now: 500 }
+    Msg::SendClicked {
+        text: t.into(),
+        entry_id: eid(n),
+        now: 500,
+    }
 }
 
 fn sent_frames(fx: &[Effect]) -> Vec<ToServer> {
-    fx.iter().filter_map(|e| if let Effect::Send(f) = e { Some(f.clone()) } else { None }).collect()
+    fx.iter()
+        .filter_map(|e| {
+            if let Effect::Send(f) = e {
+                Some(f.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn events(fx: &[Effect]) -> Vec<Event> {
-    fx.iter().filter_map(|e| if let Effect::Emit(ev) = e { Some(ev.clone()) } else { None }).collect()
+    fx.iter()
+        .filter_map(|e| {
+            if let Effect::Emit(ev) = e {
+                Some(ev.clone())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn texts(s: &State) -> Vec<(Option<u64>, String, &'static str)> {
@@ -99,26 +139,54 @@ fn new_visitor_opens_window_and_creates_conversation() {
     // First visit: clicking the launcher opens the window, connects, says hello without a
     // credential, stores the welcome identity, creates a conversation and fires Started/Opened.
     let mut s = State::new(Persisted::default(), "Agent");
-    assert_eq!(s.update(Msg::Booted), vec![], "no socket on boot without a conversation");
+    assert_eq!(
+        s.update(Msg::Booted),
+        vec![],
+        "no socket on boot without a conversation"
+    );
     let fx = s.update(Msg::LauncherClicked);
-    assert_eq!(events(&fx), vec![Event::ButtonClicked, Event::WindowMaximized]);
-    assert!(fx.contains(&Effect::Connect) && fx.contains(&Effect::FocusInput) && fx.contains(&Effect::Persist));
+    assert_eq!(
+        events(&fx),
+        vec![Event::ButtonClicked, Event::WindowMaximized]
+    );
+    assert!(
+        fx.contains(&Effect::Connect)
+            && fx.contains(&Effect::FocusInput)
+            && fx.contains(&Effect::Persist)
+    );
     assert_eq!(s.window, WindowState::Maximized);
     assert_eq!(s.status_text(), "Connecting…");
 
     let fx = s.update(Msg::SocketOpened);
-    assert_eq!(sent_frames(&fx), vec![ToServer::Hello { protocol_version: 1, credential: None }]);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Hello {
+            protocol_version: 1,
+            credential: None
+        }]
+    );
     let fx = s.update(welcome("new-cred"));
     assert!(fx.contains(&Effect::NewConversationId) && fx.contains(&Effect::Persist));
     assert_eq!(events(&fx), vec![Event::InitSuccess]);
     assert_eq!(s.credential.as_deref(), Some("new-cred"));
 
     let fx = s.update(Msg::ConversationIdGenerated(cid(C)));
-    assert_eq!(sent_frames(&fx), vec![ToServer::CreateConversation { conversation_id: cid(C) }]);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::CreateConversation {
+            conversation_id: cid(C)
+        }]
+    );
     assert_eq!(s.persisted().conversation_id, Some(cid(C)));
 
     let fx = s.update(conversation(0, true));
-    assert_eq!(events(&fx), vec![Event::ConversationStarted(cid(C)), Event::ConversationOpened]);
+    assert_eq!(
+        events(&fx),
+        vec![
+            Event::ConversationStarted(cid(C)),
+            Event::ConversationOpened
+        ]
+    );
     assert_eq!(s.link, Link::Live);
     assert_eq!(s.status_text(), "Send a message to start");
 }
@@ -139,15 +207,37 @@ fn returning_visitor_resumes_from_zero_and_reopens() {
         "Agent",
     );
     let fx = s.update(Msg::Booted);
-    assert_eq!(fx, vec![Effect::Emit(Event::WindowMaximized), Effect::Connect]);
+    assert_eq!(
+        fx,
+        vec![Effect::Emit(Event::WindowMaximized), Effect::Connect]
+    );
     let fx = s.update(Msg::SocketOpened);
-    assert_eq!(sent_frames(&fx), vec![ToServer::Hello { protocol_version: 1, credential: Some("cred".into()) }]);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Hello {
+            protocol_version: 1,
+            credential: Some("cred".into())
+        }]
+    );
     let fx = s.update(welcome("cred"));
-    assert_eq!(sent_frames(&fx), vec![ToServer::Resume { conversation_id: cid(C), after_seq: 0 }]);
-    assert!(!fx.contains(&Effect::Persist), "same identity: nothing to store");
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 0
+        }]
+    );
+    assert!(
+        !fx.contains(&Effect::Persist),
+        "same identity: nothing to store"
+    );
     let fx = s.update(conversation(9, false));
     assert_eq!(events(&fx), vec![Event::ConversationOpened]);
-    assert_eq!(s.persisted().last_seq, 9, "the stored lastSeq is kept until exceeded");
+    assert_eq!(
+        s.persisted().last_seq,
+        9,
+        "the stored lastSeq is kept until exceeded"
+    );
 }
 
 #[test]
@@ -159,7 +249,12 @@ fn send_goes_pending_then_sent_on_ack() {
     assert!(fx.contains(&Effect::ClearInput));
     assert_eq!(
         sent_frames(&fx),
-        vec![ToServer::SendMessage { conversation_id: cid(C), entry_id: eid(1), text: "hello".into(), client_timestamp: 500 }]
+        vec![ToServer::SendMessage {
+            conversation_id: cid(C),
+            entry_id: eid(1),
+            text: "hello".into(),
+            client_timestamp: 500
+        }]
     );
     assert_eq!(texts(&s), vec![(None, "hello".into(), "pending")]);
     assert_eq!(s.take_dirty(), vec![0]);
@@ -168,8 +263,13 @@ fn send_goes_pending_then_sent_on_ack() {
     assert_eq!(texts(&s), vec![(Some(1), "hello".into(), "sent")]);
     let ev = events(&fx);
     assert_eq!(ev.len(), 1);
-    let Event::MessageSent(e) = &ev[0] else { panic!("{ev:?}") };
-    assert_eq!((e.identifier, e.seq, e.sender.role), (eid(1), 1, Role::EndUser));
+    let Event::MessageSent(e) = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        (e.identifier, e.seq, e.sender.role),
+        (eid(1), 1, Role::EndUser)
+    );
     assert_eq!(e.entry_payload.as_text(), Some("hello"));
     assert_eq!(e.client_timestamp, Some(500));
     assert_eq!(s.take_dirty(), vec![0]);
@@ -210,7 +310,13 @@ fn received_agent_message_is_rendered_and_announced() {
     // A live agent message becomes a line with the agent's name and is announced politely.
     let mut s = live();
     let fx = s.update(text(1, 7, Role::Agent, "How can I help?"));
-    assert_eq!(fx, vec![Effect::Persist, Effect::Announce("Ada: How can I help?".into())]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Persist,
+            Effect::Announce("Ada: How can I help?".into())
+        ]
+    );
     assert_eq!(texts(&s), vec![(Some(1), "How can I help?".into(), "sent")]);
     assert_eq!(s.items[0].sender_name, "Ada");
     assert_eq!(s.items[0].role, Role::Agent);
@@ -239,7 +345,11 @@ fn out_of_order_entries_are_rendered_in_seq_order() {
     let seqs: Vec<_> = s.items.iter().map(|i| i.seq).collect();
     assert_eq!(seqs, vec![Some(1), Some(2), Some(3), None]);
     assert_eq!(s.max_seq, 3);
-    assert_eq!(s.take_dirty(), vec![3, 2, 1, 0], "dirty indices come last first");
+    assert_eq!(
+        s.take_dirty(),
+        vec![3, 2, 1, 0],
+        "dirty indices come last first"
+    );
 }
 
 #[test]
@@ -254,11 +364,20 @@ fn reconnect_resumes_after_highest_seq_and_resends_pending() {
     assert_eq!(fx, vec![Effect::ScheduleRetry { delay_ms: 500 }]);
     assert_eq!(s.status_text(), "Reconnecting…");
     let fx = s.update(send(6, "while offline"));
-    assert!(sent_frames(&fx).is_empty(), "nothing is sent while disconnected");
+    assert!(
+        sent_frames(&fx).is_empty(),
+        "nothing is sent while disconnected"
+    );
     assert_eq!(s.update(Msg::RetryTimerFired), vec![Effect::Connect]);
     s.update(Msg::SocketOpened);
     let fx = s.update(welcome("cred"));
-    assert_eq!(sent_frames(&fx), vec![ToServer::Resume { conversation_id: cid(C), after_seq: 2 }]);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 2
+        }]
+    );
     let fx = s.update(conversation(2, false));
     let resent: Vec<_> = sent_frames(&fx)
         .into_iter()
@@ -275,7 +394,10 @@ fn reconnect_resumes_after_highest_seq_and_resends_pending() {
 #[test]
 fn backoff_doubles_and_caps() {
     // Reconnect delays: 0.5 s, 1 s, 2 s, ... never above 30 s.
-    assert_eq!((0..8).map(retry_delay).collect::<Vec<_>>(), vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    assert_eq!(
+        (0..8).map(retry_delay).collect::<Vec<_>>(),
+        vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+    );
     assert_eq!(retry_delay(40), 30_000);
     let mut s = live();
     let mut delays = Vec::new();
@@ -286,8 +408,15 @@ fn backoff_doubles_and_caps() {
         s.update(Msg::RetryTimerFired);
     }
     assert_eq!(delays, vec![500, 1000, 2000]);
-    assert_eq!(s.update(Msg::SocketClosed), vec![Effect::ScheduleRetry { delay_ms: 4000 }]);
-    assert_eq!(s.update(Msg::SocketClosed), vec![], "a second close while waiting changes nothing");
+    assert_eq!(
+        s.update(Msg::SocketClosed),
+        vec![Effect::ScheduleRetry { delay_ms: 4000 }]
+    );
+    assert_eq!(
+        s.update(Msg::SocketClosed),
+        vec![],
+        "a second close while waiting changes nothing"
+    );
 }
 
 #[test]
@@ -314,16 +443,32 @@ fn unauthorized_forgets_identity_and_starts_over() {
         message: "unknown credential".into(),
         entry_id: None,
     })));
-    assert_eq!(fx, vec![Effect::Persist, Effect::Send(ToServer::Hello { protocol_version: 1, credential: None })]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Persist,
+            Effect::Send(ToServer::Hello {
+                protocol_version: 1,
+                credential: None
+            })
+        ]
+    );
     let p = s.persisted();
-    assert_eq!((p.credential, p.end_user_id, p.conversation_id, p.last_seq), (None, None, None, 0));
+    assert_eq!(
+        (p.credential, p.end_user_id, p.conversation_id, p.last_seq),
+        (None, None, None, 0)
+    );
     assert_ne!(s.epoch, epoch, "the view rebuilds the list");
     assert_eq!(texts(&s), vec![(None, "keep me".into(), "pending")]);
     let fx = s.update(welcome("fresh"));
     assert!(fx.contains(&Effect::NewConversationId));
     s.update(Msg::ConversationIdGenerated(cid(C)));
     let fx = s.update(conversation(0, true));
-    assert_eq!(sent_frames(&fx).len(), 1, "the pending message goes to the new conversation");
+    assert_eq!(
+        sent_frames(&fx).len(),
+        1,
+        "the pending message goes to the new conversation"
+    );
 }
 
 #[test]
@@ -336,7 +481,10 @@ fn error_with_entry_id_marks_message_failed() {
         message: "the conversation has ended".into(),
         entry_id: Some(eid(1)),
     })));
-    assert_eq!(s.items[0].delivery, Delivery::Failed("the conversation has ended".into()));
+    assert_eq!(
+        s.items[0].delivery,
+        Delivery::Failed("the conversation has ended".into())
+    );
     assert!(matches!(&fx[..], [Effect::Warn(_)]));
 }
 
@@ -348,17 +496,41 @@ fn window_transitions_emit_events() {
     s.update(Msg::CloseClicked);
     assert_eq!(s.window, WindowState::Closed);
     let fx = s.update(Msg::LaunchRequested);
-    assert_eq!(events(&fx), vec![Event::ButtonClicked, Event::WindowMaximized]);
+    assert_eq!(
+        events(&fx),
+        vec![Event::ButtonClicked, Event::WindowMaximized]
+    );
     assert!(!fx.contains(&Effect::Connect), "already connected");
     assert_eq!(events(&s.update(Msg::LaunchRequested)), vec![]);
     let fx = s.update(Msg::EscapePressed);
-    assert_eq!(fx, vec![Effect::Emit(Event::WindowMinimized), Effect::Persist, Effect::FocusMinimized]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Emit(Event::WindowMinimized),
+            Effect::Persist,
+            Effect::FocusMinimized
+        ]
+    );
     assert_eq!(s.persisted().window, WindowState::Minimized);
     assert_eq!(s.update(Msg::MinimizeClicked), vec![], "already minimized");
     let fx = s.update(Msg::RestoreClicked);
-    assert_eq!(fx, vec![Effect::Emit(Event::WindowMaximized), Effect::Persist, Effect::FocusInput]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Emit(Event::WindowMaximized),
+            Effect::Persist,
+            Effect::FocusInput
+        ]
+    );
     let fx = s.update(Msg::CloseClicked);
-    assert_eq!(fx, vec![Effect::Emit(Event::WindowClosed), Effect::Persist, Effect::FocusLauncher]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Emit(Event::WindowClosed),
+            Effect::Persist,
+            Effect::FocusLauncher
+        ]
+    );
     assert_eq!(s.update(Msg::CloseClicked), vec![]);
 }
 
@@ -367,23 +539,53 @@ fn participants_and_session_status_drive_the_status_line() {
     // Waiting → "Waiting for an agent…", agent added → "<name> joined" plus a notice line,
     // removed → back to waiting, session ended → "Conversation ended"; each fires its event.
     let mut s = live();
-    let fx = s.update(entry(1, eid(1), Role::System, EntryPayload::SessionStatusChanged { session_status: SessionStatus::Waiting }));
+    let fx = s.update(entry(
+        1,
+        eid(1),
+        Role::System,
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Waiting,
+        },
+    ));
     assert!(matches!(events(&fx)[..], [Event::SessionStatusUpdate(_)]));
     assert_eq!(s.status_text(), "Waiting for an agent…");
     let change = |op| EntryPayload::ParticipantChanged {
         entries: vec![ParticipantChange {
             operation: op,
-            participant: Participant { role: Role::Agent, subject: "ada".into() },
+            participant: Participant {
+                role: Role::Agent,
+                subject: "ada".into(),
+            },
             display_name: "Ada".into(),
         }],
     };
-    let fx = s.update(entry(2, eid(2), Role::System, change(ParticipantOperation::Add)));
+    let fx = s.update(entry(
+        2,
+        eid(2),
+        Role::System,
+        change(ParticipantOperation::Add),
+    ));
     assert!(matches!(events(&fx)[..], [Event::ParticipantChanged(_)]));
     assert_eq!(s.status_text(), "Ada joined");
-    s.update(entry(3, eid(3), Role::System, change(ParticipantOperation::Remove)));
+    s.update(entry(
+        3,
+        eid(3),
+        Role::System,
+        change(ParticipantOperation::Remove),
+    ));
     assert_eq!(s.status_text(), "Waiting for an agent…");
-    let fx = s.update(entry(4, eid(4), Role::System, EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }));
-    assert!(matches!(events(&fx)[..], [Event::SessionStatusUpdate(_), Event::ConversationClosed(_)]));
+    let fx = s.update(entry(
+        4,
+        eid(4),
+        Role::System,
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Ended,
+        },
+    ));
+    assert!(matches!(
+        events(&fx)[..],
+        [Event::SessionStatusUpdate(_), Event::ConversationClosed(_)]
+    ));
     assert_eq!(s.status_text(), "Conversation ended");
     assert_eq!(
         texts(&s),
@@ -400,7 +602,12 @@ fn replayed_history_fires_no_events() {
     // Entries at or below the conversation's lastSeq are history: rendered, not announced,
     // no events; unknown entry types are skipped but their seq counts for resume.
     let mut s = State::new(
-        Persisted { v: 1, conversation_id: Some(cid(C)), credential: Some("c".into()), ..Persisted::default() },
+        Persisted {
+            v: 1,
+            conversation_id: Some(cid(C)),
+            credential: Some("c".into()),
+            ..Persisted::default()
+        },
         "Agent",
     );
     s.update(Msg::Booted);
@@ -414,7 +621,10 @@ fn replayed_history_fires_no_events() {
     assert_eq!(s.items.len(), 1);
     assert_eq!(s.max_seq, 2);
     let fx = s.update(text(4, 4, Role::Chatbot, "live"));
-    assert_eq!(events(&fx), vec![Event::UnreadCountChanged(1), Event::FirstBotMessageSent]);
+    assert_eq!(
+        events(&fx),
+        vec![Event::UnreadCountChanged(1), Event::FirstBotMessageSent]
+    );
 }
 
 #[test]
@@ -426,14 +636,28 @@ fn frames_for_other_conversations_are_ignored() {
         entry.conversation_id = cid(99);
     }
     assert!(s.update(other).is_empty());
-    assert!(s.update(frame(ToVisitor::Ack { conversation_id: cid(99), entry_id: eid(1), seq: 1 })).is_empty());
+    assert!(
+        s.update(frame(ToVisitor::Ack {
+            conversation_id: cid(99),
+            entry_id: eid(1),
+            seq: 1
+        }))
+        .is_empty()
+    );
     assert!(s.items.is_empty());
 }
 
 #[test]
 fn stored_record_of_another_version_is_discarded() {
     // A record with v != 1 is treated as no record.
-    let s = State::new(Persisted { v: 2, conversation_id: Some(cid(C)), ..Persisted::default() }, "");
+    let s = State::new(
+        Persisted {
+            v: 2,
+            conversation_id: Some(cid(C)),
+            ..Persisted::default()
+        },
+        "",
+    );
     assert_eq!(s.conversation_id, None);
 }
 
@@ -448,11 +672,20 @@ fn unread_counts_agent_messages_while_not_open() {
     let fx = s.update(text(2, 2, Role::Agent, "two"));
     assert!(events(&fx).contains(&Event::UnreadCountChanged(2)));
     let fx = s.update(text(3, 3, Role::EndUser, "mine (other tab)"));
-    assert!(events(&fx).is_empty(), "the visitor's own lines are not unread");
+    assert!(
+        events(&fx).is_empty(),
+        "the visitor's own lines are not unread"
+    );
     let fx = s.update(Msg::RestoreClicked);
-    assert_eq!(events(&fx), vec![Event::WindowMaximized, Event::UnreadCountChanged(0)]);
+    assert_eq!(
+        events(&fx),
+        vec![Event::WindowMaximized, Event::UnreadCountChanged(0)]
+    );
     let fx = s.update(text(4, 4, Role::Agent, "seen"));
-    assert!(events(&fx).is_empty(), "nothing is unread in an open window");
+    assert!(
+        events(&fx).is_empty(),
+        "nothing is unread in an open window"
+    );
     assert_eq!(s.unread, 0);
 }
 
@@ -462,16 +695,91 @@ fn new_conversation_after_the_session_ended() {
     // (keeping the identity), asks for a new id and creates it; Started and Opened fire again.
     let mut s = live();
     s.update(text(1, 1, Role::Agent, "bye"));
-    assert_eq!(s.update(Msg::NewConversationClicked), vec![], "only once the session ended");
-    s.update(entry(2, eid(2), Role::System, EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }));
+    assert_eq!(
+        s.update(Msg::NewConversationClicked),
+        vec![],
+        "only once the session ended"
+    );
+    s.update(entry(
+        2,
+        eid(2),
+        Role::System,
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Ended,
+        },
+    ));
     let epoch = s.epoch;
     let fx = s.update(Msg::NewConversationClicked);
-    assert_eq!(fx, vec![Effect::Persist, Effect::FocusInput, Effect::NewConversationId]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Persist,
+            Effect::FocusInput,
+            Effect::NewConversationId
+        ]
+    );
     assert!(s.items.is_empty() && s.epoch != epoch && s.conversation_id.is_none());
     assert_eq!(s.credential.as_deref(), Some("cred"));
     let fx = s.update(Msg::ConversationIdGenerated(cid(2)));
-    assert_eq!(sent_frames(&fx), vec![ToServer::CreateConversation { conversation_id: cid(2) }]);
-    let fx = s.update(frame(ToVisitor::Conversation { conversation_id: cid(2), status: SessionStatus::New, last_seq: 0, created: true }));
-    assert_eq!(events(&fx), vec![Event::ConversationStarted(cid(2)), Event::ConversationOpened]);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::CreateConversation {
+            conversation_id: cid(2)
+        }]
+    );
+    let fx = s.update(frame(ToVisitor::Conversation {
+        conversation_id: cid(2),
+        status: SessionStatus::New,
+        last_seq: 0,
+        created: true,
+    }));
+    assert_eq!(
+        events(&fx),
+        vec![
+            Event::ConversationStarted(cid(2)),
+            Event::ConversationOpened
+        ]
+    );
     assert_eq!(s.status_text(), "Send a message to start");
+}
+
+#[test]
+fn keepalive_pings_only_when_live() {
+    // The keep-alive tick sends a ping on a live socket and nothing otherwise.
+    let mut s = live();
+    assert_eq!(
+        s.update(Msg::KeepAliveTick),
+        vec![Effect::Send(ToServer::Ping)]
+    );
+    s.update(Msg::SocketClosed);
+    assert_eq!(s.update(Msg::KeepAliveTick), vec![]);
+}
+
+#[test]
+fn scrolling_to_the_top_shows_an_older_page() {
+    // Reaching the top of the transcript raises how many lines are shown, only while there
+    // are more lines than shown; reaching the bottom is remembered for auto-scroll.
+    let mut s = live();
+    s.update(Msg::Scrolled {
+        at_bottom: false,
+        at_top: true,
+    });
+    assert_eq!(
+        (s.shown, s.at_bottom),
+        (HISTORY_PAGE, false),
+        "nothing older to show"
+    );
+    for seq in 1..=(HISTORY_PAGE as u64 + 1) {
+        s.update(text(seq, u128::from(seq), Role::Agent, "x"));
+    }
+    s.update(Msg::Scrolled {
+        at_bottom: false,
+        at_top: true,
+    });
+    assert_eq!(s.shown, 2 * HISTORY_PAGE);
+    s.update(Msg::Scrolled {
+        at_bottom: true,
+        at_top: false,
+    });
+    assert!(s.at_bottom);
 }

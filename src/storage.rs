@@ -1,10 +1,9 @@
 //! The one localStorage record per org + deployment (see `state::Persisted`).
 
-use js_sys::JSON;
-
 use crate::console;
-use crate::wire;
+use crate::json::Json;
 use crate::state::Persisted;
+use crate::wire;
 
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
@@ -15,9 +14,7 @@ pub fn load(key: &str) -> Persisted {
     let Some(raw) = local_storage().and_then(|s| s.get_item(key).ok().flatten()) else {
         return Persisted::default();
     };
-    let parsed = JSON::parse(&raw)
-        .ok()
-        .and_then(|v| wire::read_persisted(&v));
+    let parsed = Json::parse(&raw).and_then(|v| wire::read_persisted(&v));
     match parsed {
         Some(p) if p.v == 1 => p,
         _ => {
@@ -29,7 +26,8 @@ pub fn load(key: &str) -> Persisted {
 
 /// Write the record; a full or disabled storage only costs resuming after a reload.
 pub fn save(key: &str, value: &Persisted) {
-    let ok = local_storage().is_some_and(|s| s.set_item(key, &wire::stringify(&wire::write_persisted(value))).is_ok());
+    let ok =
+        local_storage().is_some_and(|s| s.set_item(key, &wire::write_persisted(value)).is_ok());
     if !ok {
         console::warn("localStorage is not available: the conversation will not survive a reload.");
     }

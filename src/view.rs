@@ -10,13 +10,15 @@ use std::rc::Rc;
 use em_protocol::{EntryId, Role};
 use gloo::events::{EventListener, EventListenerOptions};
 use uuid::Uuid;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
-use web_sys::{CssStyleSheet, Document, Element, HtmlElement, HtmlTextAreaElement, KeyboardEvent, ShadowRoot};
+use wasm_bindgen::closure::Closure;
+use web_sys::{
+    CssStyleSheet, Document, Element, HtmlElement, HtmlTextAreaElement, KeyboardEvent, ShadowRoot,
+};
 
 use crate::dom::{self, icons};
 use crate::error::Error;
-use crate::state::{role_str, Body, Delivery, Item, Msg, State, WindowState};
+use crate::state::{Body, Delivery, Item, Msg, State, WindowState, role_str};
 use crate::style;
 
 /// Where the view sends what the visitor did.
@@ -69,19 +71,35 @@ pub struct View {
     raf: Option<i32>,
     unread: u32,
     ended_shown: bool,
+    /// `State::shown` at the last render.
+    shown: usize,
+    /// How many rows are in the DOM.
+    rendered: usize,
     hide_button: bool,
     /// Rendered lines by `Item::key`.
     rows: Vec<Option<Row>>,
     epoch: u32,
-    shown: Option<WindowState>,
+    window_shown: Option<WindowState>,
     status_text: String,
     _listeners: Vec<EventListener>,
 }
 
 impl View {
     /// Build the DOM inside `mount` and wire its listeners to `dispatch`.
-    pub fn new(doc: &Document, mount: &Element, cfg: &ViewConfig, dispatch: Dispatch) -> Result<View, Error> {
-        let root = dom::el(doc, "div", &[("id", "embedded-messaging"), ("class", "embedded-messaging")])?;
+    pub fn new(
+        doc: &Document,
+        mount: &Element,
+        cfg: &ViewConfig,
+        dispatch: Dispatch,
+    ) -> Result<View, Error> {
+        let root = dom::el(
+            doc,
+            "div",
+            &[
+                ("id", "embedded-messaging"),
+                ("class", "embedded-messaging"),
+            ],
+        )?;
         apply_branding(&root, cfg);
         let doc_sheet = dom::sheet(style::DOCUMENT_CSS)?;
 
@@ -103,12 +121,25 @@ impl View {
         let launcher_badge = dom::child(
             &launcher,
             "span",
-            &[("class", "embeddedMessagingUnreadBadge"), ("data-testid", "launcher-unread"), ("aria-hidden", "true"), ("hidden", "")],
+            &[
+                ("class", "embeddedMessagingUnreadBadge"),
+                ("data-testid", "launcher-unread"),
+                ("aria-hidden", "true"),
+                ("hidden", ""),
+            ],
         )?;
         dom::set_hidden(&launcher, cfg.hide_button);
 
-        let host = dom::child(&root, "div", &[("class", "embedded-messaging-host"), ("data-testid", "host")])?;
-        let shadow = host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))?;
+        let host = dom::child(
+            &root,
+            "div",
+            &[
+                ("class", "embedded-messaging-host"),
+                ("data-testid", "host"),
+            ],
+        )?;
+        let shadow =
+            host.attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))?;
         let shadow_sheet: wasm_bindgen::JsValue = dom::sheet(style::SHADOW_CSS)?.into();
         shadow.set_adopted_style_sheets(&js_sys::Array::of1(&shadow_sheet));
         let shadow_el: &web_sys::Node = &shadow;
@@ -129,29 +160,69 @@ impl View {
         shadow_el.append_child(&window)?;
         let header = dom::child(&window, "div", &[("class", "header")])?;
         let heading = dom::child(&header, "div", &[("class", "heading")])?;
-        dom::text_child(&heading, "h2", &[("id", "em-title"), ("class", "title"), ("data-testid", "title")], title)?;
+        dom::text_child(
+            &heading,
+            "h2",
+            &[
+                ("id", "em-title"),
+                ("class", "title"),
+                ("data-testid", "title"),
+            ],
+            title,
+        )?;
         let status = dom::text_child(
             &heading,
             "p",
-            &[("id", "em-status"), ("class", "status"), ("data-testid", "status")],
+            &[
+                ("id", "em-status"),
+                ("class", "status"),
+                ("data-testid", "status"),
+            ],
             "Connecting…",
         )?;
         let minimize = dom::child(
             &header,
             "button",
-            &[("type", "button"), ("class", "icon-btn"), ("data-testid", "minimize"), ("aria-label", "Minimize chat window")],
+            &[
+                ("type", "button"),
+                ("class", "icon-btn"),
+                ("data-testid", "minimize"),
+                ("aria-label", "Minimize chat window"),
+            ],
         )?;
         dom::icon(&minimize, icons::MINIMIZE)?;
         let close = dom::child(
             &header,
             "button",
-            &[("type", "button"), ("class", "icon-btn"), ("data-testid", "close"), ("aria-label", "Close chat window")],
+            &[
+                ("type", "button"),
+                ("class", "icon-btn"),
+                ("data-testid", "close"),
+                ("aria-label", "Close chat window"),
+            ],
         )?;
         dom::icon(&close, icons::CLOSE)?;
 
-        let body = dom::child(&window, "div", &[("class", "body"), ("data-testid", "transcript")])?;
-        dom::text_child(&body, "p", &[("class", "greeting"), ("data-testid", "greeting")], &cfg.greeting)?;
-        let list = dom::child(&body, "ol", &[("class", "messages"), ("data-testid", "messages"), ("aria-label", "Conversation")])?;
+        let body = dom::child(
+            &window,
+            "div",
+            &[("class", "body"), ("data-testid", "transcript")],
+        )?;
+        dom::text_child(
+            &body,
+            "p",
+            &[("class", "greeting"), ("data-testid", "greeting")],
+            &cfg.greeting,
+        )?;
+        let list = dom::child(
+            &body,
+            "ol",
+            &[
+                ("class", "messages"),
+                ("data-testid", "messages"),
+                ("aria-label", "Conversation"),
+            ],
+        )?;
 
         let composer = dom::child(&window, "div", &[("class", "composer")])?;
         let placeholder = first_non_empty(&[&cfg.placeholder, "Type your message"]);
@@ -171,14 +242,23 @@ impl View {
         let send = dom::child(
             &composer,
             "button",
-            &[("type", "button"), ("class", "send"), ("data-testid", "send"), ("aria-label", "Send message")],
+            &[
+                ("type", "button"),
+                ("class", "send"),
+                ("data-testid", "send"),
+                ("aria-label", "Send message"),
+            ],
         )?;
         dom::icon(&send, icons::SEND)?;
         let ended = dom::child(&window, "div", &[("class", "ended"), ("hidden", "")])?;
         let new_conversation = dom::text_child(
             &ended,
             "button",
-            &[("type", "button"), ("class", "new-conv"), ("data-testid", "new-conversation")],
+            &[
+                ("type", "button"),
+                ("class", "new-conv"),
+                ("data-testid", "new-conversation"),
+            ],
             "Start a new conversation",
         )?;
 
@@ -195,18 +275,43 @@ impl View {
         )?;
         dom::icon(&bar, icons::CHAT)?;
         dom::text_child(&bar, "span", &[("class", "bar-label")], title)?;
-        let bar_badge = dom::child(&bar, "span", &[("class", "badge"), ("data-testid", "unread"), ("hidden", "")])?;
+        let bar_badge = dom::child(
+            &bar,
+            "span",
+            &[
+                ("class", "badge"),
+                ("data-testid", "unread"),
+                ("hidden", ""),
+            ],
+        )?;
         shadow_el.append_child(&bar)?;
-        let live = dom::el(doc, "div", &[("class", "sr-only"), ("data-testid", "live"), ("aria-live", "polite"), ("aria-atomic", "true")])?;
+        let live = dom::el(
+            doc,
+            "div",
+            &[
+                ("class", "sr-only"),
+                ("data-testid", "live"),
+                ("aria-live", "polite"),
+                ("aria-atomic", "true"),
+            ],
+        )?;
         shadow_el.append_child(&live)?;
 
-        let mut listeners = wire(&dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send);
+        let mut listeners = wire(
+            &dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send,
+        );
         let d = dispatch.clone();
-        listeners.push(EventListener::new(&new_conversation, "click", move |_| d(Msg::NewConversationClicked)));
+        listeners.push(EventListener::new(&new_conversation, "click", move |_| {
+            d(Msg::NewConversationClicked)
+        }));
         let (d, scroller) = (dispatch.clone(), body.clone());
         listeners.push(EventListener::new(&body, "scroll", move |_| {
-            let gap = scroller.scroll_height() - scroller.scroll_top() - scroller.client_height();
-            d(Msg::Scrolled { at_bottom: gap < 40 });
+            let top = scroller.scroll_top();
+            let gap = scroller.scroll_height() - top - scroller.client_height();
+            d(Msg::Scrolled {
+                at_bottom: gap < 40,
+                at_top: top < 40,
+            });
         }));
         let scroller = body.clone();
         let scroll_to_end = Closure::<dyn FnMut()>::new(move || scroller.set_scroll_top(i32::MAX));
@@ -232,10 +337,12 @@ impl View {
             raf: None,
             unread: 0,
             ended_shown: false,
+            shown: 0,
+            rendered: 0,
             hide_button: cfg.hide_button,
             rows: Vec::new(),
             epoch: 0,
-            shown: None,
+            window_shown: None,
             status_text: String::new(),
             _listeners: listeners,
         })
@@ -254,19 +361,30 @@ impl View {
     /// Bring the DOM up to date with `state` (only what changed is touched).
     pub fn render(&mut self, state: &mut State) {
         let mut scroll = false;
-        if self.shown != Some(state.window) {
+        if self.window_shown != Some(state.window) {
             scroll = state.window == WindowState::Maximized;
-            self.shown = Some(state.window);
+            self.window_shown = Some(state.window);
             dom::set_hidden(&self.window, state.window != WindowState::Maximized);
             dom::set_hidden(&self.bar, state.window != WindowState::Minimized);
-            dom::set_hidden(&self.launcher, self.hide_button || state.window != WindowState::Closed);
-            let expanded = if state.window == WindowState::Maximized { "true" } else { "false" };
+            dom::set_hidden(
+                &self.launcher,
+                self.hide_button || state.window != WindowState::Closed,
+            );
+            let expanded = if state.window == WindowState::Maximized {
+                "true"
+            } else {
+                "false"
+            };
             let _ = self.launcher.set_attribute("aria-expanded", expanded);
         }
         let status = state.status_text();
         if status != self.status_text {
             self.status.set_text_content(Some(&status));
-            let live = if state.link == crate::state::Link::Live { "true" } else { "false" };
+            let live = if state.link == crate::state::Link::Live {
+                "true"
+            } else {
+                "false"
+            };
             let _ = self.status.set_attribute("data-live", live);
             self.status_text = status;
         }
@@ -274,11 +392,18 @@ impl View {
         if self.unread != state.unread {
             self.unread = state.unread;
             for badge in &self.badges {
-                badge.set_text_content(Some(&state.unread.to_string()));
+                badge.set_text_content(Some(&crate::json::int_string(i64::from(state.unread))));
                 dom::set_hidden(badge, state.unread == 0);
             }
-            let label = if state.unread == 1 { " new message" } else { " new messages" };
-            let _ = self.badges[1].set_attribute("aria-label", &(state.unread.to_string() + label));
+            let label = if state.unread == 1 {
+                " new message"
+            } else {
+                " new messages"
+            };
+            let _ = self.badges[1].set_attribute(
+                "aria-label",
+                &(crate::json::int_string(i64::from(state.unread)) + label),
+            );
         }
         let ended = state.session == Some(em_protocol::SessionStatus::Ended);
         if self.ended_shown != ended {
@@ -287,22 +412,55 @@ impl View {
             dom::set_hidden(&self.ended, !ended);
         }
 
+        // The transcript is patched only while it can be seen (a hidden window costs nothing).
+        if state.window == WindowState::Maximized || state.epoch != self.epoch {
+            scroll |= self.render_lines(state);
+        }
+        if scroll && state.window == WindowState::Maximized {
+            self.request_scroll();
+        }
+    }
+
+    /// Patch the list from the state's changed lines; true when a new last line wants scrolling.
+    fn render_lines(&mut self, state: &mut State) -> bool {
+        let mut scroll = false;
+        // Only the newest `state.shown` lines are in the DOM (older ones on scrolling up).
+        let len = state.items.len();
+        let floor = len.saturating_sub(state.shown);
         let dirty = state.take_dirty();
-        let order: Vec<usize> = if state.epoch != self.epoch {
+        let mut order: Vec<usize> = if state.epoch != self.epoch {
             self.epoch = state.epoch;
             self.list.set_text_content(None);
             self.rows.clear();
-            (0..state.items.len()).rev().collect()
+            self.rendered = 0;
+            (floor..len).rev().collect()
         } else {
             dirty
         };
+        if state.shown > self.shown {
+            // Scrolled up: add the lines between the new floor and the oldest rendered one.
+            let top = (floor..len)
+                .find(|&i| self.row(state.items[i].key).is_some())
+                .unwrap_or(len);
+            // (Descending like the dirty list, so each line's successor is already placed.)
+            order.extend((floor..top).rev());
+        }
+        self.shown = state.shown;
         for i in order {
-            let Some(item) = state.items.get(i) else { continue };
-            let next = state.items.get(i + 1).and_then(|n| self.row(n.key)).map(|r| r.li.clone());
+            let Some(item) = state.items.get(i) else {
+                continue;
+            };
             let key = item.key as usize;
             if self.rows.len() <= key {
                 self.rows.resize_with(key + 1, || None);
             }
+            if self.rows[key].is_none() && i < floor {
+                continue; // above the shown history
+            }
+            let next = state.items[i + 1..]
+                .iter()
+                .find_map(|n| self.row(n.key))
+                .map(|r| r.li.clone());
             let place = match &mut self.rows[key] {
                 Some(row) => {
                     patch(row, item);
@@ -314,6 +472,7 @@ impl View {
                     Ok(row) => {
                         let li = row.li.clone();
                         self.rows[key] = Some(row);
+                        self.rendered += 1;
                         Some(li)
                     }
                     Err(_) => None,
@@ -322,12 +481,23 @@ impl View {
             if let Some(li) = place {
                 // A new last line scrolls into view if the visitor was at the end or wrote it.
                 scroll |= next.is_none() && (state.at_bottom || item.role == Role::EndUser);
-                let _ = self.list.insert_before(&li, next.as_ref().map(|n| n.as_ref()));
+                let _ = self
+                    .list
+                    .insert_before(&li, next.as_ref().map(|n| n.as_ref()));
             }
         }
-        if scroll && state.window == WindowState::Maximized {
-            self.request_scroll();
+        // Lines pushed above the shown history by new ones leave the DOM (every line from
+        // the floor up is rendered, so the rest are below it).
+        for item in state.items[..floor].iter().rev() {
+            if self.rendered <= len - floor {
+                break;
+            }
+            if let Some(row) = self.rows.get_mut(item.key as usize).and_then(Option::take) {
+                row.li.remove();
+                self.rendered -= 1;
+            }
         }
+        scroll
     }
 
     fn row(&self, key: u32) -> Option<&Row> {
@@ -335,11 +505,15 @@ impl View {
     }
 
     fn request_scroll(&mut self) {
-        let Some(window) = web_sys::window() else { return };
+        let Some(window) = web_sys::window() else {
+            return;
+        };
         if let Some(id) = self.raf.take() {
             let _ = window.cancel_animation_frame(id);
         }
-        self.raf = window.request_animation_frame(self.scroll_to_end.as_ref().unchecked_ref()).ok();
+        self.raf = window
+            .request_animation_frame(self.scroll_to_end.as_ref().unchecked_ref())
+            .ok();
     }
 
     pub fn focus_input(&self) {
@@ -415,18 +589,27 @@ fn wire(
     };
     let d = dispatch.clone();
     let escape = EventListener::new(window, "keydown", move |e| {
-        if e.dyn_ref::<KeyboardEvent>().is_some_and(|k| k.key() == "Escape") {
+        if e.dyn_ref::<KeyboardEvent>()
+            .is_some_and(|k| k.key() == "Escape")
+        {
             d(Msg::EscapePressed);
         }
     });
     let (d, field) = (dispatch.clone(), input.clone());
-    let enter = EventListener::new_with_options(input, "keydown", EventListenerOptions::enable_prevent_default(), move |e| {
-        let Some(k) = e.dyn_ref::<KeyboardEvent>() else { return };
-        if k.key() == "Enter" && !k.shift_key() && !k.is_composing() {
-            e.prevent_default();
-            d(submit(&field));
-        }
-    });
+    let enter = EventListener::new_with_options(
+        input,
+        "keydown",
+        EventListenerOptions::enable_prevent_default(),
+        move |e| {
+            let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
+                return;
+            };
+            if k.key() == "Enter" && !k.shift_key() && !k.is_composing() {
+                e.prevent_default();
+                d(submit(&field));
+            }
+        },
+    );
     let (d, field) = (dispatch.clone(), input.clone());
     let click_send = EventListener::new(send, "click", move |_| {
         d(submit(&field));
@@ -454,7 +637,11 @@ fn submit(field: &HtmlTextAreaElement) -> Msg {
 
 fn build_row(doc: &Document, item: &Item) -> Result<Row, Error> {
     let notice = matches!(item.body, Body::Notice(_));
-    let role = if notice { "System" } else { role_str(item.role) };
+    let role = if notice {
+        "System"
+    } else {
+        role_str(item.role)
+    };
     let id = crate::wire::id_string(&item.id.0);
     let li = dom::el(
         doc,
@@ -469,16 +656,37 @@ fn build_row(doc: &Document, item: &Item) -> Result<Row, Error> {
     match &item.body {
         Body::Text(text) => {
             if matches!(item.role, Role::Agent | Role::Chatbot) && !item.sender_name.is_empty() {
-                dom::text_child(&li, "span", &[("class", "sender"), ("data-testid", "message-sender")], &item.sender_name)?;
+                dom::text_child(
+                    &li,
+                    "span",
+                    &[("class", "sender"), ("data-testid", "message-sender")],
+                    &item.sender_name,
+                )?;
             }
-            dom::text_child(&li, "div", &[("class", "bubble"), ("data-testid", "message-text")], text)?;
+            dom::text_child(
+                &li,
+                "div",
+                &[("class", "bubble"), ("data-testid", "message-text")],
+                text,
+            )?;
         }
         Body::Notice(text) => {
             dom::text_child(&li, "span", &[("data-testid", "message-text")], text)?;
         }
     }
-    let time = dom::child(&li, "time", &[("class", "meta"), ("data-testid", "message-time")])?;
-    let mut row = Row { li, time, error: None, seq: item.seq, status: "", time_ms: i64::MIN };
+    let time = dom::child(
+        &li,
+        "time",
+        &[("class", "meta"), ("data-testid", "message-time")],
+    )?;
+    let mut row = Row {
+        li,
+        time,
+        error: None,
+        seq: item.seq,
+        status: "",
+        time_ms: i64::MIN,
+    };
     patch(&mut row, item);
     Ok(row)
 }
@@ -486,7 +694,9 @@ fn build_row(doc: &Document, item: &Item) -> Result<Row, Error> {
 /// Update a row's changing parts: seq, delivery status, time, failure note.
 fn patch(row: &mut Row, item: &Item) {
     if let Some(seq) = item.seq {
-        let _ = row.li.set_attribute("data-seq", &seq.to_string());
+        let _ = row
+            .li
+            .set_attribute("data-seq", &crate::json::int_string(seq as i64));
     }
     let status = item.delivery.as_str();
     if row.status != status {
@@ -500,7 +710,13 @@ fn patch(row: &mut Row, item: &Item) {
     match (&item.delivery, &row.error) {
         (Delivery::Failed(reason), None) => {
             let text = "Not delivered: ".to_owned() + reason;
-            row.error = dom::text_child(&row.li, "p", &[("class", "error"), ("data-testid", "message-error")], &text).ok();
+            row.error = dom::text_child(
+                &row.li,
+                "p",
+                &[("class", "error"), ("data-testid", "message-error")],
+                &text,
+            )
+            .ok();
         }
         (Delivery::Failed(_), Some(_)) => {}
         (_, Some(e)) => {
@@ -531,5 +747,9 @@ fn set_time(el: &HtmlElement, ms: i64) {
 }
 
 fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
-    options.iter().copied().find(|s| !s.is_empty()).unwrap_or_default()
+    options
+        .iter()
+        .copied()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
 }

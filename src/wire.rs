@@ -1,19 +1,19 @@
-//! JS values ↔ protocol types, by hand (`Reflect`), at the socket, storage and config edges.
+//! JSON text ↔ protocol types, by hand, at the socket, storage and config edges.
 //!
-//! Why not serde-wasm-bindgen: deriving through serde (internally tagged enums buffer into
-//! `Content`) tripled the wasm (305 KB → see README budget); these readers are the same
-//! contract in a fraction of the bytes. `tests/web.rs` checks them against `serde_json`
-//! for every frame, so they cannot drift from the protocol crate.
+//! Why not serde (with serde-wasm-bindgen or serde_json): deriving through serde (internally
+//! tagged enums buffer into `Content`) tripled the wasm (127 → 305 KB). These readers are
+//! the same contract in a fraction of the bytes; the tests below check them against the
+//! protocol crate's serde definitions for every frame, so they cannot drift.
 
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
-    AbstractMessage, Branding, ConversationEntry, DeploymentConfig, EntryPayload, ErrorCode, ErrorFrame,
-    Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus, StaticContent,
+    AbstractMessage, Branding, ConversationEntry, DeploymentConfig, EntryPayload, ErrorCode,
+    ErrorFrame, Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
+    StaticContent,
 };
-use js_sys::{Array, Object, Reflect, JSON};
 use uuid::Uuid;
-use wasm_bindgen::JsValue;
 
+use crate::json::{Json, Obj, quote};
 use crate::state::{Persisted, WindowState};
 
 /// Why a value could not be read (names the field).
@@ -21,38 +21,37 @@ pub type Bad = &'static str;
 
 // ---- reading ----
 
-fn get(v: &JsValue, key: &str) -> JsValue {
-    if !v.is_object() {
-        return JsValue::UNDEFINED;
-    }
-    Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+static NULL: Json = Json::Null;
+
+fn get<'a>(v: &'a Json, key: &str) -> &'a Json {
+    v.get(key).unwrap_or(&NULL)
 }
 
-fn string(v: &JsValue, key: &'static str) -> Result<String, Bad> {
-    get(v, key).as_string().ok_or(key)
+fn string(v: &Json, key: &'static str) -> Result<String, Bad> {
+    get(v, key).as_str().map(str::to_owned).ok_or(key)
 }
 
-fn opt_string(v: &JsValue, key: &str) -> String {
-    get(v, key).as_string().unwrap_or_default()
+fn opt_string(v: &Json, key: &str) -> String {
+    get(v, key).as_str().unwrap_or_default().to_owned()
 }
 
-fn int(v: &JsValue, key: &'static str) -> Result<i64, Bad> {
-    match get(v, key).as_f64() {
-        Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Ok(n as i64),
-        _ => Err(key),
-    }
+fn int(v: &Json, key: &'static str) -> Result<i64, Bad> {
+    get(v, key).as_i64().ok_or(key)
 }
 
-fn uint(v: &JsValue, key: &'static str) -> Result<u64, Bad> {
+fn uint(v: &Json, key: &'static str) -> Result<u64, Bad> {
     int(v, key).and_then(|n| u64::try_from(n).map_err(|_| key))
 }
 
-fn uuid(v: &JsValue, key: &'static str) -> Result<Uuid, Bad> {
-    get(v, key).as_string().and_then(|s| Uuid::parse_str(&s).ok()).ok_or(key)
+fn uuid(v: &Json, key: &'static str) -> Result<Uuid, Bad> {
+    get(v, key)
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or(key)
 }
 
 /// A server → visitor frame; `Unknown` for a type this client does not know.
-pub fn read_frame(v: &JsValue) -> Result<ToVisitor, Bad> {
+pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
     Ok(match string(v, "type")?.as_str() {
         "welcome" => ToVisitor::Welcome {
             protocol_version: uint(v, "protocolVersion")? as u32,
@@ -65,7 +64,9 @@ pub fn read_frame(v: &JsValue) -> Result<ToVisitor, Bad> {
             last_seq: uint(v, "lastSeq")?,
             created: get(v, "created").as_bool().ok_or("created")?,
         },
-        "entry" => ToVisitor::Entry { entry: read_entry(&get(v, "entry"))? },
+        "entry" => ToVisitor::Entry {
+            entry: read_entry(get(v, "entry"))?,
+        },
         "ack" => ToVisitor::Ack {
             conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
             entry_id: em_protocol::EntryId(uuid(v, "entryId")?),
@@ -82,35 +83,40 @@ pub fn read_frame(v: &JsValue) -> Result<ToVisitor, Bad> {
 }
 
 /// A conversation entry; an unknown payload type reads as `EntryPayload::Unknown`.
-pub fn read_entry(v: &JsValue) -> Result<ConversationEntry, Bad> {
+pub fn read_entry(v: &Json) -> Result<ConversationEntry, Bad> {
     let sender = get(v, "sender");
     Ok(ConversationEntry {
         identifier: em_protocol::EntryId(uuid(v, "identifier")?),
         conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
         seq: uint(v, "seq")?,
-        sender: read_participant(&sender)?,
+        sender: read_participant(sender)?,
         sender_display_name: opt_string(v, "senderDisplayName"),
         transcripted_timestamp: int(v, "transcriptedTimestamp")?,
         client_timestamp: int(v, "clientTimestamp").ok(),
-        entry_payload: read_payload(&get(v, "entryPayload"))?,
+        entry_payload: read_payload(get(v, "entryPayload"))?,
     })
 }
 
-fn read_participant(v: &JsValue) -> Result<Participant, Bad> {
-    Ok(Participant { role: role(&string(v, "role")?), subject: opt_string(v, "subject") })
+fn read_participant(v: &Json) -> Result<Participant, Bad> {
+    Ok(Participant {
+        role: role(&string(v, "role")?),
+        subject: opt_string(v, "subject"),
+    })
 }
 
-fn read_payload(v: &JsValue) -> Result<EntryPayload, Bad> {
+fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
     Ok(match string(v, "entryType")?.as_str() {
         "Message" => {
             let m = get(v, "abstractMessage");
-            let abstract_message = match string(&m, "messageType")?.as_str() {
+            let abstract_message = match string(m, "messageType")?.as_str() {
                 "StaticContentMessage" => {
-                    let c = get(&m, "staticContent");
+                    let c = get(m, "staticContent");
                     AbstractMessage::StaticContentMessage {
-                        id: em_protocol::EntryId(uuid(&m, "id")?),
-                        static_content: match string(&c, "formatType")?.as_str() {
-                            "Text" => StaticContent::Text { text: string(&c, "text")? },
+                        id: em_protocol::EntryId(uuid(m, "id")?),
+                        static_content: match string(c, "formatType")?.as_str() {
+                            "Text" => StaticContent::Text {
+                                text: string(c, "text")?,
+                            },
                             _ => StaticContent::Unknown,
                         },
                     }
@@ -120,18 +126,17 @@ fn read_payload(v: &JsValue) -> Result<EntryPayload, Bad> {
             EntryPayload::Message { abstract_message }
         }
         "ParticipantChanged" => {
-            let list = get(v, "entries");
-            let list: Array = if Array::is_array(&list) { list.into() } else { return Err("entries") };
+            let list = get(v, "entries").as_array().ok_or("entries")?;
             let mut entries = Vec::new();
-            for e in list.iter() {
+            for e in list {
                 entries.push(ParticipantChange {
-                    operation: match string(&e, "operation")?.as_str() {
+                    operation: match string(e, "operation")?.as_str() {
                         "add" => ParticipantOperation::Add,
                         "remove" => ParticipantOperation::Remove,
                         _ => return Err("operation"),
                     },
-                    participant: read_participant(&get(&e, "participant"))?,
-                    display_name: opt_string(&e, "displayName"),
+                    participant: read_participant(get(e, "participant"))?,
+                    display_name: opt_string(e, "displayName"),
                 });
             }
             EntryPayload::ParticipantChanged { entries }
@@ -141,50 +146,49 @@ fn read_payload(v: &JsValue) -> Result<EntryPayload, Bad> {
         },
         "RoutingResult" => EntryPayload::RoutingResult {
             routing_type: opt_string(v, "routingType"),
-            failure_type: get(v, "failureType").as_string(),
+            failure_type: get(v, "failureType").as_str().map(str::to_owned),
         },
         _ => EntryPayload::Unknown,
     })
 }
 
 /// The deployment config (`branding` fields default to empty).
-pub fn read_config(v: &JsValue) -> Result<DeploymentConfig, Bad> {
+pub fn read_config(v: &Json) -> Result<DeploymentConfig, Bad> {
     let b = get(v, "branding");
     Ok(DeploymentConfig {
         org_id: string(v, "orgId")?,
         deployment_name: string(v, "deploymentName")?,
         protocol_version: uint(v, "protocolVersion")? as u32,
         branding: Branding {
-            title: opt_string(&b, "title"),
-            greeting: opt_string(&b, "greeting"),
-            agent_display_name: opt_string(&b, "agentDisplayName"),
-            button_color: opt_string(&b, "buttonColor"),
-            header_color: opt_string(&b, "headerColor"),
-            accent_color: opt_string(&b, "accentColor"),
-            font_family: opt_string(&b, "fontFamily"),
-            button_label: opt_string(&b, "buttonLabel"),
-            input_placeholder: opt_string(&b, "inputPlaceholder"),
+            title: opt_string(b, "title"),
+            greeting: opt_string(b, "greeting"),
+            agent_display_name: opt_string(b, "agentDisplayName"),
+            button_color: opt_string(b, "buttonColor"),
+            header_color: opt_string(b, "headerColor"),
+            accent_color: opt_string(b, "accentColor"),
+            font_family: opt_string(b, "fontFamily"),
+            button_label: opt_string(b, "buttonLabel"),
+            input_placeholder: opt_string(b, "inputPlaceholder"),
         },
     })
 }
 
 /// The code of a config error body `{ error: { code, message } }`.
-pub fn read_config_error(v: &JsValue) -> Option<(ErrorCode, String)> {
+pub fn read_config_error(v: &Json) -> Option<(ErrorCode, String)> {
     let e = get(v, "error");
-    Some((error_code(&e_string(&e, "code")?), opt_string(&e, "message")))
-}
-
-fn e_string(v: &JsValue, key: &str) -> Option<String> {
-    get(v, key).as_string()
+    Some((
+        error_code(get(e, "code").as_str()?),
+        opt_string(e, "message"),
+    ))
 }
 
 /// The stored record (anything unreadable → `None`).
-pub fn read_persisted(v: &JsValue) -> Option<Persisted> {
+pub fn read_persisted(v: &Json) -> Option<Persisted> {
     let id = |k: &'static str| uuid(v, k).ok();
     Some(Persisted {
         v: uint(v, "v").ok()? as u32,
         end_user_id: id("endUserId").map(em_protocol::EndUserId),
-        credential: get(v, "credential").as_string(),
+        credential: get(v, "credential").as_str().map(str::to_owned),
         conversation_id: id("conversationId").map(em_protocol::ConversationId),
         last_seq: uint(v, "lastSeq").unwrap_or(0),
         window: match opt_string(v, "window").as_str() {
@@ -197,136 +201,157 @@ pub fn read_persisted(v: &JsValue) -> Option<Persisted> {
 
 // ---- writing ----
 
-fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in pairs {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-    }
-    o.into()
-}
-
-fn s(v: &str) -> JsValue {
-    JsValue::from_str(v)
-}
-
-fn n(v: impl Into<f64>) -> JsValue {
-    JsValue::from_f64(v.into())
-}
-
 /// A UUID as its lowercase hyphenated string (no `fmt` machinery).
 pub fn id_string(id: &Uuid) -> String {
     let mut buf = Uuid::encode_buffer();
     id.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
-fn id(v: &Uuid) -> JsValue {
-    s(&id_string(v))
-}
-
-/// A visitor → server frame as a JS object.
-pub fn write_frame(frame: &ToServer) -> JsValue {
+/// A visitor → server frame as JSON text.
+pub fn write_frame(frame: &ToServer) -> String {
+    let id = |u: &Uuid| id_string(u);
     match frame {
-        ToServer::Hello { protocol_version, credential } => {
-            let mut pairs = vec![("type", s("hello")), ("protocolVersion", n(*protocol_version))];
-            if let Some(c) = credential {
-                pairs.push(("credential", s(c)));
+        ToServer::Hello {
+            protocol_version,
+            credential,
+        } => {
+            let o = Obj::new()
+                .str("type", "hello")
+                .int("protocolVersion", i64::from(*protocol_version));
+            match credential {
+                Some(c) => o.str("credential", c),
+                None => o,
             }
-            obj(&pairs)
+            .end()
         }
-        ToServer::CreateConversation { conversation_id } => {
-            obj(&[("type", s("createConversation")), ("conversationId", id(&conversation_id.0))])
-        }
-        ToServer::Resume { conversation_id, after_seq } => obj(&[
-            ("type", s("resume")),
-            ("conversationId", id(&conversation_id.0)),
-            ("afterSeq", n(*after_seq as f64)),
-        ]),
-        ToServer::SendMessage { conversation_id, entry_id, text, client_timestamp } => obj(&[
-            ("type", s("sendMessage")),
-            ("conversationId", id(&conversation_id.0)),
-            ("entryId", id(&entry_id.0)),
-            ("text", s(text)),
-            ("clientTimestamp", n(*client_timestamp as f64)),
-        ]),
-        ToServer::Ping | ToServer::Unknown => obj(&[("type", s("ping"))]),
+        ToServer::CreateConversation { conversation_id } => Obj::new()
+            .str("type", "createConversation")
+            .str("conversationId", &id(&conversation_id.0))
+            .end(),
+        ToServer::Resume {
+            conversation_id,
+            after_seq,
+        } => Obj::new()
+            .str("type", "resume")
+            .str("conversationId", &id(&conversation_id.0))
+            .int("afterSeq", *after_seq as i64)
+            .end(),
+        ToServer::SendMessage {
+            conversation_id,
+            entry_id,
+            text,
+            client_timestamp,
+        } => Obj::new()
+            .str("type", "sendMessage")
+            .str("conversationId", &id(&conversation_id.0))
+            .str("entryId", &id(&entry_id.0))
+            .str("text", text)
+            .int("clientTimestamp", *client_timestamp)
+            .end(),
+        ToServer::Ping | ToServer::Unknown => Obj::new().str("type", "ping").end(),
     }
 }
 
-/// An entry payload as a JS object (its JSON string is the events' `entryPayload`).
-pub fn write_payload(p: &EntryPayload) -> JsValue {
+/// An entry payload as JSON text (the events' `entryPayload` string).
+pub fn write_payload(p: &EntryPayload) -> String {
+    let o = Obj::new().str("entryType", p.entry_type());
     match p {
         EntryPayload::Message { abstract_message } => {
             let m = match abstract_message {
-                AbstractMessage::StaticContentMessage { id: mid, static_content } => {
+                AbstractMessage::StaticContentMessage { id, static_content } => {
                     let content = match static_content {
-                        StaticContent::Text { text } => obj(&[("formatType", s("Text")), ("text", s(text))]),
-                        StaticContent::Unknown => obj(&[("formatType", s("Unknown"))]),
+                        StaticContent::Text { text } => {
+                            Obj::new().str("formatType", "Text").str("text", text)
+                        }
+                        StaticContent::Unknown => Obj::new().str("formatType", "Unknown"),
                     };
-                    obj(&[
-                        ("messageType", s("StaticContentMessage")),
-                        ("id", id(&mid.0)),
-                        ("staticContent", content),
-                    ])
+                    Obj::new()
+                        .str("messageType", "StaticContentMessage")
+                        .str("id", &id_string(&id.0))
+                        .raw("staticContent", &content.end())
                 }
-                AbstractMessage::Unknown => obj(&[("messageType", s("Unknown"))]),
+                AbstractMessage::Unknown => Obj::new().str("messageType", "Unknown"),
             };
-            obj(&[("entryType", s("Message")), ("abstractMessage", m)])
+            o.raw("abstractMessage", &m.end())
         }
         EntryPayload::ParticipantChanged { entries } => {
-            let list: Array = entries
-                .iter()
-                .map(|e| {
-                    obj(&[
-                        ("operation", s(if e.operation == ParticipantOperation::Add { "add" } else { "remove" })),
-                        ("participant", write_participant(&e.participant)),
-                        ("displayName", s(&e.display_name)),
-                    ])
-                })
-                .collect();
-            obj(&[("entryType", s("ParticipantChanged")), ("entries", list.into())])
-        }
-        EntryPayload::SessionStatusChanged { session_status } => obj(&[
-            ("entryType", s("SessionStatusChanged")),
-            ("sessionStatus", s(session_status_str(*session_status))),
-        ]),
-        EntryPayload::RoutingResult { routing_type, failure_type } => {
-            let mut pairs = vec![("entryType", s("RoutingResult")), ("routingType", s(routing_type))];
-            if let Some(f) = failure_type {
-                pairs.push(("failureType", s(f)));
+            let mut list = String::from("[");
+            for (i, e) in entries.iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                list.push_str(
+                    &Obj::new()
+                        .str(
+                            "operation",
+                            if e.operation == ParticipantOperation::Add {
+                                "add"
+                            } else {
+                                "remove"
+                            },
+                        )
+                        .raw("participant", &write_participant(&e.participant))
+                        .str("displayName", &e.display_name)
+                        .end(),
+                );
             }
-            obj(&pairs)
+            list.push(']');
+            o.raw("entries", &list)
         }
-        EntryPayload::Unknown => obj(&[("entryType", s("Unknown"))]),
+        EntryPayload::SessionStatusChanged { session_status } => {
+            o.str("sessionStatus", session_status_str(*session_status))
+        }
+        EntryPayload::RoutingResult {
+            routing_type,
+            failure_type,
+        } => {
+            let o = o.str("routingType", routing_type);
+            match failure_type {
+                Some(f) => o.str("failureType", f),
+                None => o,
+            }
+        }
+        EntryPayload::Unknown => o,
     }
+    .end()
 }
 
-fn write_participant(p: &Participant) -> JsValue {
-    obj(&[("role", s(crate::state::role_str(p.role))), ("subject", s(&p.subject))])
+/// `{"role", "subject"}`.
+pub fn write_participant(p: &Participant) -> String {
+    Obj::new()
+        .str("role", crate::state::role_str(p.role))
+        .str("subject", &p.subject)
+        .end()
 }
 
-/// The stored record as a JS object.
-pub fn write_persisted(p: &Persisted) -> JsValue {
-    let opt_id = |v: Option<Uuid>| v.map_or(JsValue::NULL, |u| id(&u));
-    obj(&[
-        ("v", n(p.v)),
-        ("endUserId", opt_id(p.end_user_id.map(|u| u.0))),
-        ("credential", p.credential.as_deref().map_or(JsValue::NULL, s)),
-        ("conversationId", opt_id(p.conversation_id.map(|u| u.0))),
-        ("lastSeq", n(p.last_seq as f64)),
-        (
+/// The stored record as JSON text.
+pub fn write_persisted(p: &Persisted) -> String {
+    let opt_id = |v: Option<Uuid>| v.map(|u| id_string(&u));
+    Obj::new()
+        .int("v", i64::from(p.v))
+        .opt_str("endUserId", opt_id(p.end_user_id.map(|u| u.0)).as_deref())
+        .opt_str("credential", p.credential.as_deref())
+        .opt_str(
+            "conversationId",
+            opt_id(p.conversation_id.map(|u| u.0)).as_deref(),
+        )
+        .int("lastSeq", p.last_seq as i64)
+        .str(
             "window",
-            s(match p.window {
+            match p.window {
                 WindowState::Closed => "closed",
                 WindowState::Maximized => "maximized",
                 WindowState::Minimized => "minimized",
-            }),
-        ),
-    ])
+            },
+        )
+        .end()
 }
 
-/// `JSON.stringify(value)` (empty on failure).
-pub fn stringify(value: &JsValue) -> String {
-    JSON::stringify(value).ok().and_then(|s| s.as_string()).unwrap_or_default()
+/// A JSON string literal of `s`.
+pub fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    quote(&mut out, s);
+    out
 }
 
 // ---- enums ----
@@ -378,3 +403,7 @@ fn error_code(v: &str) -> ErrorCode {
         _ => ErrorCode::Unknown,
     }
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

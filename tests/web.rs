@@ -5,10 +5,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use em_protocol::visitor::{ToServer, ToVisitor};
+use em_protocol::visitor::ToVisitor;
 use em_protocol::*;
 use embedded_messaging::runtime::Runtime;
-use embedded_messaging::state::{Msg, Persisted, State, WindowState};
+use embedded_messaging::state::{HISTORY_PAGE, Msg, Persisted, State, WindowState};
 use embedded_messaging::view::{View, ViewConfig};
 use embedded_messaging::wire;
 use gloo::events::EventListener;
@@ -66,7 +66,13 @@ impl Drop for Container {
 fn view_in(c: &Container) -> (View, Rc<RefCell<Vec<Msg>>>) {
     let got = Rc::new(RefCell::new(Vec::new()));
     let sink = got.clone();
-    let view = View::new(&doc(), &c.0, &config(), Rc::new(move |m| sink.borrow_mut().push(m))).unwrap();
+    let view = View::new(
+        &doc(),
+        &c.0,
+        &config(),
+        Rc::new(move |m| sink.borrow_mut().push(m)),
+    )
+    .unwrap();
     (view, got)
 }
 
@@ -89,7 +95,12 @@ fn live_state() -> State {
         end_user_id: EndUserId(Uuid::from_u128(5)),
         credential: "c".into(),
     }));
-    s.update(frame(ToVisitor::Conversation { conversation_id: cid(), status: SessionStatus::Active, last_seq: 0, created: false }));
+    s.update(frame(ToVisitor::Conversation {
+        conversation_id: cid(),
+        status: SessionStatus::Active,
+        last_seq: 0,
+        created: false,
+    }));
     s
 }
 
@@ -103,7 +114,10 @@ fn text_entry(seq: u64, n: u128, role: Role, name: &str, text: &str) -> Msg {
             identifier: eid(n),
             conversation_id: cid(),
             seq,
-            sender: Participant { role, subject: "s".into() },
+            sender: Participant {
+                role,
+                subject: "s".into(),
+            },
             sender_display_name: name.into(),
             transcripted_timestamp: 1_700_000_000_000 + seq as i64 * 60_000,
             client_timestamp: None,
@@ -113,12 +127,21 @@ fn text_entry(seq: u64, n: u128, role: Role, name: &str, text: &str) -> Msg {
 }
 
 fn shadow_query(view: &View, selector: &str) -> Element {
-    view.shadow().query_selector(selector).unwrap().unwrap_or_else(|| panic!("no {selector}"))
+    view.shadow()
+        .query_selector(selector)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {selector}"))
 }
 
 fn shadow_all(view: &View, selector: &str) -> Vec<Element> {
     let list = view.shadow().query_selector_all(selector).unwrap();
-    (0..list.length()).map(|i| list.item(i).unwrap().unchecked_into()).collect()
+    (0..list.length())
+        .map(|i| list.item(i).unwrap().unchecked_into())
+        .collect()
+}
+
+fn stringify(v: &JsValue) -> String {
+    js_sys::JSON::stringify(v).unwrap().as_string().unwrap()
 }
 
 fn attr(el: &Element, name: &str) -> String {
@@ -132,16 +155,42 @@ fn renders_entries_in_seq_order_with_roles_and_testids() {
     let c = Container::new();
     let (mut view, _) = view_in(&c);
     let mut s = live_state();
-    s.update(text_entry(2, 2, Role::Agent, "Ada", "Hello, how can I help?"));
+    s.update(text_entry(
+        2,
+        2,
+        Role::Agent,
+        "Ada",
+        "Hello, how can I help?",
+    ));
     s.update(text_entry(1, 1, Role::EndUser, "", "I have a question"));
     view.render(&mut s);
-    s.update(text_entry(3, 3, Role::Chatbot, "Bot", "<img src=x onerror=alert(1)>"));
-    s.update(text_entry(2, 2, Role::Agent, "Ada", "Hello, how can I help?"));
+    s.update(text_entry(
+        3,
+        3,
+        Role::Chatbot,
+        "Bot",
+        "<img src=x onerror=alert(1)>",
+    ));
+    s.update(text_entry(
+        2,
+        2,
+        Role::Agent,
+        "Ada",
+        "Hello, how can I help?",
+    ));
     view.render(&mut s);
 
     let rows = shadow_all(&view, "ol[data-testid=messages] > li[data-testid=message]");
-    let got: Vec<(String, String, String)> =
-        rows.iter().map(|r| (attr(r, "data-role"), attr(r, "data-seq"), attr(r, "data-status"))).collect();
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                attr(r, "data-role"),
+                attr(r, "data-seq"),
+                attr(r, "data-status"),
+            )
+        })
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -151,16 +200,44 @@ fn renders_entries_in_seq_order_with_roles_and_testids() {
         ]
     );
     assert_eq!(attr(&rows[1], "data-entry-id"), wire::id_string(&eid(2).0));
-    let text = |r: &Element, sel: &str| r.query_selector(sel).unwrap().map(|e| e.text_content().unwrap_or_default());
-    assert_eq!(text(&rows[0], "[data-testid=message-sender]"), None, "no sender name on the visitor side");
-    assert_eq!(text(&rows[1], "[data-testid=message-sender]").as_deref(), Some("Ada"));
-    assert_eq!(text(&rows[1], "[data-testid=message-text]").as_deref(), Some("Hello, how can I help?"));
-    assert_eq!(text(&rows[2], "[data-testid=message-text]").as_deref(), Some("<img src=x onerror=alert(1)>"));
-    assert!(rows[2].query_selector("img").unwrap().is_none(), "message text is never parsed as HTML");
-    let time = rows[0].query_selector("time[data-testid=message-time]").unwrap().unwrap();
+    let text = |r: &Element, sel: &str| {
+        r.query_selector(sel)
+            .unwrap()
+            .map(|e| e.text_content().unwrap_or_default())
+    };
+    assert_eq!(
+        text(&rows[0], "[data-testid=message-sender]"),
+        None,
+        "no sender name on the visitor side"
+    );
+    assert_eq!(
+        text(&rows[1], "[data-testid=message-sender]").as_deref(),
+        Some("Ada")
+    );
+    assert_eq!(
+        text(&rows[1], "[data-testid=message-text]").as_deref(),
+        Some("Hello, how can I help?")
+    );
+    assert_eq!(
+        text(&rows[2], "[data-testid=message-text]").as_deref(),
+        Some("<img src=x onerror=alert(1)>")
+    );
+    assert!(
+        rows[2].query_selector("img").unwrap().is_none(),
+        "message text is never parsed as HTML"
+    );
+    let time = rows[0]
+        .query_selector("time[data-testid=message-time]")
+        .unwrap()
+        .unwrap();
     assert_eq!(attr(&time, "datetime"), "2023-11-14T22:14:20.000Z");
     assert_eq!(time.text_content().unwrap().len(), 5, "HH:MM");
-    assert_eq!(shadow_query(&view, "[data-testid=greeting]").text_content().unwrap(), "Hi! Ask us anything.");
+    assert_eq!(
+        shadow_query(&view, "[data-testid=greeting]")
+            .text_content()
+            .unwrap(),
+        "Hi! Ask us anything."
+    );
 }
 
 #[wasm_bindgen_test]
@@ -170,21 +247,32 @@ fn pending_line_flips_to_sent_in_place_without_duplicate() {
     let c = Container::new();
     let (mut view, _) = view_in(&c);
     let mut s = live_state();
-    s.update(Msg::SendClicked { text: "hello".into(), entry_id: eid(9), now: 1_700_000_000_000 });
+    s.update(Msg::SendClicked {
+        text: "hello".into(),
+        entry_id: eid(9),
+        now: 1_700_000_000_000,
+    });
     view.render(&mut s);
     let li = shadow_query(&view, "li[data-testid=message]");
     assert_eq!(attr(&li, "data-status"), "pending");
     assert_eq!(li.get_attribute("data-seq"), None);
     assert_eq!(attr(&li, "data-role"), "EndUser");
 
-    s.update(frame(ToVisitor::Ack { conversation_id: cid(), entry_id: eid(9), seq: 1 }));
+    s.update(frame(ToVisitor::Ack {
+        conversation_id: cid(),
+        entry_id: eid(9),
+        seq: 1,
+    }));
     view.render(&mut s);
     s.update(text_entry(1, 9, Role::EndUser, "", "hello"));
     view.render(&mut s);
     let rows = shadow_all(&view, "li[data-testid=message]");
     assert_eq!(rows.len(), 1);
     assert!(rows[0].is_same_node(Some(&li)), "patched in place");
-    assert_eq!((attr(&li, "data-status"), attr(&li, "data-seq")), ("sent".into(), "1".into()));
+    assert_eq!(
+        (attr(&li, "data-status"), attr(&li, "data-seq")),
+        ("sent".into(), "1".into())
+    );
 }
 
 #[wasm_bindgen_test]
@@ -193,7 +281,11 @@ fn failed_message_shows_the_reason() {
     let c = Container::new();
     let (mut view, _) = view_in(&c);
     let mut s = live_state();
-    s.update(Msg::SendClicked { text: "late".into(), entry_id: eid(4), now: 0 });
+    s.update(Msg::SendClicked {
+        text: "late".into(),
+        entry_id: eid(4),
+        now: 0,
+    });
     s.update(frame(ToVisitor::Error(ErrorFrame {
         code: ErrorCode::ConversationEnded,
         message: "the conversation has ended".into(),
@@ -203,7 +295,9 @@ fn failed_message_shows_the_reason() {
     let li = shadow_query(&view, "li[data-testid=message]");
     assert_eq!(attr(&li, "data-status"), "failed");
     assert_eq!(
-        shadow_query(&view, "[data-testid=message-error]").text_content().unwrap(),
+        shadow_query(&view, "[data-testid=message-error]")
+            .text_content()
+            .unwrap(),
         "Not delivered: the conversation has ended"
     );
 }
@@ -215,10 +309,19 @@ fn launcher_and_window_markup() {
     // branding and position are CSS custom properties; no <style> element is injected.
     let c = Container::new();
     let (mut view, _) = view_in(&c);
-    let root = c.0.query_selector("div#embedded-messaging.embedded-messaging").unwrap().expect("root div");
-    let launcher = root.query_selector("button#embeddedMessagingConversationButton").unwrap().expect("launcher");
+    let root =
+        c.0.query_selector("div#embedded-messaging.embedded-messaging")
+            .unwrap()
+            .expect("root div");
+    let launcher = root
+        .query_selector("button#embeddedMessagingConversationButton")
+        .unwrap()
+        .expect("launcher");
     assert!(launcher.is_same_node(Some(view.launcher())));
-    assert_eq!(attr(&launcher, "class"), "embeddedMessagingConversationButton");
+    assert_eq!(
+        attr(&launcher, "class"),
+        "embeddedMessagingConversationButton"
+    );
     assert_eq!(attr(&launcher, "data-testid"), "launcher");
     assert_eq!(attr(&launcher, "aria-label"), "Chat with an agent");
     assert_eq!(attr(&launcher, "type"), "button");
@@ -226,12 +329,23 @@ fn launcher_and_window_markup() {
     assert_eq!(style.get_property_value("--em-bottom").unwrap(), "25px");
     assert_eq!(style.get_property_value("--em-right").unwrap(), "30px");
     assert_eq!(style.get_property_value("--em-button").unwrap(), "#123456");
-    let computed = web_sys::window().unwrap().get_computed_style(&launcher).unwrap().unwrap();
-    assert_eq!(computed.get_property_value("position").unwrap(), "fixed", "document sheet adopted");
+    let computed = web_sys::window()
+        .unwrap()
+        .get_computed_style(&launcher)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        computed.get_property_value("position").unwrap(),
+        "fixed",
+        "document sheet adopted"
+    );
     assert_eq!(computed.get_property_value("bottom").unwrap(), "25px");
 
     let host = root.query_selector("[data-testid=host]").unwrap().unwrap();
-    assert_eq!(host.shadow_root().map(|r| r.mode()), Some(web_sys::ShadowRootMode::Open));
+    assert_eq!(
+        host.shadow_root().map(|r| r.mode()),
+        Some(web_sys::ShadowRootMode::Open)
+    );
     let dialog = shadow_query(&view, "div[role=dialog][data-testid=window]");
     let title = shadow_query(&view, &("#".to_owned() + &attr(&dialog, "aria-labelledby")));
     assert_eq!(attr(&title, "data-testid"), "title");
@@ -243,22 +357,51 @@ fn launcher_and_window_markup() {
     }
     let input = shadow_query(&view, "textarea[data-testid=input]");
     assert_eq!(attr(&input, "aria-label"), "Type your message");
-    assert_eq!(attr(&shadow_query(&view, "[data-testid=live]"), "aria-live"), "polite");
+    assert_eq!(
+        attr(&shadow_query(&view, "[data-testid=live]"), "aria-live"),
+        "polite"
+    );
     assert!(doc().query_selector("style").unwrap().is_none());
     assert!(view.shadow().query_selector("style").unwrap().is_none());
 
     let mut s = live_state();
     view.render(&mut s);
     assert!(!dialog.has_attribute("hidden"), "maximized");
-    assert!(launcher.has_attribute("hidden"), "the launcher hides while the window shows");
-    assert_eq!(shadow_query(&view, "[data-testid=status]").text_content().unwrap(), "Waiting for an agent…");
-    let width = web_sys::window().unwrap().get_computed_style(&dialog).unwrap().unwrap();
+    assert!(
+        launcher.has_attribute("hidden"),
+        "the launcher hides while the window shows"
+    );
+    assert_eq!(
+        shadow_query(&view, "[data-testid=status]")
+            .text_content()
+            .unwrap(),
+        "Waiting for an agent…"
+    );
+    let width = web_sys::window()
+        .unwrap()
+        .get_computed_style(&dialog)
+        .unwrap()
+        .unwrap();
     let w = web_sys::window().unwrap();
-    let (vw, vh) = (w.inner_width().unwrap().as_f64().unwrap(), w.inner_height().unwrap().as_f64().unwrap());
-    let expected = if vw > 480.0 && vh > 520.0 { "320px".to_owned() } else { vw.to_string() + "px" };
-    assert_eq!(width.get_property_value("width").unwrap(), expected, "320 wide, full screen when small");
+    let (vw, vh) = (
+        w.inner_width().unwrap().as_f64().unwrap(),
+        w.inner_height().unwrap().as_f64().unwrap(),
+    );
+    let expected = if vw > 480.0 && vh > 520.0 {
+        "320px".to_owned()
+    } else {
+        vw.to_string() + "px"
+    };
+    assert_eq!(
+        width.get_property_value("width").unwrap(),
+        expected,
+        "320 wide, full screen when small"
+    );
     drop(view);
-    assert!(c.0.first_child().is_none(), "dropping the view removes its DOM");
+    assert!(
+        c.0.first_child().is_none(),
+        "dropping the view removes its DOM"
+    );
 }
 
 fn key(target: &Element, key: &str, shift: bool) -> bool {
@@ -278,18 +421,27 @@ fn enter_sends_and_shift_enter_does_not() {
     // Shift+Enter does nothing so the textarea gets its newline; Escape asks to minimize.
     let c = Container::new();
     let (view, got) = view_in(&c);
-    let input: web_sys::HtmlTextAreaElement = shadow_query(&view, "textarea[data-testid=input]").unchecked_into();
+    let input: web_sys::HtmlTextAreaElement =
+        shadow_query(&view, "textarea[data-testid=input]").unchecked_into();
     input.set_value("line one");
     assert!(key(&input, "Enter", true), "Shift+Enter keeps its default");
     assert!(got.borrow().is_empty());
-    assert!(!key(&input, "Enter", false), "Enter's default (newline) is prevented");
+    assert!(
+        !key(&input, "Enter", false),
+        "Enter's default (newline) is prevented"
+    );
     let msgs = got.borrow().clone();
-    assert!(matches!(&msgs[..], [Msg::SendClicked { text, .. }] if text == "line one"), "{msgs:?}");
+    assert!(
+        matches!(&msgs[..], [Msg::SendClicked { text, .. }] if text == "line one"),
+        "{msgs:?}"
+    );
     got.borrow_mut().clear();
     key(&input, "Escape", false);
     assert_eq!(*got.borrow(), vec![Msg::EscapePressed]);
     got.borrow_mut().clear();
-    shadow_query(&view, "button[data-testid=send]").unchecked_into::<HtmlElement>().click();
+    shadow_query(&view, "button[data-testid=send]")
+        .unchecked_into::<HtmlElement>()
+        .click();
     assert!(matches!(&got.borrow()[..], [Msg::SendClicked { .. }]));
 }
 
@@ -306,7 +458,7 @@ fn record(names: &[&'static str]) -> (Vec<EventListener>, EventLog) {
             let log = log.clone();
             EventListener::new(&window, *name, move |e| {
                 let detail = e.unchecked_ref::<web_sys::CustomEvent>().detail();
-                log.borrow_mut().push((e.type_(), wire::stringify(&detail)));
+                log.borrow_mut().push((e.type_(), stringify(&detail)));
             })
         })
         .collect();
@@ -321,9 +473,12 @@ fn window_states_fire_events_and_move_focus() {
     let c = Container::new();
     let key_name = "embeddedMessaging:test:window-states";
     let state = State::new(Persisted::default(), "Agent");
-    let rt = Runtime::start(state, "ws://127.0.0.1:9/nowhere".into(), key_name.into(), |d| {
-        View::new(&doc(), &c.0, &config(), d)
-    })
+    let rt = Runtime::start(
+        state,
+        "ws://127.0.0.1:9/nowhere".into(),
+        key_name.into(),
+        |d| View::new(&doc(), &c.0, &config(), d),
+    )
     .unwrap();
     rt.dispatch(Msg::Booted);
     let (_l, log) = record(&[
@@ -332,10 +487,20 @@ fn window_states_fire_events_and_move_focus() {
         "onEmbeddedMessagingWindowMinimized",
         "onEmbeddedMessagingWindowClosed",
     ]);
-    let launcher: HtmlElement = c.0.query_selector("[data-testid=launcher]").unwrap().unwrap().unchecked_into();
+    let launcher: HtmlElement =
+        c.0.query_selector("[data-testid=launcher]")
+            .unwrap()
+            .unwrap()
+            .unchecked_into();
     let host = c.0.query_selector("[data-testid=host]").unwrap().unwrap();
     let shadow = host.shadow_root().unwrap();
-    let q = |sel: &str| -> HtmlElement { shadow.query_selector(sel).unwrap().unwrap().unchecked_into() };
+    let q = |sel: &str| -> HtmlElement {
+        shadow
+            .query_selector(sel)
+            .unwrap()
+            .unwrap()
+            .unchecked_into()
+    };
 
     launcher.click();
     assert_eq!(
@@ -346,27 +511,57 @@ fn window_states_fire_events_and_move_focus() {
         ]
     );
     assert!(!q("[data-testid=window]").has_attribute("hidden"));
-    assert_eq!(shadow.active_element().map(|e| attr(&e, "data-testid")).as_deref(), Some("input"));
-    let stored = web_sys::window().unwrap().local_storage().unwrap().unwrap().get_item(key_name).unwrap().unwrap();
+    assert_eq!(
+        shadow
+            .active_element()
+            .map(|e| attr(&e, "data-testid"))
+            .as_deref(),
+        Some("input")
+    );
+    let stored = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .get_item(key_name)
+        .unwrap()
+        .unwrap();
     assert!(stored.contains("\"window\":\"maximized\""), "{stored}");
 
     log.borrow_mut().clear();
     key(&q("[data-testid=input]"), "Escape", false);
-    assert_eq!(log.borrow().clone(), vec![("onEmbeddedMessagingWindowMinimized".into(), "{}".into())]);
+    assert_eq!(
+        log.borrow().clone(),
+        vec![("onEmbeddedMessagingWindowMinimized".into(), "{}".into())]
+    );
     assert!(q("[data-testid=window]").has_attribute("hidden"));
     assert!(!q("[data-testid=minimized]").has_attribute("hidden"));
 
     log.borrow_mut().clear();
     q("[data-testid=minimized]").click();
-    assert_eq!(log.borrow().clone(), vec![("onEmbeddedMessagingWindowMaximized".into(), "{}".into())]);
+    assert_eq!(
+        log.borrow().clone(),
+        vec![("onEmbeddedMessagingWindowMaximized".into(), "{}".into())]
+    );
 
     log.borrow_mut().clear();
     let launched = rt.launch_chat();
-    assert!(log.borrow().is_empty(), "launchChat on an open window fires nothing");
+    assert!(
+        log.borrow().is_empty(),
+        "launchChat on an open window fires nothing"
+    );
     q("[data-testid=close]").click();
-    assert_eq!(log.borrow().clone(), vec![("onEmbeddedMessagingWindowClosed".into(), "{}".into())]);
+    assert_eq!(
+        log.borrow().clone(),
+        vec![("onEmbeddedMessagingWindowClosed".into(), "{}".into())]
+    );
     assert!(!launcher.has_attribute("hidden"));
-    assert!(doc().active_element().is_some_and(|e| e.is_same_node(Some(&launcher))), "focus returns to the launcher");
+    assert!(
+        doc()
+            .active_element()
+            .is_some_and(|e| e.is_same_node(Some(&launcher))),
+        "focus returns to the launcher"
+    );
     drop(launched);
 
     rt.shut_down();
@@ -381,118 +576,37 @@ fn conversation_entry_detail_has_the_api_shape() {
         identifier: eid(1),
         conversation_id: cid(),
         seq: 3,
-        sender: Participant { role: Role::EndUser, subject: "u".into() },
+        sender: Participant {
+            role: Role::EndUser,
+            subject: "u".into(),
+        },
         sender_display_name: "Guest".into(),
         transcripted_timestamp: 10,
         client_timestamp: Some(9),
         entry_payload: EntryPayload::text(eid(1), "hi"),
     };
-    let detail = embedded_messaging::events::detail(&embedded_messaging::state::Event::MessageSent(entry.clone()));
-    let got: serde_json::Value = serde_json::from_str(&wire::stringify(&detail)).unwrap();
+    let detail = embedded_messaging::events::detail(
+        &embedded_messaging::state::Event::MessageSent(entry.clone()),
+    );
+    let got: serde_json::Value = serde_json::from_str(&stringify(&detail)).unwrap();
     let e = &got["conversationEntry"];
     assert_eq!(e["identifier"], wire::id_string(&eid(1).0));
     assert_eq!(e["entryType"], "Message");
-    assert_eq!(e["sender"], serde_json::json!({"role": "EndUser", "subject": "u"}));
+    assert_eq!(
+        e["sender"],
+        serde_json::json!({"role": "EndUser", "subject": "u"})
+    );
     assert_eq!(e["senderDisplayName"], "Guest");
-    assert_eq!((e["transcriptedTimestamp"].as_i64(), e["clientTimestamp"].as_i64()), (Some(10), Some(9)));
-    let payload: EntryPayload = serde_json::from_str(e["entryPayload"].as_str().expect("a JSON string")).unwrap();
+    assert_eq!(
+        (
+            e["transcriptedTimestamp"].as_i64(),
+            e["clientTimestamp"].as_i64()
+        ),
+        (Some(10), Some(9))
+    );
+    let payload: EntryPayload =
+        serde_json::from_str(e["entryPayload"].as_str().expect("a JSON string")).unwrap();
     assert_eq!(payload, entry.entry_payload);
-}
-
-fn parse(json: &str) -> JsValue {
-    js_sys::JSON::parse(json).unwrap()
-}
-
-#[wasm_bindgen_test]
-fn wire_readers_match_the_protocol_crate() {
-    // Every server → visitor frame, serialized by serde (the protocol's definition), reads back
-    // identically through the hand-written readers; unknown types read as Unknown.
-    let entry = |payload: EntryPayload| ConversationEntry {
-        identifier: eid(1),
-        conversation_id: cid(),
-        seq: 7,
-        sender: Participant { role: Role::Agent, subject: "ada".into() },
-        sender_display_name: "Ada".into(),
-        transcripted_timestamp: 1_700_000_000_123,
-        client_timestamp: None,
-        entry_payload: payload,
-    };
-    let frames = vec![
-        ToVisitor::Welcome { protocol_version: 1, end_user_id: EndUserId(Uuid::from_u128(3)), credential: "s3cret".into() },
-        ToVisitor::Conversation { conversation_id: cid(), status: SessionStatus::Waiting, last_seq: 4, created: true },
-        ToVisitor::Entry { entry: entry(EntryPayload::text(eid(1), "hello")) },
-        ToVisitor::Entry {
-            entry: entry(EntryPayload::ParticipantChanged {
-                entries: vec![ParticipantChange {
-                    operation: ParticipantOperation::Remove,
-                    participant: Participant { role: Role::Chatbot, subject: "bot".into() },
-                    display_name: "Bot".into(),
-                }],
-            }),
-        },
-        ToVisitor::Entry { entry: entry(EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended }) },
-        ToVisitor::Entry {
-            entry: entry(EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: Some("NoAgent".into()) }),
-        },
-        ToVisitor::Ack { conversation_id: cid(), entry_id: eid(2), seq: 9 },
-        ToVisitor::Error(ErrorFrame { code: ErrorCode::Unauthorized, message: "no".into(), entry_id: None }),
-        ToVisitor::Error(ErrorFrame { code: ErrorCode::InvalidMessage, message: "empty".into(), entry_id: Some(eid(3)) }),
-        ToVisitor::Pong,
-    ];
-    for f in frames {
-        let json = serde_json::to_string(&f).unwrap();
-        assert_eq!(wire::read_frame(&parse(&json)), Ok(f), "{json}");
-    }
-    assert_eq!(wire::read_frame(&parse(r#"{"type":"fromTheFuture"}"#)), Ok(ToVisitor::Unknown));
-    let odd = parse(r#"{"type":"entry","entry":{"identifier":"1b4e28ba-2fa1-11d2-883f-0016d3cca427","conversationId":"6f9619ff-8b86-d011-b42d-00c04fc964ff","seq":1,"sender":{"role":"Robot","subject":""},"senderDisplayName":"","transcriptedTimestamp":1,"entryPayload":{"entryType":"TypingStartedIndicator"}}}"#);
-    let Ok(ToVisitor::Entry { entry }) = wire::read_frame(&odd) else { panic!("unknown entry types still parse") };
-    assert_eq!((entry.sender.role, entry.entry_payload), (Role::Unknown, EntryPayload::Unknown));
-    assert_eq!(wire::read_frame(&parse(r#"{"type":"ack","seq":"x"}"#)), Err("conversationId"));
-    assert!(wire::read_frame(&parse("[1,2]")).is_err());
-}
-
-#[wasm_bindgen_test]
-fn wire_writers_match_the_protocol_crate() {
-    // Every visitor → server frame and the stored record written by hand parse back with serde.
-    let frames = vec![
-        ToServer::Hello { protocol_version: 1, credential: None },
-        ToServer::Hello { protocol_version: 1, credential: Some("s3cret".into()) },
-        ToServer::CreateConversation { conversation_id: cid() },
-        ToServer::Resume { conversation_id: cid(), after_seq: 12 },
-        ToServer::SendMessage { conversation_id: cid(), entry_id: eid(1), text: "hé \"quoted\"\n".into(), client_timestamp: 1_700_000_000_100 },
-        ToServer::Ping,
-    ];
-    for f in frames {
-        let json = wire::stringify(&wire::write_frame(&f));
-        assert_eq!(serde_json::from_str::<ToServer>(&json).unwrap(), f, "{json}");
-    }
-    let p = Persisted {
-        v: 1,
-        end_user_id: Some(EndUserId(Uuid::from_u128(1))),
-        credential: Some("c".into()),
-        conversation_id: Some(cid()),
-        last_seq: 42,
-        window: WindowState::Minimized,
-    };
-    let json = wire::stringify(&wire::write_persisted(&p));
-    assert_eq!(
-        json,
-        r#"{"v":1,"endUserId":"00000000-0000-0000-0000-000000000001","credential":"c","conversationId":"00000000-0000-0000-0000-000000c0ffee","lastSeq":42,"window":"minimized"}"#
-    );
-    assert_eq!(wire::read_persisted(&parse(&json)), Some(p));
-    let config = DeploymentConfig {
-        org_id: "00D000000000001".into(),
-        deployment_name: "Demo".into(),
-        protocol_version: 1,
-        branding: Branding { title: "Chat".into(), button_color: "#f00".into(), ..Branding::default() },
-    };
-    let json = serde_json::to_string(&config).unwrap();
-    assert_eq!(wire::read_config(&parse(&json)), Ok(config));
-    let refused = r#"{"error":{"code":"origin_not_allowed","message":"origin http://evil.test is not allowed"}}"#;
-    assert_eq!(
-        wire::read_config_error(&parse(refused)),
-        Some((ErrorCode::OriginNotAllowed, "origin http://evil.test is not allowed".into()))
-    );
 }
 
 #[wasm_bindgen_test]
@@ -509,7 +623,11 @@ fn unread_badges_and_ended_session_composer() {
     assert!(!badge.has_attribute("hidden"));
     assert_eq!(badge.text_content().unwrap(), "1");
     assert_eq!(attr(&badge, "aria-label"), "1 new message");
-    let launcher_badge = view.launcher().query_selector("[data-testid=launcher-unread]").unwrap().unwrap();
+    let launcher_badge = view
+        .launcher()
+        .query_selector("[data-testid=launcher-unread]")
+        .unwrap()
+        .unwrap();
     assert_eq!(launcher_badge.text_content().unwrap(), "1");
 
     s.update(Msg::RestoreClicked);
@@ -518,20 +636,128 @@ fn unread_badges_and_ended_session_composer() {
             identifier: eid(2),
             conversation_id: cid(),
             seq: 2,
-            sender: Participant { role: Role::System, subject: String::new() },
+            sender: Participant {
+                role: Role::System,
+                subject: String::new(),
+            },
             sender_display_name: String::new(),
             transcripted_timestamp: 1,
             client_timestamp: None,
-            entry_payload: EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended },
+            entry_payload: EntryPayload::SessionStatusChanged {
+                session_status: SessionStatus::Ended,
+            },
         },
     }));
     view.render(&mut s);
     assert!(badge.has_attribute("hidden"), "opening clears the count");
-    assert_eq!(shadow_query(&view, "[data-testid=status]").text_content().unwrap(), "Conversation ended");
+    assert_eq!(
+        shadow_query(&view, "[data-testid=status]")
+            .text_content()
+            .unwrap(),
+        "Conversation ended"
+    );
     let notice = shadow_all(&view, "li[data-testid=message]").pop().unwrap();
-    assert_eq!((attr(&notice, "data-role"), notice.text_content().unwrap().starts_with("Conversation ended")), ("System".into(), true));
+    assert_eq!(
+        (
+            attr(&notice, "data-role"),
+            notice
+                .text_content()
+                .unwrap()
+                .starts_with("Conversation ended")
+        ),
+        ("System".into(), true)
+    );
     assert!(shadow_query(&view, ".composer").has_attribute("hidden"));
-    let restart: HtmlElement = shadow_query(&view, "[data-testid=new-conversation]").unchecked_into();
+    let restart: HtmlElement =
+        shadow_query(&view, "[data-testid=new-conversation]").unchecked_into();
     restart.click();
     assert_eq!(got.borrow().last(), Some(&Msg::NewConversationClicked));
+}
+
+#[wasm_bindgen_test]
+fn ten_thousand_entries_keep_the_newest_in_the_dom_and_load_older_on_scroll_up() {
+    // A 10,000-entry history rendered as socket traffic is (one render per animation frame,
+    // here every 1,000 frames) keeps only the newest HISTORY_PAGE lines in the DOM, in seq
+    // order; scrolling to the top adds the page before them. Timings are logged, not asserted.
+    let c = Container::new();
+    let (mut view, _) = view_in(&c);
+    let mut s = live_state();
+    let perf = web_sys::window().unwrap().performance().unwrap();
+    let frames: Vec<String> = (1..=10_000u64)
+        .map(|seq| {
+            serde_json::to_string(&ToVisitor::Entry {
+                entry: ConversationEntry {
+                    identifier: eid(100_000 + u128::from(seq)),
+                    conversation_id: cid(),
+                    seq,
+                    sender: Participant {
+                        role: if seq % 2 == 0 {
+                            Role::Agent
+                        } else {
+                            Role::EndUser
+                        },
+                        subject: "s".into(),
+                    },
+                    sender_display_name: "Ada".into(),
+                    transcripted_timestamp: 1_700_000_000_000 + seq as i64,
+                    client_timestamp: None,
+                    entry_payload: EntryPayload::text(eid(1), "a message of ordinary length"),
+                },
+            })
+            .unwrap()
+        })
+        .collect();
+    let t0 = perf.now();
+    for (n, json) in frames.iter().enumerate() {
+        let seq = n as u64 + 1;
+        let frame =
+            wire::read_frame(&embedded_messaging::json::Json::parse(json).unwrap()).unwrap();
+        s.update(Msg::FrameReceived(frame));
+        if seq.is_multiple_of(1000) {
+            view.render(&mut s);
+        }
+    }
+    let elapsed = perf.now() - t0;
+    web_sys::console::log_1(&JsValue::from_str(
+        &("10,000 entries parsed, applied and rendered: ".to_owned()
+            + &elapsed.to_string()
+            + " ms"),
+    ));
+    let seqs = |view: &View| -> Vec<String> {
+        let rows = view
+            .shadow()
+            .query_selector_all("li[data-testid=message]")
+            .unwrap();
+        (0..rows.length())
+            .map(|i| {
+                rows.item(i)
+                    .unwrap()
+                    .unchecked_into::<Element>()
+                    .get_attribute("data-seq")
+                    .unwrap()
+            })
+            .collect()
+    };
+    let shown = seqs(&view);
+    assert_eq!(shown.len(), HISTORY_PAGE);
+    assert_eq!(
+        (shown[0].as_str(), shown[HISTORY_PAGE - 1].as_str()),
+        ("9801", "10000")
+    );
+    s.update(Msg::Scrolled {
+        at_bottom: false,
+        at_top: true,
+    });
+    view.render(&mut s);
+    let shown = seqs(&view);
+    assert_eq!(shown.len(), 2 * HISTORY_PAGE);
+    assert_eq!(
+        (shown[0].as_str(), shown[HISTORY_PAGE].as_str()),
+        ("9601", "9801")
+    );
+    assert!(
+        shown
+            .windows(2)
+            .all(|w| w[0].parse::<u64>().unwrap() < w[1].parse::<u64>().unwrap())
+    );
 }
