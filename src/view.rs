@@ -66,6 +66,7 @@ pub struct View {
     ended: HtmlElement,
     badges: [HtmlElement; 2],
     doc_sheet: CssStyleSheet,
+    templates: [HtmlElement; 3],
     /// Scrolls the transcript to its end at the next frame (one layout per frame, not per line).
     scroll_to_end: Closure<dyn FnMut()>,
     raf: Option<i32>,
@@ -333,6 +334,7 @@ impl View {
             ended,
             badges: [launcher_badge, bar_badge],
             doc_sheet,
+            templates: row_templates(doc)?,
             scroll_to_end,
             raf: None,
             unread: 0,
@@ -468,7 +470,7 @@ impl View {
                     row.seq = item.seq;
                     moved.then(|| row.li.clone())
                 }
-                None => match build_row(&self.doc, item) {
+                None => match build_row(&self.templates, item) {
                     Ok(row) => {
                         let li = row.li.clone();
                         self.rows[key] = Some(row);
@@ -635,50 +637,64 @@ fn submit(field: &HtmlTextAreaElement) -> Msg {
     }
 }
 
-fn build_row(doc: &Document, item: &Item) -> Result<Row, Error> {
-    let notice = matches!(item.body, Body::Notice(_));
-    let role = if notice {
-        "System"
-    } else {
-        role_str(item.role)
-    };
-    let id = crate::wire::id_string(&item.id.0);
-    let li = dom::el(
-        doc,
-        "li",
-        &[
-            ("class", if notice { "msg notice" } else { "msg" }),
-            ("data-testid", "message"),
-            ("data-role", role),
-            ("data-entry-id", &id),
-        ],
+/// Row skeletons, cloned per line (one native clone instead of ~20 calls across the
+/// wasm boundary): agent/bot line with a sender name, line without, centred notice.
+fn row_templates(doc: &Document) -> Result<[HtmlElement; 3], Error> {
+    let row = |class: &str| dom::el(doc, "li", &[("class", class), ("data-testid", "message")]);
+    let named = row("msg")?;
+    dom::child(
+        &named,
+        "span",
+        &[("class", "sender"), ("data-testid", "message-sender")],
     )?;
-    match &item.body {
-        Body::Text(text) => {
-            if matches!(item.role, Role::Agent | Role::Chatbot) && !item.sender_name.is_empty() {
-                dom::text_child(
-                    &li,
-                    "span",
-                    &[("class", "sender"), ("data-testid", "message-sender")],
-                    &item.sender_name,
-                )?;
-            }
-            dom::text_child(
-                &li,
-                "div",
-                &[("class", "bubble"), ("data-testid", "message-text")],
-                text,
-            )?;
-        }
-        Body::Notice(text) => {
-            dom::text_child(&li, "span", &[("data-testid", "message-text")], text)?;
-        }
+    let plain = row("msg")?;
+    let notice = row("msg notice")?;
+    for li in [&named, &plain] {
+        dom::child(
+            li,
+            "div",
+            &[("class", "bubble"), ("data-testid", "message-text")],
+        )?;
     }
-    let time = dom::child(
-        &li,
-        "time",
-        &[("class", "meta"), ("data-testid", "message-time")],
-    )?;
+    dom::child(&notice, "span", &[("data-testid", "message-text")])?;
+    for li in [&named, &plain, &notice] {
+        dom::child(
+            li,
+            "time",
+            &[("class", "meta"), ("data-testid", "message-time")],
+        )?;
+    }
+    Ok([named, plain, notice])
+}
+
+fn build_row(templates: &[HtmlElement; 3], item: &Item) -> Result<Row, Error> {
+    let missing = || Error::Js("row template".into());
+    let (which, role, text) = match &item.body {
+        Body::Notice(text) => (2, "System", text),
+        Body::Text(text)
+            if matches!(item.role, Role::Agent | Role::Chatbot) && !item.sender_name.is_empty() =>
+        {
+            (0, role_str(item.role), text)
+        }
+        Body::Text(text) => (1, role_str(item.role), text),
+    };
+    let li: HtmlElement = templates[which]
+        .clone_node_with_deep(true)?
+        .unchecked_into();
+    li.set_attribute("data-role", role)?;
+    li.set_attribute("data-entry-id", &crate::wire::id_string(&item.id.0))?;
+    let time: HtmlElement = li
+        .last_element_child()
+        .ok_or_else(missing)?
+        .unchecked_into();
+    time.previous_element_sibling()
+        .ok_or_else(missing)?
+        .set_text_content(Some(text));
+    if which == 0 {
+        li.first_element_child()
+            .ok_or_else(missing)?
+            .set_text_content(Some(&item.sender_name));
+    }
     let mut row = Row {
         li,
         time,
@@ -732,18 +748,73 @@ fn set_time(el: &HtmlElement, ms: i64) {
     if ms.unsigned_abs() > 8_640_000_000_000_000 {
         return;
     }
+    let _ = el.set_attribute("datetime", &iso_time(ms));
     let date = js_sys::Date::new(&(ms as f64).into());
-    let _ = el.set_attribute("datetime", &String::from(date.to_iso_string()));
-    let (h, m) = (date.get_hours(), date.get_minutes());
     let mut text = String::with_capacity(5);
-    for n in [h, m] {
-        if !text.is_empty() {
-            text.push(':');
-        }
-        text.push(char::from(b'0' + (n / 10) as u8));
-        text.push(char::from(b'0' + (n % 10) as u8));
-    }
+    push2(&mut text, date.get_hours());
+    text.push(':');
+    push2(&mut text, date.get_minutes());
     el.set_text_content(Some(&text));
+}
+
+fn push2(out: &mut String, n: u32) {
+    out.push(char::from(b'0' + (n / 10 % 10) as u8));
+    out.push(char::from(b'0' + (n % 10) as u8));
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (what `toISOString` gives for
+/// years 0–9999), computed here to save two boundary crossings per line.
+pub fn iso_time(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut out = String::with_capacity(24);
+    let y = year.clamp(0, 9999) as u32;
+    push2(&mut out, y / 100);
+    push2(&mut out, y % 100);
+    for (sep, n) in [
+        ('-', month),
+        ('-', day),
+        ('T', rem / 3_600_000),
+        (':', rem / 60_000 % 60),
+        (':', rem / 1000 % 60),
+    ] {
+        out.push(sep);
+        push2(&mut out, n as u32);
+    }
+    out.push('.');
+    let milli = (rem % 1000) as u32;
+    out.push(char::from(b'0' + (milli / 100) as u8));
+    push2(&mut out, milli % 100);
+    out.push('Z');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn iso_time_matches_to_iso_string() {
+        // The datetime attribute is exactly what Date.prototype.toISOString gives.
+        assert_eq!(super::iso_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::iso_time(1_700_000_060_000),
+            "2023-11-14T22:14:20.000Z"
+        );
+        assert_eq!(super::iso_time(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(super::iso_time(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            super::iso_time(253_402_300_799_999),
+            "9999-12-31T23:59:59.999Z"
+        );
+    }
 }
 
 fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
