@@ -798,6 +798,14 @@ pub fn iso_time(ms: i64) -> String {
     out
 }
 
+fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
+    options
+        .iter()
+        .copied()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -815,12 +823,4 @@ mod tests {
             "9999-12-31T23:59:59.999Z"
         );
     }
-}
-
-fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
-    options
-        .iter()
-        .copied()
-        .find(|s| !s.is_empty())
-        .unwrap_or_default()
 }
