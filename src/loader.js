@@ -93,6 +93,10 @@ if (window.embeddedservice_bootstrap) {
       return wasm_bindgen({ module_or_path: wasmResponse });
     }
 
+    // Compile and instantiate now, while the page goes on to `onload` and `init`.
+    var loaded = load();
+    loaded.catch(function () {});
+
     function init(orgId, deploymentName, siteURL, snippetConfig) {
       if (initialized) {
         console.error(EM_P + "embeddedservice_bootstrap.init: already initialized; the second call is ignored.");
@@ -126,7 +130,7 @@ if (window.embeddedservice_bootstrap) {
       var body = document.body ? null : new Promise(function (resolve) {
         document.addEventListener("DOMContentLoaded", resolve, { once: true });
       });
-      load().then(function () {
+      loaded.then(function () {
         return Promise.all([config, body]).then(function (got) {
           var widget;
           try {

@@ -1,8 +1,9 @@
 //! All DOM of the widget: built once, then patched from the `State`.
 //!
 //! Light DOM: `div#embedded-messaging` holding the launcher button (page CSS may restyle it)
-//! and a host element whose open shadow root holds the window, the minimized bar and the
-//! live region. Lines are keyed by entry id: new ones are inserted at their place, changed
+//! and, once the window is first needed, a host element whose open shadow root holds the
+//! window, the minimized bar and the live region (page views that never chat skip building
+//! it, which keeps the way to Ready short). Lines are keyed by entry id: new ones are inserted at their place, changed
 //! ones patched in place (pending → sent). Text only ever goes in through `set_text_content`.
 
 use std::rc::Rc;
@@ -50,11 +51,25 @@ struct Row {
     time_ms: i64,
 }
 
-/// The mounted widget DOM.
+/// The mounted widget DOM: the launcher at once, the window when first needed.
 pub struct View {
     doc: Document,
     root: HtmlElement,
     launcher: HtmlElement,
+    launcher_badge: HtmlElement,
+    doc_sheet: CssStyleSheet,
+    hide_button: bool,
+    cfg: ViewConfig,
+    dispatch: Dispatch,
+    /// Built on first open (or first announcement): page views that never chat skip it.
+    win: Option<Win>,
+    window_shown: Option<WindowState>,
+    unread: u32,
+    _listeners: Vec<EventListener>,
+}
+
+/// The shadow root and everything in it.
+struct Win {
     shadow: ShadowRoot,
     window: HtmlElement,
     status: HtmlElement,
@@ -64,8 +79,7 @@ pub struct View {
     bar: HtmlElement,
     composer: HtmlElement,
     ended: HtmlElement,
-    badges: [HtmlElement; 2],
-    doc_sheet: CssStyleSheet,
+    bar_badge: HtmlElement,
     templates: [HtmlElement; 3],
     /// Scrolls the transcript to its end at the next frame (one layout per frame, not per line).
     scroll_to_end: Closure<dyn FnMut()>,
@@ -76,7 +90,6 @@ pub struct View {
     shown: usize,
     /// How many rows are in the DOM.
     rendered: usize,
-    hide_button: bool,
     /// Rendered lines by `Item::key`.
     rows: Vec<Option<Row>>,
     epoch: u32,
@@ -130,9 +143,46 @@ impl View {
             ],
         )?;
         dom::set_hidden(&launcher, cfg.hide_button);
+        let d = dispatch.clone();
+        let listeners = vec![EventListener::new(&launcher, "click", move |_| {
+            d(Msg::LauncherClicked)
+        })];
+        mount.append_child(&root)?;
+        dom::adopt_in_document(doc, &doc_sheet);
+        Ok(View {
+            doc: doc.clone(),
+            root,
+            launcher,
+            launcher_badge,
+            doc_sheet,
+            hide_button: cfg.hide_button,
+            cfg: cfg.clone(),
+            dispatch,
+            win: None,
+            window_shown: None,
+            unread: 0,
+            _listeners: listeners,
+        })
+    }
 
+    /// The window, built now if it is not yet.
+    fn win(&mut self) -> Result<&mut Win, Error> {
+        if self.win.is_none() {
+            self.win = Some(Win::new(&self.doc, &self.root, &self.cfg, &self.dispatch)?);
+        }
+        self.win.as_mut().ok_or_else(|| Error::Js("window".into()))
+    }
+}
+
+impl Win {
+    fn new(
+        doc: &Document,
+        root: &Element,
+        cfg: &ViewConfig,
+        dispatch: &Dispatch,
+    ) -> Result<Win, Error> {
         let host = dom::child(
-            &root,
+            root,
             "div",
             &[
                 ("class", "embedded-messaging-host"),
@@ -298,9 +348,7 @@ impl View {
         )?;
         shadow_el.append_child(&live)?;
 
-        let mut listeners = wire(
-            &dispatch, &launcher, &minimize, &close, &bar, &window, &input, &send,
-        );
+        let mut listeners = wire(dispatch, &minimize, &close, &bar, &window, &input, &send);
         let d = dispatch.clone();
         listeners.push(EventListener::new(&new_conversation, "click", move |_| {
             d(Msg::NewConversationClicked)
@@ -317,12 +365,7 @@ impl View {
         let scroller = body.clone();
         let scroll_to_end = Closure::<dyn FnMut()>::new(move || scroller.set_scroll_top(i32::MAX));
 
-        mount.append_child(&root)?;
-        dom::adopt_in_document(doc, &doc_sheet);
-        Ok(View {
-            doc: doc.clone(),
-            root,
-            launcher,
+        Ok(Win {
             shadow,
             window,
             status,
@@ -332,8 +375,7 @@ impl View {
             bar,
             composer,
             ended,
-            badges: [launcher_badge, bar_badge],
-            doc_sheet,
+            bar_badge,
             templates: row_templates(doc)?,
             scroll_to_end,
             raf: None,
@@ -341,7 +383,6 @@ impl View {
             ended_shown: false,
             shown: 0,
             rendered: 0,
-            hide_button: cfg.hide_button,
             rows: Vec::new(),
             epoch: 0,
             window_shown: None,
@@ -350,34 +391,14 @@ impl View {
         })
     }
 
-    /// The launcher button (light DOM).
-    pub fn launcher(&self) -> &HtmlElement {
-        &self.launcher
-    }
-
-    /// The open shadow root holding the window.
-    pub fn shadow(&self) -> &ShadowRoot {
-        &self.shadow
-    }
-
-    /// Bring the DOM up to date with `state` (only what changed is touched).
-    pub fn render(&mut self, state: &mut State) {
+    /// Bring the window up to date with `state` (only what changed is touched).
+    fn render(&mut self, state: &mut State) {
         let mut scroll = false;
         if self.window_shown != Some(state.window) {
             scroll = state.window == WindowState::Maximized;
             self.window_shown = Some(state.window);
             dom::set_hidden(&self.window, state.window != WindowState::Maximized);
             dom::set_hidden(&self.bar, state.window != WindowState::Minimized);
-            dom::set_hidden(
-                &self.launcher,
-                self.hide_button || state.window != WindowState::Closed,
-            );
-            let expanded = if state.window == WindowState::Maximized {
-                "true"
-            } else {
-                "false"
-            };
-            let _ = self.launcher.set_attribute("aria-expanded", expanded);
         }
         let status = state.status_text();
         if status != self.status_text {
@@ -393,16 +414,13 @@ impl View {
 
         if self.unread != state.unread {
             self.unread = state.unread;
-            for badge in &self.badges {
-                badge.set_text_content(Some(&crate::json::int_string(i64::from(state.unread))));
-                dom::set_hidden(badge, state.unread == 0);
-            }
+            show_count(&self.bar_badge, state.unread);
             let label = if state.unread == 1 {
                 " new message"
             } else {
                 " new messages"
             };
-            let _ = self.badges[1].set_attribute(
+            let _ = self.bar_badge.set_attribute(
                 "aria-label",
                 &(crate::json::int_string(i64::from(state.unread)) + label),
             );
@@ -517,9 +535,60 @@ impl View {
             .request_animation_frame(self.scroll_to_end.as_ref().unchecked_ref())
             .ok();
     }
+}
 
-    pub fn focus_input(&self) {
-        let _ = self.input.focus();
+impl Drop for Win {
+    fn drop(&mut self) {
+        if let (Some(id), Some(window)) = (self.raf.take(), web_sys::window()) {
+            let _ = window.cancel_animation_frame(id);
+        }
+    }
+}
+
+impl View {
+    /// The launcher button (light DOM).
+    pub fn launcher(&self) -> &HtmlElement {
+        &self.launcher
+    }
+
+    /// The open shadow root holding the window (building the window if needed).
+    pub fn shadow(&mut self) -> Result<ShadowRoot, Error> {
+        Ok(self.win()?.shadow.clone())
+    }
+
+    /// Bring the DOM up to date with `state` (only what changed is touched).
+    pub fn render(&mut self, state: &mut State) {
+        if self.window_shown != Some(state.window) {
+            self.window_shown = Some(state.window);
+            dom::set_hidden(
+                &self.launcher,
+                self.hide_button || state.window != WindowState::Closed,
+            );
+            let expanded = if state.window == WindowState::Maximized {
+                "true"
+            } else {
+                "false"
+            };
+            let _ = self.launcher.set_attribute("aria-expanded", expanded);
+        }
+        if self.unread != state.unread {
+            self.unread = state.unread;
+            show_count(&self.launcher_badge, state.unread);
+        }
+        if state.window != WindowState::Closed || self.win.is_some() {
+            match self.win() {
+                Ok(win) => win.render(state),
+                Err(e) => crate::console::error(
+                    &("cannot build the chat window: ".to_owned() + &e.to_string()),
+                ),
+            }
+        }
+    }
+
+    pub fn focus_input(&mut self) {
+        if let Some(win) = &self.win {
+            let _ = win.input.focus();
+        }
     }
 
     pub fn focus_launcher(&self) {
@@ -528,28 +597,38 @@ impl View {
         }
     }
 
-    pub fn focus_minimized(&self) {
-        let _ = self.bar.focus();
+    pub fn focus_minimized(&mut self) {
+        if let Some(win) = &self.win {
+            let _ = win.bar.focus();
+        }
     }
 
-    pub fn clear_input(&self) {
-        self.input.set_value("");
+    pub fn clear_input(&mut self) {
+        if let Some(win) = &self.win {
+            win.input.set_value("");
+        }
     }
 
     /// Say `text` in the polite live region.
-    pub fn announce(&self, text: &str) {
-        self.live.set_text_content(Some(text));
+    pub fn announce(&mut self, text: &str) {
+        if let Ok(win) = self.win() {
+            win.live.set_text_content(Some(text));
+        }
     }
 }
 
 impl Drop for View {
     fn drop(&mut self) {
-        if let (Some(id), Some(window)) = (self.raf.take(), web_sys::window()) {
-            let _ = window.cancel_animation_frame(id);
-        }
+        self.win = None;
         self.root.remove();
         dom::unadopt_in_document(&self.doc, &self.doc_sheet);
     }
+}
+
+/// A count badge: the number, hidden at 0.
+fn show_count(badge: &HtmlElement, n: u32) {
+    badge.set_text_content(Some(&crate::json::int_string(i64::from(n))));
+    dom::set_hidden(badge, n == 0);
 }
 
 /// Branding and position as custom properties (CSSOM, allowed under a strict CSP).
@@ -577,7 +656,6 @@ fn apply_branding(root: &HtmlElement, cfg: &ViewConfig) {
 #[allow(clippy::too_many_arguments)]
 fn wire(
     dispatch: &Dispatch,
-    launcher: &HtmlElement,
     minimize: &HtmlElement,
     close: &HtmlElement,
     bar: &HtmlElement,
@@ -618,7 +696,6 @@ fn wire(
         let _ = field.focus();
     });
     vec![
-        on(launcher, Msg::LauncherClicked),
         on(minimize, Msg::MinimizeClicked),
         on(close, Msg::CloseClicked),
         on(bar, Msg::RestoreClicked),

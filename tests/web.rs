@@ -126,15 +126,16 @@ fn text_entry(seq: u64, n: u128, role: Role, name: &str, text: &str) -> Msg {
     })
 }
 
-fn shadow_query(view: &View, selector: &str) -> Element {
+fn shadow_query(view: &mut View, selector: &str) -> Element {
     view.shadow()
+        .unwrap()
         .query_selector(selector)
         .unwrap()
         .unwrap_or_else(|| panic!("no {selector}"))
 }
 
-fn shadow_all(view: &View, selector: &str) -> Vec<Element> {
-    let list = view.shadow().query_selector_all(selector).unwrap();
+fn shadow_all(view: &mut View, selector: &str) -> Vec<Element> {
+    let list = view.shadow().unwrap().query_selector_all(selector).unwrap();
     (0..list.length())
         .map(|i| list.item(i).unwrap().unchecked_into())
         .collect()
@@ -180,7 +181,10 @@ fn renders_entries_in_seq_order_with_roles_and_testids() {
     ));
     view.render(&mut s);
 
-    let rows = shadow_all(&view, "ol[data-testid=messages] > li[data-testid=message]");
+    let rows = shadow_all(
+        &mut view,
+        "ol[data-testid=messages] > li[data-testid=message]",
+    );
     let got: Vec<(String, String, String)> = rows
         .iter()
         .map(|r| {
@@ -233,7 +237,7 @@ fn renders_entries_in_seq_order_with_roles_and_testids() {
     assert_eq!(attr(&time, "datetime"), "2023-11-14T22:14:20.000Z");
     assert_eq!(time.text_content().unwrap().len(), 5, "HH:MM");
     assert_eq!(
-        shadow_query(&view, "[data-testid=greeting]")
+        shadow_query(&mut view, "[data-testid=greeting]")
             .text_content()
             .unwrap(),
         "Hi! Ask us anything."
@@ -253,7 +257,7 @@ fn pending_line_flips_to_sent_in_place_without_duplicate() {
         now: 1_700_000_000_000,
     });
     view.render(&mut s);
-    let li = shadow_query(&view, "li[data-testid=message]");
+    let li = shadow_query(&mut view, "li[data-testid=message]");
     assert_eq!(attr(&li, "data-status"), "pending");
     assert_eq!(li.get_attribute("data-seq"), None);
     assert_eq!(attr(&li, "data-role"), "EndUser");
@@ -266,7 +270,7 @@ fn pending_line_flips_to_sent_in_place_without_duplicate() {
     view.render(&mut s);
     s.update(text_entry(1, 9, Role::EndUser, "", "hello"));
     view.render(&mut s);
-    let rows = shadow_all(&view, "li[data-testid=message]");
+    let rows = shadow_all(&mut view, "li[data-testid=message]");
     assert_eq!(rows.len(), 1);
     assert!(rows[0].is_same_node(Some(&li)), "patched in place");
     assert_eq!(
@@ -292,10 +296,10 @@ fn failed_message_shows_the_reason() {
         entry_id: Some(eid(4)),
     })));
     view.render(&mut s);
-    let li = shadow_query(&view, "li[data-testid=message]");
+    let li = shadow_query(&mut view, "li[data-testid=message]");
     assert_eq!(attr(&li, "data-status"), "failed");
     assert_eq!(
-        shadow_query(&view, "[data-testid=message-error]")
+        shadow_query(&mut view, "[data-testid=message-error]")
             .text_content()
             .unwrap(),
         "Not delivered: the conversation has ended"
@@ -341,28 +345,42 @@ fn launcher_and_window_markup() {
     );
     assert_eq!(computed.get_property_value("bottom").unwrap(), "25px");
 
+    assert!(
+        root.query_selector("[data-testid=host]").unwrap().is_none(),
+        "the window is built when first needed"
+    );
+    view.shadow().unwrap();
     let host = root.query_selector("[data-testid=host]").unwrap().unwrap();
     assert_eq!(
         host.shadow_root().map(|r| r.mode()),
         Some(web_sys::ShadowRootMode::Open)
     );
-    let dialog = shadow_query(&view, "div[role=dialog][data-testid=window]");
-    let title = shadow_query(&view, &("#".to_owned() + &attr(&dialog, "aria-labelledby")));
+    let dialog = shadow_query(&mut view, "div[role=dialog][data-testid=window]");
+    let title = shadow_query(
+        &mut view,
+        &("#".to_owned() + &attr(&dialog, "aria-labelledby")),
+    );
     assert_eq!(attr(&title, "data-testid"), "title");
     assert_eq!(title.text_content().unwrap(), "Chat with Acme");
     assert!(dialog.has_attribute("hidden"), "closed at first");
     for id in ["minimize", "close", "send"] {
-        let b = shadow_query(&view, &("button[data-testid=".to_owned() + id + "]"));
+        let b = shadow_query(&mut view, &("button[data-testid=".to_owned() + id + "]"));
         assert!(!attr(&b, "aria-label").is_empty(), "{id} has a label");
     }
-    let input = shadow_query(&view, "textarea[data-testid=input]");
+    let input = shadow_query(&mut view, "textarea[data-testid=input]");
     assert_eq!(attr(&input, "aria-label"), "Type your message");
     assert_eq!(
-        attr(&shadow_query(&view, "[data-testid=live]"), "aria-live"),
+        attr(&shadow_query(&mut view, "[data-testid=live]"), "aria-live"),
         "polite"
     );
     assert!(doc().query_selector("style").unwrap().is_none());
-    assert!(view.shadow().query_selector("style").unwrap().is_none());
+    assert!(
+        view.shadow()
+            .unwrap()
+            .query_selector("style")
+            .unwrap()
+            .is_none()
+    );
 
     let mut s = live_state();
     view.render(&mut s);
@@ -372,7 +390,7 @@ fn launcher_and_window_markup() {
         "the launcher hides while the window shows"
     );
     assert_eq!(
-        shadow_query(&view, "[data-testid=status]")
+        shadow_query(&mut view, "[data-testid=status]")
             .text_content()
             .unwrap(),
         "Waiting for an agent…"
@@ -420,9 +438,9 @@ fn enter_sends_and_shift_enter_does_not() {
     // Enter in the composer dispatches SendClicked with the text (default prevented);
     // Shift+Enter does nothing so the textarea gets its newline; Escape asks to minimize.
     let c = Container::new();
-    let (view, got) = view_in(&c);
+    let (mut view, got) = view_in(&c);
     let input: web_sys::HtmlTextAreaElement =
-        shadow_query(&view, "textarea[data-testid=input]").unchecked_into();
+        shadow_query(&mut view, "textarea[data-testid=input]").unchecked_into();
     input.set_value("line one");
     assert!(key(&input, "Enter", true), "Shift+Enter keeps its default");
     assert!(got.borrow().is_empty());
@@ -439,7 +457,7 @@ fn enter_sends_and_shift_enter_does_not() {
     key(&input, "Escape", false);
     assert_eq!(*got.borrow(), vec![Msg::EscapePressed]);
     got.borrow_mut().clear();
-    shadow_query(&view, "button[data-testid=send]")
+    shadow_query(&mut view, "button[data-testid=send]")
         .unchecked_into::<HtmlElement>()
         .click();
     assert!(matches!(&got.borrow()[..], [Msg::SendClicked { .. }]));
@@ -492,6 +510,7 @@ fn window_states_fire_events_and_move_focus() {
             .unwrap()
             .unwrap()
             .unchecked_into();
+    launcher.click();
     let host = c.0.query_selector("[data-testid=host]").unwrap().unwrap();
     let shadow = host.shadow_root().unwrap();
     let q = |sel: &str| -> HtmlElement {
@@ -501,8 +520,6 @@ fn window_states_fire_events_and_move_focus() {
             .unwrap()
             .unchecked_into()
     };
-
-    launcher.click();
     assert_eq!(
         log.borrow().clone(),
         vec![
@@ -619,7 +636,7 @@ fn unread_badges_and_ended_session_composer() {
     s.update(Msg::MinimizeClicked);
     s.update(text_entry(1, 1, Role::Agent, "Ada", "are you there?"));
     view.render(&mut s);
-    let badge = shadow_query(&view, "[data-testid=unread]");
+    let badge = shadow_query(&mut view, "[data-testid=unread]");
     assert!(!badge.has_attribute("hidden"));
     assert_eq!(badge.text_content().unwrap(), "1");
     assert_eq!(attr(&badge, "aria-label"), "1 new message");
@@ -651,12 +668,14 @@ fn unread_badges_and_ended_session_composer() {
     view.render(&mut s);
     assert!(badge.has_attribute("hidden"), "opening clears the count");
     assert_eq!(
-        shadow_query(&view, "[data-testid=status]")
+        shadow_query(&mut view, "[data-testid=status]")
             .text_content()
             .unwrap(),
         "Conversation ended"
     );
-    let notice = shadow_all(&view, "li[data-testid=message]").pop().unwrap();
+    let notice = shadow_all(&mut view, "li[data-testid=message]")
+        .pop()
+        .unwrap();
     assert_eq!(
         (
             attr(&notice, "data-role"),
@@ -667,9 +686,9 @@ fn unread_badges_and_ended_session_composer() {
         ),
         ("System".into(), true)
     );
-    assert!(shadow_query(&view, ".composer").has_attribute("hidden"));
+    assert!(shadow_query(&mut view, ".composer").has_attribute("hidden"));
     let restart: HtmlElement =
-        shadow_query(&view, "[data-testid=new-conversation]").unchecked_into();
+        shadow_query(&mut view, "[data-testid=new-conversation]").unchecked_into();
     restart.click();
     assert_eq!(got.borrow().last(), Some(&Msg::NewConversationClicked));
 }
@@ -723,9 +742,10 @@ fn ten_thousand_entries_keep_the_newest_in_the_dom_and_load_older_on_scroll_up()
             + &elapsed.to_string()
             + " ms"),
     ));
-    let seqs = |view: &View| -> Vec<String> {
+    let seqs = |view: &mut View| -> Vec<String> {
         let rows = view
             .shadow()
+            .unwrap()
             .query_selector_all("li[data-testid=message]")
             .unwrap();
         (0..rows.length())
@@ -738,7 +758,7 @@ fn ten_thousand_entries_keep_the_newest_in_the_dom_and_load_older_on_scroll_up()
             })
             .collect()
     };
-    let shown = seqs(&view);
+    let shown = seqs(&mut view);
     assert_eq!(shown.len(), HISTORY_PAGE);
     assert_eq!(
         (shown[0].as_str(), shown[HISTORY_PAGE - 1].as_str()),
@@ -749,7 +769,7 @@ fn ten_thousand_entries_keep_the_newest_in_the_dom_and_load_older_on_scroll_up()
         at_top: true,
     });
     view.render(&mut s);
-    let shown = seqs(&view);
+    let shown = seqs(&mut view);
     assert_eq!(shown.len(), 2 * HISTORY_PAGE);
     assert_eq!(
         (shown[0].as_str(), shown[HISTORY_PAGE].as_str()),
