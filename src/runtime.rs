@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use em_protocol::ConversationId;
+use gloo::events::EventListener;
 use gloo::timers::callback::{Interval, Timeout};
 use js_sys::{Function, Promise};
 use uuid::Uuid;
@@ -40,6 +41,7 @@ struct Core {
     socket: Option<Socket>,
     retry: Option<Timeout>,
     _keepalive: Interval,
+    _other_tabs: Option<EventListener>,
     socket_url: String,
     storage_key: String,
     dispatch: Dispatch,
@@ -77,12 +79,26 @@ impl Runtime {
         let d = dispatch.clone();
         let on_frame = Closure::<dyn FnMut()>::new(move || d(Msg::AnimationFrame));
         let saved = state.persisted();
+        let (d, key) = (dispatch.clone(), storage_key.clone());
+        let other_tabs = web_sys::window().map(|w| {
+            EventListener::new(&w, "storage", move |e| {
+                let Some(e) = e.dyn_ref::<web_sys::StorageEvent>() else {
+                    return;
+                };
+                if e.key().as_deref() == Some(key.as_str())
+                    && let Some(record) = e.new_value().as_deref().and_then(storage::parse)
+                {
+                    d(Msg::StoredRecordChanged(record));
+                }
+            })
+        });
         *inner.core.borrow_mut() = Some(Core {
             state,
             view,
             socket: None,
             retry: None,
             _keepalive: keepalive,
+            _other_tabs: other_tabs,
             socket_url,
             storage_key,
             dispatch,
@@ -144,6 +160,7 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
                 | Msg::KeepAliveTick
                 | Msg::ConversationIdGenerated(_)
                 | Msg::Scrolled { .. }
+                | Msg::StoredRecordChanged(_)
         );
         let emitted = match inner.core.borrow_mut().as_mut() {
             Some(core) => core.step(msg),

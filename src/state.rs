@@ -155,6 +155,8 @@ pub enum Msg {
     NewConversationClicked,
     /// Every `KEEPALIVE_MS`: keeps idle proxies from closing a quiet socket.
     KeepAliveTick,
+    /// Another tab of this site wrote the stored record.
+    StoredRecordChanged(Persisted),
 }
 
 /// Something to do: the runtime carries these out in order.
@@ -407,6 +409,7 @@ impl State {
                 }
             }
             Msg::AnimationFrame => {}
+            Msg::StoredRecordChanged(other) => self.adopt(other, &mut fx),
             Msg::KeepAliveTick => {
                 if self.link == Link::Live {
                     fx.push(Effect::Send(ToServer::Ping));
@@ -426,6 +429,25 @@ impl State {
             }
         }
         fx
+    }
+
+    /// Another tab created an identity or a conversation first: use the same one (one visitor,
+    /// one thread across tabs) instead of creating a second.
+    fn adopt(&mut self, other: Persisted, fx: &mut Vec<Effect>) {
+        if other.v != 1 || self.conversation_id.is_some() || other.credential.is_none() {
+            return;
+        }
+        if other.conversation_id.is_none() && self.credential.is_some() {
+            return;
+        }
+        self.end_user_id = other.end_user_id;
+        self.credential = other.credential;
+        self.conversation_id = other.conversation_id;
+        self.stored_seq = other.last_seq;
+        if self.conversation_id.is_some() && !matches!(self.link, Link::Offline) {
+            // Say hello again as that visitor and resume its conversation.
+            self.connect(fx);
+        }
     }
 
     fn connect(&mut self, fx: &mut Vec<Effect>) {

@@ -783,3 +783,58 @@ fn scrolling_to_the_top_shows_an_older_page() {
     });
     assert!(s.at_bottom);
 }
+
+#[test]
+fn another_tabs_conversation_is_adopted() {
+    // A tab without a conversation that sees another tab store one takes the same identity and
+    // conversation (reconnecting if it is connected), instead of creating a second thread; a
+    // tab that already has a conversation keeps its own.
+    let other = Persisted {
+        v: 1,
+        end_user_id: Some(uid()),
+        credential: Some("shared".into()),
+        conversation_id: Some(cid(7)),
+        last_seq: 3,
+        window: WindowState::Closed,
+    };
+    let mut idle = State::new(Persisted::default(), "");
+    assert_eq!(
+        idle.update(Msg::StoredRecordChanged(other.clone())),
+        vec![],
+        "offline: nothing to do now"
+    );
+    assert_eq!(
+        (idle.conversation_id, idle.credential.as_deref()),
+        (Some(cid(7)), Some("shared"))
+    );
+    let fx = idle.update(Msg::LauncherClicked);
+    assert!(fx.contains(&Effect::Connect));
+    idle.update(Msg::SocketOpened);
+    let fx = idle.update(welcome("shared"));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(7),
+            after_seq: 0
+        }]
+    );
+
+    let mut connecting = State::new(Persisted::default(), "");
+    connecting.update(Msg::LauncherClicked);
+    connecting.update(Msg::SocketOpened);
+    connecting.update(welcome("mine"));
+    assert_eq!(
+        connecting.update(Msg::StoredRecordChanged(other.clone())),
+        vec![Effect::Connect]
+    );
+    assert!(
+        connecting
+            .update(Msg::ConversationIdGenerated(cid(8)))
+            .is_empty(),
+        "the late id is not used"
+    );
+
+    let mut busy = live();
+    assert_eq!(busy.update(Msg::StoredRecordChanged(other)), vec![]);
+    assert_eq!(busy.conversation_id, Some(cid(C)));
+}

@@ -14,14 +14,20 @@ pub fn load(key: &str) -> Persisted {
     let Some(raw) = local_storage().and_then(|s| s.get_item(key).ok().flatten()) else {
         return Persisted::default();
     };
-    let parsed = Json::parse(&raw).and_then(|v| wire::read_persisted(&v));
-    match parsed {
+    match parse(&raw) {
         Some(p) if p.v == 1 => p,
         _ => {
             console::warn("ignoring an unreadable stored conversation record; starting a new one.");
             Persisted::default()
         }
     }
+}
+
+/// A stored record's text → the record (`None` if unreadable or of another version).
+pub fn parse(raw: &str) -> Option<Persisted> {
+    Json::parse(raw)
+        .and_then(|v| wire::read_persisted(&v))
+        .filter(|p| p.v == 1)
 }
 
 /// Write the record; a full or disabled storage only costs resuming after a reload.
