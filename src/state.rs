@@ -591,6 +591,14 @@ impl State {
 
     fn error(&mut self, err: em_protocol::ErrorFrame, fx: &mut Vec<Effect>) {
         if let Some(entry_id) = err.entry_id {
+            if err.code == ErrorCode::Internal {
+                // The server failed, not the message: it stays pending and is resent on reconnect.
+                fx.push(Effect::Warn(
+                    "the server could not store a message yet; it will be resent: ".to_owned()
+                        + &err.message,
+                ));
+                return;
+            }
             if let Some(i) = self.index_of(entry_id)
                 && self.items[i].delivery != Delivery::Sent
             {

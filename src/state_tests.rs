@@ -473,7 +473,8 @@ fn unauthorized_forgets_identity_and_starts_over() {
 
 #[test]
 fn error_with_entry_id_marks_message_failed() {
-    // An error about one message marks that line failed with the reason and warns.
+    // An error about one message marks that line failed with the reason and warns; a server
+    // failure (`internal`) leaves it pending so the next reconnect resends it.
     let mut s = live();
     s.update(send(1, "x"));
     let fx = s.update(frame(ToVisitor::Error(ErrorFrame {
