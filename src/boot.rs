@@ -48,7 +48,8 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
         font_family: b.font_family.clone(),
     };
     let key = settings::storage_key(&args);
-    let state = State::new(storage::load(&key), &b.agent_display_name);
+    let mut state = State::new(storage::load(&key), &b.agent_display_name);
+    state.button_hidden = settings.hide_chat_button_on_load;
     let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
         View::new(&doc, &mount, &view_config, dispatch)
     })?;

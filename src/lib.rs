@@ -25,11 +25,18 @@ pub mod style;
 pub mod view;
 pub mod wire;
 
+use em_protocol::EntryId;
 use js_sys::Promise;
+use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 
 use crate::runtime::Runtime;
 use crate::settings::{InitArgs, Settings};
+use crate::state::{Msg, State, WindowState};
+
+fn reject(message: &str) -> Promise {
+    Promise::reject(&JsValue::from_str(message))
+}
 
 /// The handle the loader forwards API calls to.
 #[wasm_bindgen]
@@ -43,6 +50,54 @@ impl Widget {
     #[wasm_bindgen(js_name = launchChat)]
     pub fn launch_chat(&self) -> Promise {
         self.rt.launch_chat()
+    }
+
+    /// `utilAPI.sendTextMessage(text)`: sends as the visitor; rejects (with a string) unless a
+    /// conversation is open (`onEmbeddedMessagingConversationOpened`) and `text` is not blank.
+    #[wasm_bindgen(js_name = sendTextMessage)]
+    pub fn send_text_message(&self, text: JsValue) -> Promise {
+        let Some(text) = text.as_string().filter(|t| !t.trim().is_empty()) else {
+            return reject("utilAPI.sendTextMessage: text must be a non-empty string.");
+        };
+        if self.rt.with_state(State::conversation_open) != Some(true) {
+            return reject(
+                "utilAPI.sendTextMessage: no conversation is open yet; call it after onEmbeddedMessagingConversationOpened.",
+            );
+        }
+        let (entry_id, now) = (EntryId(Uuid::new_v4()), js_sys::Date::now() as i64);
+        self.rt.dispatch(Msg::SendTextRequested {
+            text,
+            entry_id,
+            now,
+        });
+        Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// `utilAPI.minimizeChat()`.
+    #[wasm_bindgen(js_name = minimizeChat)]
+    pub fn minimize_chat(&self) -> Promise {
+        self.rt.dispatch(Msg::MinimizeRequested);
+        Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// `utilAPI.showChatButton()`: always succeeds.
+    #[wasm_bindgen(js_name = showChatButton)]
+    pub fn show_chat_button(&self) -> bool {
+        self.rt
+            .dispatch(Msg::ButtonVisibilityRequested { hidden: false });
+        true
+    }
+
+    /// `utilAPI.hideChatButton()`: fails (false) while the window shows.
+    #[wasm_bindgen(js_name = hideChatButton)]
+    pub fn hide_chat_button(&self) -> bool {
+        if self.rt.with_state(|s| s.window) != Some(WindowState::Closed) {
+            console::warn("utilAPI.hideChatButton: the chat window is showing; close it first.");
+            return false;
+        }
+        self.rt
+            .dispatch(Msg::ButtonVisibilityRequested { hidden: true });
+        true
     }
 
     /// Remove every element, listener, socket and timer of the widget.

@@ -35,6 +35,14 @@ if (window.embeddedservice_bootstrap) {
       });
     }
 
+    // Before Ready, showing/hiding the button is a setting for when it is created.
+    function buttonVisibility(hidden) {
+      if (handle) return hidden ? handle.hideChatButton() : handle.showChatButton();
+      if (failure) return false;
+      api.settings.hideChatButtonOnLoad = hidden;
+      return true;
+    }
+
     function ready(widget) {
       handle = widget;
       queue.splice(0).forEach(function (q) { whenReady(q.name, q.method, q.args).then(q.resolve, q.reject); });
@@ -156,7 +164,19 @@ if (window.embeddedservice_bootstrap) {
       settings: {},
       init: init,
       utilAPI: {
-        launchChat: function () { return whenReady("utilAPI.launchChat", "launchChat", []); }
+        launchChat: function () { return whenReady("utilAPI.launchChat", "launchChat", []); },
+        sendTextMessage: function (text) { return whenReady("utilAPI.sendTextMessage", "sendTextMessage", [text]); },
+        minimizeChat: function () { return whenReady("utilAPI.minimizeChat", "minimizeChat", []); },
+        showChatButton: function () { return buttonVisibility(false); },
+        hideChatButton: function () { return buttonVisibility(true); },
+        removeAllComponents: function () {
+          return whenReady("utilAPI.removeAllComponents", "removeAllComponents", []).then(function () {
+            if (handle) handle.free();
+            handle = null;
+            failure = "the widget was removed by utilAPI.removeAllComponents()";
+            if (window.embeddedservice_bootstrap === api) delete window.embeddedservice_bootstrap;
+          });
+        }
       }
     };
     window.embeddedservice_bootstrap = api;

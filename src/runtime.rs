@@ -124,6 +124,16 @@ impl Runtime {
         promise
     }
 
+    /// Read the state (`None` after `shut_down`).
+    pub fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> Option<T> {
+        self.inner
+            .core
+            .try_borrow()
+            .ok()?
+            .as_ref()
+            .map(|core| f(&core.state))
+    }
+
     /// Take everything down: elements, listeners, socket, timer (the stored record stays).
     pub fn shut_down(&self) {
         let core = self.inner.core.borrow_mut().take();

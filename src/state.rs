@@ -157,6 +157,19 @@ pub enum Msg {
     KeepAliveTick,
     /// Another tab of this site wrote the stored record.
     StoredRecordChanged(Persisted),
+    /// `utilAPI.sendTextMessage(text)`: like the composer, but the composer is left alone.
+    SendTextRequested {
+        text: String,
+        entry_id: EntryId,
+        now: i64,
+    },
+    /// `utilAPI.minimizeChat()`.
+    MinimizeRequested,
+    /// `utilAPI.showChatButton()` / `hideChatButton()` (refused by the runtime while the
+    /// window shows).
+    ButtonVisibilityRequested {
+        hidden: bool,
+    },
 }
 
 /// Something to do: the runtime carries these out in order.
@@ -216,6 +229,8 @@ pub struct State {
     pub unread: u32,
     /// The transcript shows its latest line (new lines then scroll into view).
     pub at_bottom: bool,
+    /// The launcher is hidden (`hideChatButtonOnLoad`, `utilAPI.hideChatButton()`).
+    pub button_hidden: bool,
     /// How many of the newest lines the view shows (older ones load on scrolling up).
     pub shown: usize,
     /// How many lines are marked `dirty` (changed since the view last rendered).
@@ -254,6 +269,7 @@ impl State {
             first_bot_fired: false,
             unread: 0,
             at_bottom: true,
+            button_hidden: false,
             shown: HISTORY_PAGE,
             dirty: 0,
             epoch: 0,
@@ -374,7 +390,29 @@ impl State {
                 text,
                 entry_id,
                 now,
-            } => self.send_clicked(text, entry_id, now, &mut fx),
+            } => {
+                if self.send_text(text, entry_id, now, &mut fx) {
+                    fx.push(Effect::ClearInput);
+                }
+            }
+            Msg::SendTextRequested {
+                text,
+                entry_id,
+                now,
+            } => {
+                self.send_text(text, entry_id, now, &mut fx);
+            }
+            Msg::MinimizeRequested => {
+                if self.window == WindowState::Maximized {
+                    self.window = WindowState::Minimized;
+                    fx.extend([Effect::Emit(Event::WindowMinimized), Effect::Persist]);
+                }
+            }
+            Msg::ButtonVisibilityRequested { hidden } => {
+                if !hidden || self.window == WindowState::Closed {
+                    self.button_hidden = hidden;
+                }
+            }
             Msg::SocketOpened => {
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
@@ -478,10 +516,17 @@ impl State {
         }
     }
 
-    fn send_clicked(&mut self, text: String, entry_id: EntryId, now: i64, fx: &mut Vec<Effect>) {
+    /// Add a pending message and send it when possible; false when there is nothing to send.
+    fn send_text(
+        &mut self,
+        text: String,
+        entry_id: EntryId,
+        now: i64,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
         let text = text.trim();
         if text.is_empty() || self.index_of(entry_id).is_some() {
-            return;
+            return false;
         }
         let key = self.new_key();
         self.items.push(Item {
@@ -502,7 +547,6 @@ impl State {
             dirty: false,
         });
         self.touch(self.items.len() - 1);
-        fx.push(Effect::ClearInput);
         match (self.link, self.conversation_id) {
             (Link::Live, Some(conversation_id)) => {
                 fx.push(Effect::Send(send_frame(conversation_id, self.items.last())));
@@ -510,6 +554,12 @@ impl State {
             (Link::Offline, _) => self.connect(fx),
             _ => {} // goes out once the conversation is live
         }
+        true
+    }
+
+    /// `onEmbeddedMessagingConversationOpened` has fired for the current conversation.
+    pub fn conversation_open(&self) -> bool {
+        self.opened_fired && self.conversation_id.is_some()
     }
 
     fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {

@@ -839,3 +839,35 @@ fn another_tabs_conversation_is_adopted() {
     assert_eq!(busy.update(Msg::StoredRecordChanged(other)), vec![]);
     assert_eq!(busy.conversation_id, Some(cid(C)));
 }
+
+#[test]
+fn util_api_messages() {
+    // sendTextMessage sends like the composer but leaves the composer alone; minimizeChat
+    // only minimizes an open window; the button can be hidden only while the window is closed.
+    let mut s = live();
+    assert!(s.conversation_open());
+    let fx = s.update(Msg::SendTextRequested {
+        text: "from the page".into(),
+        entry_id: eid(1),
+        now: 1,
+    });
+    assert!(!fx.contains(&Effect::ClearInput));
+    assert_eq!(sent_frames(&fx).len(), 1);
+    let fx = s.update(Msg::MinimizeRequested);
+    assert_eq!(
+        fx,
+        vec![Effect::Emit(Event::WindowMinimized), Effect::Persist]
+    );
+    assert_eq!(s.update(Msg::MinimizeRequested), vec![]);
+    s.update(Msg::ButtonVisibilityRequested { hidden: true });
+    assert!(
+        !s.button_hidden,
+        "refused while the (minimized) window shows"
+    );
+    s.update(Msg::CloseClicked);
+    s.update(Msg::ButtonVisibilityRequested { hidden: true });
+    assert!(s.button_hidden);
+    s.update(Msg::ButtonVisibilityRequested { hidden: false });
+    assert!(!s.button_hidden);
+    assert!(!State::new(Persisted::default(), "").conversation_open());
+}

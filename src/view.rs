@@ -58,12 +58,11 @@ pub struct View {
     launcher: HtmlElement,
     launcher_badge: HtmlElement,
     doc_sheet: CssStyleSheet,
-    hide_button: bool,
     cfg: ViewConfig,
     dispatch: Dispatch,
     /// Built on first open (or first announcement): page views that never chat skip it.
     win: Option<Win>,
-    window_shown: Option<WindowState>,
+    window_shown: Option<(WindowState, bool)>,
     unread: u32,
     _listeners: Vec<EventListener>,
 }
@@ -155,7 +154,6 @@ impl View {
             launcher,
             launcher_badge,
             doc_sheet,
-            hide_button: cfg.hide_button,
             cfg: cfg.clone(),
             dispatch,
             win: None,
@@ -558,11 +556,12 @@ impl View {
 
     /// Bring the DOM up to date with `state` (only what changed is touched).
     pub fn render(&mut self, state: &mut State) {
-        if self.window_shown != Some(state.window) {
-            self.window_shown = Some(state.window);
+        let shown = (state.window, state.button_hidden);
+        if self.window_shown != Some(shown) {
+            self.window_shown = Some(shown);
             dom::set_hidden(
                 &self.launcher,
-                self.hide_button || state.window != WindowState::Closed,
+                state.button_hidden || state.window != WindowState::Closed,
             );
             let expanded = if state.window == WindowState::Maximized {
                 "true"
@@ -592,7 +591,7 @@ impl View {
     }
 
     pub fn focus_launcher(&self) {
-        if !self.hide_button {
+        if !self.launcher.has_attribute("hidden") {
             let _ = self.launcher.focus();
         }
     }
