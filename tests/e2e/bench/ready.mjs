@@ -1,6 +1,7 @@
 // `cargo xtask bench` (browser part): time to Ready and to a visible launcher, per loader shape,
 // at 0 ms and 150 ms round-trip time, in fresh headless Chromium contexts against the real
 // server. Prints medians; asserts nothing (figures to compare with DESIGN.md's budgets).
+import { loadavg, cpus } from "node:os";
 import { startServer, launchBrowser } from "../harness.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS || 15);
@@ -50,6 +51,8 @@ const server = await startServer();
 const browser = await launchBrowser();
 try {
   console.log(`time to Ready and to a visible launcher: median of ${RUNS} fresh page loads (ms)`);
+  // Timings on a shared machine mean little without its load: print it with the figures.
+  console.log(`  machine: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   console.log("  shape       rtt   nav→Ready  script→Ready  nav→launcher  launcher−bare FCP  long tasks  layout shift");
   for (const rtt of RTTS) {
     const bare = [];
