@@ -1,0 +1,203 @@
+//! Frames from the server: handshake, conversation, acks, errors (part of `State::update`).
+
+use super::*;
+
+impl State {
+    pub(super) fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {
+        match frame {
+            ToVisitor::Welcome {
+                end_user_id,
+                credential,
+                ..
+            } => {
+                if self.end_user_id != Some(end_user_id)
+                    || self.credential.as_deref() != Some(&credential)
+                {
+                    self.end_user_id = Some(end_user_id);
+                    self.credential = Some(credential);
+                    fx.push(Effect::Persist);
+                }
+                if !self.welcomed_once {
+                    self.welcomed_once = true;
+                    fx.push(Effect::Emit(Event::InitSuccess));
+                }
+                self.link = Link::Joining;
+                self.join(fx);
+            }
+            ToVisitor::Conversation {
+                conversation_id,
+                status,
+                last_seq,
+                created,
+            } => {
+                if Some(conversation_id) != self.conversation_id {
+                    return;
+                }
+                self.link = Link::Live;
+                self.was_live = true;
+                self.attempt = 0;
+                self.session = Some(status);
+                self.live_after = last_seq.max(self.max_seq);
+                if created {
+                    fx.push(Effect::Emit(Event::ConversationStarted(conversation_id)));
+                }
+                if !self.opened_fired {
+                    self.opened_fired = true;
+                    fx.push(Effect::Emit(Event::ConversationOpened));
+                }
+                // Resend whatever is still pending: the server deduplicates by entry id.
+                for item in self
+                    .items
+                    .iter()
+                    .filter(|i| i.delivery == Delivery::Pending)
+                {
+                    fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
+                }
+            }
+            ToVisitor::Entry { entry } => self.entry(entry, fx),
+            ToVisitor::Ack {
+                conversation_id,
+                entry_id,
+                seq,
+            } => {
+                if Some(conversation_id) == self.conversation_id {
+                    self.ack(entry_id, seq, fx);
+                }
+            }
+            ToVisitor::Error(err) => self.error(err, fx),
+            ToVisitor::Pong | ToVisitor::Unknown => {}
+        }
+    }
+
+    /// After `welcome`: resume the conversation we have, or ask for an id to create one.
+    pub(super) fn join(&mut self, fx: &mut Vec<Effect>) {
+        match self.conversation_id {
+            Some(conversation_id) => fx.push(Effect::Send(ToServer::Resume {
+                conversation_id,
+                after_seq: self.max_seq,
+            })),
+            None => fx.push(Effect::NewConversationId),
+        }
+    }
+
+    pub(super) fn error(&mut self, err: em_protocol::ErrorFrame, fx: &mut Vec<Effect>) {
+        if let Some(entry_id) = err.entry_id {
+            if err.code == ErrorCode::Internal {
+                // The server failed, not the message: it stays pending and is resent on reconnect.
+                fx.push(Effect::Warn(
+                    "the server could not store a message yet; it will be resent: ".to_owned()
+                        + &err.message,
+                ));
+                return;
+            }
+            if let Some(i) = self.index_of(entry_id)
+                && self.items[i].delivery != Delivery::Sent
+            {
+                self.items[i].delivery = Delivery::Failed(err.message.clone());
+                self.touch(i);
+            }
+            fx.push(Effect::Warn("message not sent: ".to_owned() + &err.message));
+            return;
+        }
+        match err.code {
+            ErrorCode::Unauthorized => {
+                // The stored identity is gone or not ours: start over as a new visitor.
+                self.forget_identity();
+                fx.push(Effect::Persist);
+                self.link = Link::Handshaking;
+                fx.push(self.hello());
+            }
+            ErrorCode::UnsupportedVersion => {
+                // The server will close; reconnecting cannot help.
+                self.link = Link::Offline;
+                fx.push(Effect::Warn(
+                    "the messaging server speaks another protocol version; update the widget. Not reconnecting.".into(),
+                ));
+            }
+            ErrorCode::NotFound | ErrorCode::Conflict if self.link == Link::Joining => {
+                self.forget_conversation();
+                fx.push(Effect::Persist);
+                self.join(fx);
+            }
+            _ => fx.push(Effect::Warn("server error: ".to_owned() + &err.message)),
+        }
+    }
+
+    pub(super) fn forget_identity(&mut self) {
+        self.end_user_id = None;
+        self.credential = None;
+        self.forget_conversation();
+    }
+
+    /// Drop the conversation and its lines; lines still pending move to the next one.
+    pub(super) fn forget_conversation(&mut self) {
+        self.conversation_id = None;
+        self.session = None;
+        self.agent = None;
+        self.items
+            .retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
+        self.seen.clear();
+        self.max_seq = 0;
+        self.stored_seq = 0;
+        self.live_after = u64::MAX;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.dirty = self.items.iter().filter(|i| i.dirty).count();
+    }
+
+    pub(super) fn ack(&mut self, entry_id: EntryId, seq: u64, fx: &mut Vec<Effect>) {
+        let Some(i) = self.index_of(entry_id) else {
+            return;
+        };
+        self.touch(i);
+        if self.items[i].seq.is_none() {
+            let mut item = self.items.remove(i);
+            item.seq = Some(seq);
+            item.delivery = Delivery::Sent;
+            self.place(item);
+            self.note_seq(seq, fx);
+        } else if self.items[i].delivery != Delivery::Sent {
+            self.items[i].delivery = Delivery::Sent;
+        }
+        let conversation_id = self.conversation_id;
+        let item = self.index_of(entry_id).map(|i| &mut self.items[i]);
+        if let (Some(item), Some(conversation_id)) = (item, conversation_id)
+            && !item.sent_event_fired
+        {
+            item.sent_event_fired = true;
+            let entry = entry_of(item, conversation_id);
+            fx.push(Effect::Emit(Event::MessageSent(entry)));
+        }
+    }
+
+    pub(super) fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {
+        if let Err(at) = self.seen.binary_search(&seq) {
+            self.seen.insert(at, seq);
+        }
+        if seq > self.max_seq {
+            self.max_seq = seq;
+            if seq > self.stored_seq {
+                fx.push(Effect::Persist);
+            }
+        }
+    }
+}
+
+/// The visitor's own message as a conversation entry (the `onEmbeddedMessageSent` detail).
+fn entry_of(item: &Item, conversation_id: ConversationId) -> ConversationEntry {
+    let text = match &item.body {
+        Body::Text(t) | Body::Notice(t) => t.clone(),
+    };
+    ConversationEntry {
+        identifier: item.id,
+        conversation_id,
+        seq: item.seq.unwrap_or(0),
+        sender: Participant {
+            role: item.role,
+            subject: item.sender_subject.clone(),
+        },
+        sender_display_name: item.sender_name.clone(),
+        transcripted_timestamp: item.time,
+        client_timestamp: item.client_time,
+        entry_payload: EntryPayload::text(item.id, text),
+    }
+}

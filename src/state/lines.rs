@@ -1,0 +1,165 @@
+//! Conversation entries → lines: dedupe by seq, echo of own messages, ordering, events.
+
+use super::*;
+
+impl State {
+    pub(super) fn entry(&mut self, entry: ConversationEntry, fx: &mut Vec<Effect>) {
+        if Some(entry.conversation_id) != self.conversation_id {
+            return;
+        }
+        let seq = entry.seq;
+        let live = seq > self.live_after;
+        if self.seen.binary_search(&seq).is_ok() {
+            // The same seq twice; or the echo of our message after its ack: take the server time.
+            let at = self
+                .items
+                .partition_point(|i| matches!(i.seq, Some(s) if s < seq));
+            if let Some(item) = self.items.get_mut(at)
+                && item.id == entry.identifier
+                && item.time != entry.transcripted_timestamp
+            {
+                item.time = entry.transcripted_timestamp;
+                self.touch(at);
+            }
+            return;
+        }
+        // Our own pending message coming back: the same line, now sent (no duplicate).
+        let pending = self
+            .items
+            .iter()
+            .rev()
+            .take_while(|i| i.seq.is_none())
+            .position(|i| i.id == entry.identifier);
+        if let Some(back) = pending {
+            let mut item = self.items.remove(self.items.len() - 1 - back);
+            item.seq = Some(seq);
+            item.time = entry.transcripted_timestamp;
+            item.delivery = Delivery::Sent;
+            self.place(item);
+            self.note_seq(seq, fx);
+            return;
+        }
+        self.note_seq(seq, fx);
+        let name = if entry.sender_display_name.is_empty() {
+            match entry.sender.role {
+                Role::Agent => self.agent_fallback_name.clone(),
+                _ => String::new(),
+            }
+        } else {
+            entry.sender_display_name.clone()
+        };
+        let body = match &entry.entry_payload {
+            EntryPayload::Message { .. } => match entry.entry_payload.as_text() {
+                Some(text) => {
+                    if live && matches!(entry.sender.role, Role::Agent | Role::Chatbot) {
+                        fx.push(Effect::Announce(if name.is_empty() {
+                            text.to_owned()
+                        } else {
+                            name.clone() + ": " + text
+                        }));
+                        if self.window != WindowState::Maximized {
+                            self.unread += 1;
+                            fx.push(Effect::Emit(Event::UnreadCountChanged(self.unread)));
+                        }
+                        if entry.sender.role == Role::Chatbot && !self.first_bot_fired {
+                            self.first_bot_fired = true;
+                            fx.push(Effect::Emit(Event::FirstBotMessageSent));
+                        }
+                    }
+                    Some(Body::Text(text.to_owned()))
+                }
+                None => None,
+            },
+            EntryPayload::ParticipantChanged { entries } => {
+                let mut line = None;
+                for change in entries {
+                    if !matches!(change.participant.role, Role::Agent | Role::Chatbot) {
+                        continue;
+                    }
+                    let who = if change.display_name.is_empty() {
+                        self.agent_fallback_name.clone()
+                    } else {
+                        change.display_name.clone()
+                    };
+                    match change.operation {
+                        ParticipantOperation::Add => {
+                            self.agent = Some(who.clone());
+                            line = Some(who + " joined");
+                        }
+                        ParticipantOperation::Remove => {
+                            if self.agent.as_deref() == Some(&who) {
+                                self.agent = None;
+                            }
+                            line = Some(who + " left");
+                        }
+                    }
+                }
+                if live {
+                    fx.push(Effect::Emit(Event::ParticipantChanged(entry.clone())));
+                }
+                line.map(Body::Notice)
+            }
+            EntryPayload::SessionStatusChanged { session_status } => {
+                self.session = Some(*session_status);
+                if live {
+                    fx.push(Effect::Emit(Event::SessionStatusUpdate(entry.clone())));
+                }
+                if *session_status == SessionStatus::Ended {
+                    self.agent = None;
+                    if live {
+                        fx.push(Effect::Emit(Event::ConversationClosed(entry.clone())));
+                    }
+                    Some(Body::Notice("Conversation ended".into()))
+                } else {
+                    None
+                }
+            }
+            EntryPayload::RoutingResult { .. } => {
+                if live {
+                    fx.push(Effect::Emit(Event::ConversationRouted(entry.clone())));
+                }
+                None
+            }
+            EntryPayload::Unknown => None,
+        };
+        let Some(body) = body else { return };
+        let key = self.new_key();
+        self.place(Item {
+            key,
+            id: entry.identifier,
+            seq: Some(seq),
+            role: entry.sender.role,
+            sender_name: name,
+            sender_subject: entry.sender.subject,
+            body,
+            time: entry.transcripted_timestamp,
+            client_time: entry.client_timestamp,
+            delivery: Delivery::Sent,
+            sent_event_fired: true,
+            dirty: false,
+        });
+    }
+
+    pub(super) fn new_key(&mut self) -> u32 {
+        self.next_key += 1;
+        self.next_key - 1
+    }
+
+    /// Insert a (new or changed) line at its place: by `seq`, pending ones last.
+    pub(super) fn place(&mut self, item: Item) {
+        let at = match item.seq {
+            Some(seq) => self
+                .items
+                .partition_point(|i| matches!(i.seq, Some(s) if s < seq)),
+            None => self.items.len(),
+        };
+        self.items.insert(at, item);
+        self.touch(at);
+    }
+
+    /// Where the line with this id is in `items`.
+    /// (Scans from the end, where the visitor's recent messages are.)
+    pub fn index_of(&self, id: EntryId) -> Option<usize> {
+        self.items.iter().rposition(|i| i.id == id)
+    }
+}
