@@ -42,6 +42,8 @@ struct Core {
     retry: Option<Timeout>,
     _keepalive: Interval,
     _other_tabs: Option<EventListener>,
+    _visibility: Option<EventListener>,
+    blink: Option<Interval>,
     socket_url: String,
     storage_key: String,
     dispatch: Dispatch,
@@ -79,6 +81,15 @@ impl Runtime {
         let d = dispatch.clone();
         let on_frame = Closure::<dyn FnMut()>::new(move || d(Msg::AnimationFrame));
         let saved = state.persisted();
+        let d = dispatch.clone();
+        let visibility = web_sys::window().and_then(|w| w.document()).map(|doc| {
+            let target = doc.clone();
+            EventListener::new(&doc, "visibilitychange", move |_| {
+                d(Msg::VisibilityChanged {
+                    hidden: target.hidden(),
+                })
+            })
+        });
         let (d, key) = (dispatch.clone(), storage_key.clone());
         let other_tabs = web_sys::window().map(|w| {
             EventListener::new(&w, "storage", move |e| {
@@ -99,6 +110,8 @@ impl Runtime {
             retry: None,
             _keepalive: keepalive,
             _other_tabs: other_tabs,
+            _visibility: visibility,
+            blink: None,
             socket_url,
             storage_key,
             dispatch,
@@ -241,6 +254,10 @@ impl Core {
                 Effect::ClearInput => self.view.clear_input(),
                 Effect::Announce(text) => self.view.announce(&text),
                 Effect::Warn(text) => console::warn(&text),
+                Effect::Blink(on) => {
+                    let d = self.dispatch.clone();
+                    self.blink = on.then(|| Interval::new(1000, move || d(Msg::BlinkTick)));
+                }
             }
         }
         emitted

@@ -168,6 +168,12 @@ pub enum Msg {
     },
     /// `utilAPI.minimizeChat()`.
     MinimizeRequested,
+    /// The page's tab was hidden or shown (`visibilitychange`).
+    VisibilityChanged {
+        hidden: bool,
+    },
+    /// Every second while the title blinks.
+    BlinkTick,
     /// `utilAPI.showChatButton()` / `hideChatButton()` (refused by the runtime while the
     /// window shows).
     ButtonVisibilityRequested {
@@ -197,6 +203,8 @@ pub enum Effect {
     Announce(String),
     /// A console warning (bad frame, failed message).
     Warn(String),
+    /// Start (true) or stop the title blink (`BlinkTick` every second).
+    Blink(bool),
 }
 
 /// The whole widget state.
@@ -234,6 +242,11 @@ pub struct State {
     pub at_bottom: bool,
     /// The launcher is hidden (`hideChatButtonOnLoad`, `utilAPI.hideChatButton()`).
     pub button_hidden: bool,
+    /// The page's tab is hidden: agent messages count as unread and the title blinks.
+    pub page_hidden: bool,
+    /// The title blinks (tab hidden, unread messages) and currently shows the count.
+    blinking: bool,
+    pub title_flash: bool,
     /// How many of the newest lines the view shows (older ones load on scrolling up).
     pub shown: usize,
     /// How many lines are marked `dirty` (changed since the view last rendered).
@@ -273,6 +286,9 @@ impl State {
             unread: 0,
             at_bottom: true,
             button_hidden: false,
+            page_hidden: false,
+            blinking: false,
+            title_flash: false,
             shown: HISTORY_PAGE,
             dirty: 0,
             epoch: 0,
@@ -405,6 +421,23 @@ impl State {
             } => {
                 self.send_text(text, entry_id, now, &mut fx);
             }
+            Msg::VisibilityChanged { hidden } => {
+                self.page_hidden = hidden;
+                if hidden {
+                    self.blink(&mut fx);
+                } else {
+                    if self.blinking {
+                        self.blinking = false;
+                        fx.push(Effect::Blink(false));
+                    }
+                    self.title_flash = false;
+                    if self.window == WindowState::Maximized && self.unread > 0 {
+                        self.unread = 0;
+                        fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
+                    }
+                }
+            }
+            Msg::BlinkTick => self.title_flash = self.blinking && !self.title_flash,
             Msg::MinimizeRequested => {
                 if self.window == WindowState::Maximized {
                     self.window = WindowState::Minimized;
@@ -488,6 +521,14 @@ impl State {
         if self.conversation_id.is_some() && !matches!(self.link, Link::Offline) {
             // Say hello again as that visitor and resume its conversation.
             self.connect(fx);
+        }
+    }
+
+    /// Start the title blink if the tab is hidden with unread messages.
+    fn blink(&mut self, fx: &mut Vec<Effect>) {
+        if self.page_hidden && self.unread > 0 && !self.blinking {
+            self.blinking = true;
+            fx.push(Effect::Blink(true));
         }
     }
 

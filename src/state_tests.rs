@@ -871,3 +871,38 @@ fn util_api_messages() {
     assert!(!s.button_hidden);
     assert!(!State::new(Persisted::default(), "").conversation_open());
 }
+
+#[test]
+fn hidden_tab_counts_unread_and_blinks_the_title() {
+    // With the tab hidden, agent messages count as unread even in an open window and the title
+    // blinks (ticks alternate it); showing the tab stops the blink and clears the count.
+    let mut s = live();
+    assert_eq!(
+        s.update(Msg::VisibilityChanged { hidden: true }),
+        vec![],
+        "nothing unread yet"
+    );
+    let fx = s.update(text(1, 1, Role::Agent, "psst"));
+    assert!(
+        fx.contains(&Effect::Emit(Event::UnreadCountChanged(1)))
+            && fx.contains(&Effect::Blink(true))
+    );
+    let fx = s.update(text(2, 2, Role::Agent, "again"));
+    assert!(!fx.contains(&Effect::Blink(true)), "already blinking");
+    s.update(Msg::BlinkTick);
+    assert!(s.title_flash);
+    s.update(Msg::BlinkTick);
+    assert!(!s.title_flash);
+    s.update(Msg::BlinkTick);
+    let fx = s.update(Msg::VisibilityChanged { hidden: false });
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Blink(false),
+            Effect::Emit(Event::UnreadCountChanged(0))
+        ]
+    );
+    assert!(!s.title_flash);
+    s.update(Msg::BlinkTick);
+    assert!(!s.title_flash, "a late tick does nothing");
+}

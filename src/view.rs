@@ -59,6 +59,8 @@ pub struct View {
     /// Built on first open (or first announcement): page views that never chat skip it.
     win: Option<Win>,
     window_shown: Option<(WindowState, bool)>,
+    /// The page's own title while ours blinks in its place.
+    page_title: Option<String>,
     unread: u32,
     _listeners: Vec<EventListener>,
 }
@@ -124,6 +126,7 @@ impl View {
             dispatch,
             win: None,
             window_shown: None,
+            page_title: None,
             unread: 0,
             _listeners: listeners,
         })
@@ -169,6 +172,7 @@ impl View {
             self.unread = state.unread;
             show_count(&self.launcher_badge, state.unread);
         }
+        self.blink_title(state);
         if state.window != WindowState::Closed || self.win.is_some() {
             match self.win() {
                 Ok(win) => win.render(state),
@@ -176,6 +180,28 @@ impl View {
                     &("cannot build the chat window: ".to_owned() + &e.to_string()),
                 ),
             }
+        }
+    }
+
+    /// While the tab is hidden with unread messages, the title alternates with the count.
+    fn blink_title(&mut self, state: &State) {
+        match (state.title_flash, self.page_title.is_some()) {
+            (true, false) => {
+                self.page_title = Some(self.doc.title());
+                let n = crate::json::int_string(i64::from(state.unread));
+                let noun = if state.unread == 1 {
+                    ") New message"
+                } else {
+                    ") New messages"
+                };
+                self.doc.set_title(&("(".to_owned() + &n + noun));
+            }
+            (false, true) => {
+                if let Some(title) = self.page_title.take() {
+                    self.doc.set_title(&title);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -213,6 +239,9 @@ impl View {
 
 impl Drop for View {
     fn drop(&mut self) {
+        if let Some(title) = self.page_title.take() {
+            self.doc.set_title(&title);
+        }
         self.win = None;
         self.root.remove();
         dom::unadopt_in_document(&self.doc, &self.doc_sheet);

@@ -781,3 +781,34 @@ fn ten_thousand_entries_keep_the_newest_in_the_dom_and_load_older_on_scroll_up()
             .all(|w| w[0].parse::<u64>().unwrap() < w[1].parse::<u64>().unwrap())
     );
 }
+
+#[wasm_bindgen_test]
+fn hidden_tab_title_blinks_and_is_restored() {
+    // While the tab is hidden with unread lines, the title alternates with the count; when the
+    // tab shows again (or the view goes away) the page's own title is back.
+    let c = Container::new();
+    let (mut view, _) = view_in(&c);
+    let original = doc().title();
+    let mut s = live_state();
+    s.update(Msg::VisibilityChanged { hidden: true });
+    s.update(text_entry(1, 1, Role::Agent, "Ada", "hello?"));
+    s.update(Msg::BlinkTick);
+    view.render(&mut s);
+    assert_eq!(doc().title(), "(1) New message");
+    s.update(Msg::BlinkTick);
+    view.render(&mut s);
+    assert_eq!(doc().title(), original);
+    s.update(Msg::BlinkTick);
+    view.render(&mut s);
+    assert_eq!(doc().title(), "(1) New message");
+    s.update(Msg::VisibilityChanged { hidden: false });
+    view.render(&mut s);
+    assert_eq!(doc().title(), original);
+    s.update(Msg::VisibilityChanged { hidden: true });
+    s.update(text_entry(2, 2, Role::Agent, "Ada", "still there?"));
+    s.update(Msg::BlinkTick);
+    view.render(&mut s);
+    assert_ne!(doc().title(), original);
+    drop(view);
+    assert_eq!(doc().title(), original);
+}

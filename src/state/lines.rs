@@ -57,9 +57,10 @@ impl State {
                         } else {
                             name.clone() + ": " + text
                         }));
-                        if self.window != WindowState::Maximized {
+                        if self.window != WindowState::Maximized || self.page_hidden {
                             self.unread += 1;
                             fx.push(Effect::Emit(Event::UnreadCountChanged(self.unread)));
+                            self.blink(fx);
                         }
                         if entry.sender.role == Role::Chatbot && !self.first_bot_fired {
                             self.first_bot_fired = true;
