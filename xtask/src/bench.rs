@@ -21,7 +21,8 @@ fn run_sizes() -> Result<(), String> {
     let loader = std::fs::read(cmd::root().join("src/loader.js")).map_err(|e| e.to_string())?;
     row("loader (src/loader.js)", &loader);
     row("glue (wasm-bindgen)", &glue);
-    let script = row("bootstrap.min.js (both)", &bootstrap);
+    row("bootstrap.js (unminified)", &read("bootstrap.js")?);
+    let script = row("bootstrap.min.js (minified)", &bootstrap);
     let wasm = row(bundle::WASM, &read(bundle::WASM)?);
     let total: Vec<usize> = script.iter().zip(wasm).map(|(a, b)| a + b).collect();
     println!("  {:<26} {:>9} {:>9} {:>9}   (budget: 60 KB brotli)", "total streamed", total[0], total[1], total[2]);

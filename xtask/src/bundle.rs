@@ -1,7 +1,8 @@
 //! Builds the widget into `pkg/`: wasm-pack output plus the two loader shapes.
 //!
-//! `bootstrap.min.js` = glue + loader in one IIFE, streaming the wasm from beside the script.
-//! `bootstrap.inline.js` = the same with the wasm inlined as base64 and compiled synchronously;
+//! `bootstrap.js` = glue + loader in one IIFE, streaming the wasm from beside the script;
+//! `bootstrap.min.js` is the same minified by terser (the file pages load).
+//! `bootstrap.inline.js` = minified, with the wasm inlined as base64 and compiled synchronously;
 //! built only so `cargo xtask bench` can compare the two shapes (see docs/loader.md).
 
 use crate::cmd::{self, run};
@@ -40,10 +41,23 @@ pub fn build() -> Result<(), String> {
     let write = |name: &str, body: String| {
         fs::write(pkg.join(name), body).map_err(|e| format!("pkg/{name}: {e}"))
     };
-    write("bootstrap.min.js", wrap(&glue, "", &loader))?;
+    write("bootstrap.js", wrap(&glue, "", &loader))?;
+    minify("bootstrap.js", "bootstrap.min.js")?;
     write("bootstrap.inline.js", wrap(&glue, &inline, &loader))?;
+    minify("bootstrap.inline.js", "bootstrap.inline.js")?;
     println!("xtask: widget built into pkg/ (bootstrap.min.js + {WASM})");
     Ok(())
+}
+
+/// Minifies with terser from `xtask/js` (installed by setup). Everything is inside one IIFE, so
+/// mangling renames only local names; the page-facing global keeps its name.
+fn minify(input: &str, output: &str) -> Result<(), String> {
+    let root = cmd::root();
+    run(Command::new("node")
+        .arg(root.join("xtask/js/node_modules/terser/bin/terser"))
+        .arg(root.join("pkg").join(input))
+        .args(["--compress", "--mangle", "--ecma", "2017", "--output"])
+        .arg(root.join("pkg").join(output)))
 }
 
 /// One IIFE so that neither the glue's `wasm_bindgen` nor the loader's helpers become globals.

@@ -17,7 +17,18 @@ pub fn toolchain() -> Result<(), String> {
     wasm_target()?;
     wasm_bindgen_cli()?;
     wasm_pack()?;
-    wasm_opt()
+    wasm_opt()?;
+    js_tools()
+}
+
+/// terser, pinned in `xtask/js/package-lock.json`.
+fn js_tools() -> Result<(), String> {
+    let dir = cmd::root().join("xtask/js");
+    if dir.join("node_modules/terser").exists() {
+        return Ok(());
+    }
+    require("npm", "Node.js and npm (Debian: apt-get install nodejs npm)")?;
+    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
 }
 
 fn wasm_target() -> Result<(), String> {
