@@ -74,13 +74,28 @@ async fn a_thousand_messages_each_way_through_faults_arrive_once_in_order() {
 
     // The server's own record, read directly: a fresh resume from 0 with the visitor's credential.
     let conversation = visitor.conversation.unwrap().to_string();
-    let history = stored_history(&server, visitor.credential.as_deref().unwrap(), &conversation).await;
+    let history = stored_history(
+        &server,
+        visitor.credential.as_deref().unwrap(),
+        &conversation,
+    )
+    .await;
     let seqs: Vec<u64> = history.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>(), "seqs without gaps");
+    assert_eq!(
+        seqs,
+        (1..=history.len() as u64).collect::<Vec<_>>(),
+        "seqs without gaps"
+    );
     let visitor_seen: Vec<_> = visitor.entries.values().cloned().collect();
     let agent_seen: Vec<_> = agent.entries.values().cloned().collect();
-    assert!(visitor_seen == history, "the visitor's sequence is the server's");
-    assert!(agent_seen == history, "the agent's sequence is the server's");
+    assert!(
+        visitor_seen == history,
+        "the visitor's sequence is the server's"
+    );
+    assert!(
+        agent_seen == history,
+        "the agent's sequence is the server's"
+    );
 
     // Every written message is stored exactly once, as acknowledged, in the order it was written.
     let by_id: HashMap<EntryId, Vec<u64>> = history.iter().fold(HashMap::new(), |mut m, e| {
@@ -91,8 +106,18 @@ async fn a_thousand_messages_each_way_through_faults_arrive_once_in_order() {
         let mut last = 0;
         for (id, text) in &peer.written {
             let seqs = by_id.get(id).map(Vec::as_slice).unwrap_or_default();
-            assert_eq!(seqs.len(), 1, "{} {text:?} stored {} times", peer.name, seqs.len());
-            assert_eq!(peer.acked.get(id), Some(&seqs[0]), "acknowledged with its stored seq");
+            assert_eq!(
+                seqs.len(),
+                1,
+                "{} {text:?} stored {} times",
+                peer.name,
+                seqs.len()
+            );
+            assert_eq!(
+                peer.acked.get(id),
+                Some(&seqs[0]),
+                "acknowledged with its stored seq"
+            );
             assert!(seqs[0] > last, "{} {text:?} out of order", peer.name);
             last = seqs[0];
         }
@@ -101,7 +126,11 @@ async fn a_thousand_messages_each_way_through_faults_arrive_once_in_order() {
 }
 
 /// Every stored entry of a conversation, read straight from the server (no proxy).
-async fn stored_history(server: &Server, credential: &str, conversation: &str) -> Vec<ConversationEntry> {
+async fn stored_history(
+    server: &Server,
+    credential: &str,
+    conversation: &str,
+) -> Vec<ConversationEntry> {
     let mut v = server.visitor().await;
     v.hello(Some(credential)).await;
     v.send(json!({"type": "resume", "conversationId": conversation, "afterSeq": 0}))

@@ -23,8 +23,14 @@ const PING_EVERY: Duration = Duration::from_millis(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub enum Kind {
-    Visitor { path: String, origin: String },
-    Agent { username: String, credential: String },
+    Visitor {
+        path: String,
+        origin: String,
+    },
+    Agent {
+        username: String,
+        credential: String,
+    },
 }
 
 /// Counters for the report.
@@ -64,17 +70,28 @@ pub struct Peer {
 
 /// A frame from either socket, reduced to what the client acts on.
 enum In {
-    Welcome { credential: Option<String> },
-    Conversation { id: ConversationId },
+    Welcome {
+        credential: Option<String>,
+    },
+    Conversation {
+        id: ConversationId,
+    },
     Presence,
     Entry(ConversationEntry),
-    Ack { entry_id: EntryId, seq: u64 },
-    Assigned { id: ConversationId, history: Vec<ConversationEntry> },
+    Ack {
+        entry_id: EntryId,
+        seq: u64,
+    },
+    Assigned {
+        id: ConversationId,
+        history: Vec<ConversationEntry>,
+    },
     Error(ErrorFrame),
     Other,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Peer {
     pub fn visitor(target: Arc<Mutex<SocketAddr>>, path: &str, origin: &str, seed: u64) -> Peer {
@@ -87,7 +104,12 @@ impl Peer {
         p
     }
 
-    pub fn agent(target: Arc<Mutex<SocketAddr>>, username: &str, credential: &str, seed: u64) -> Peer {
+    pub fn agent(
+        target: Arc<Mutex<SocketAddr>>,
+        username: &str,
+        credential: &str,
+        seed: u64,
+    ) -> Peer {
         let kind = Kind::Agent {
             username: username.into(),
             credential: credential.into(),
@@ -171,7 +193,11 @@ impl Peer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("{}: deadline passed; {}", self.name, self.summary()));
+                return Err(format!(
+                    "{}: deadline passed; {}",
+                    self.name,
+                    self.summary()
+                ));
             }
             match timeout_at(deadline, self.session(&done)).await {
                 Ok(Ok(())) => return Ok(()),
@@ -245,12 +271,20 @@ impl Peer {
                 let id = self.conversation.expect("a visitor has a conversation id");
                 if self.created {
                     let after = self.contiguous();
-                    send(ws, json!({"type": "resume", "conversationId": id, "afterSeq": after}))
-                        .await?;
+                    send(
+                        ws,
+                        json!({"type": "resume", "conversationId": id, "afterSeq": after}),
+                    )
+                    .await?;
                 } else {
-                    send(ws, json!({"type": "createConversation", "conversationId": id})).await?;
+                    send(
+                        ws,
+                        json!({"type": "createConversation", "conversationId": id}),
+                    )
+                    .await?;
                 }
-                self.expect(ws, |f| matches!(f, In::Conversation { .. })).await?;
+                self.expect(ws, |f| matches!(f, In::Conversation { .. }))
+                    .await?;
                 self.created = true;
             }
             Kind::Agent {
@@ -306,7 +340,9 @@ impl Peer {
     }
 
     fn message_frame(&self, id: EntryId, text: &str) -> Value {
-        let conversation = self.conversation.expect("messages go to a known conversation");
+        let conversation = self
+            .conversation
+            .expect("messages go to a known conversation");
         let mut f = json!({"type": "sendMessage", "conversationId": conversation, "entryId": id, "text": text});
         if !self.is_agent() {
             f["clientTimestamp"] = json!(1_700_000_000_000i64);
@@ -347,7 +383,9 @@ impl Peer {
             In::Assigned { id, history } => {
                 match self.conversation {
                     None => self.conversation = Some(id),
-                    Some(c) if c != id => return violation(format!("a second conversation {id} assigned")),
+                    Some(c) if c != id => {
+                        return violation(format!("a second conversation {id} assigned"));
+                    }
                     Some(_) => {}
                 }
                 for e in history {
@@ -360,7 +398,9 @@ impl Peer {
                 }
                 if let Some(&before) = self.acked.get(&entry_id) {
                     if before != seq {
-                        return violation(format!("{entry_id} acked as seq {before}, then as {seq}"));
+                        return violation(format!(
+                            "{entry_id} acked as seq {before}, then as {seq}"
+                        ));
                     }
                 } else {
                     self.acked.insert(entry_id, seq);
@@ -428,7 +468,11 @@ async fn recv(ws: &mut Ws, agent: bool) -> Result<In, Fault> {
             Message::Close(_) => return Err(Fault::Disconnected),
             _ => continue,
         };
-        return if agent { parse_agent(&text) } else { parse_visitor(&text) };
+        return if agent {
+            parse_agent(&text)
+        } else {
+            parse_visitor(&text)
+        };
     }
 }
 

@@ -225,10 +225,16 @@ where
             }
             if rng.chance(f.stall) {
                 shared.stats.stalls.fetch_add(1, Relaxed);
-                sleep(Duration::from_millis(rng.between(f.stall_ms.0, f.stall_ms.1))).await;
+                sleep(Duration::from_millis(
+                    rng.between(f.stall_ms.0, f.stall_ms.1),
+                ))
+                .await;
             } else if rng.chance(f.delay) {
                 shared.stats.delays.fetch_add(1, Relaxed);
-                sleep(Duration::from_millis(rng.between(f.delay_ms.0, f.delay_ms.1))).await;
+                sleep(Duration::from_millis(
+                    rng.between(f.delay_ms.0, f.delay_ms.1),
+                ))
+                .await;
             }
             if n > 1 && rng.chance(f.split) {
                 shared.stats.splits.fetch_add(1, Relaxed);

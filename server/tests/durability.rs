@@ -1,0 +1,177 @@
+// Proves that kill -9 of the real server binary in the middle of a burst loses no acknowledged
+// message, and that the client's resends to the restarted server are stored exactly once.
+mod common;
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use em_protocol::{ConversationEntry, EntryId, EntryPayload};
+use serde_json::json;
+use support::peer::Peer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_em-server");
+const MESSAGES: usize = 400;
+
+/// Starts the binary on a random port; returns the child and its address.
+async fn start(config: &std::path::Path, db: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the server prints its address within 20 s")
+            .unwrap()
+            .expect("the server printed its address before exiting");
+        if let Some(u) = line.strip_prefix("listening on http://") {
+            break u.to_string();
+        }
+    };
+    // Keep draining stdout so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url.parse().unwrap())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
+    // Two SIGKILLs at seeded points of a 400-message burst with 32 messages in flight.
+    let seed = support::seed("durability");
+    let mut rng = support::Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("deployments.toml");
+    std::fs::write(&config_file, config(1)).unwrap();
+    let db = dir.path().join("em.sqlite");
+
+    let (mut child, addr) = start(&config_file, &db).await;
+    let target = Arc::new(Mutex::new(addr));
+    let mut visitor = Peer::visitor(target.clone(), &visitor_path(), ORIGIN, seed ^ 1);
+    visitor.window = 32;
+    for i in 0..MESSAGES {
+        visitor.write(format!("burst message {i}"));
+    }
+    let progress = visitor.progress.clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run = tokio::spawn(async move {
+        let r = visitor.run_until(deadline, Peer::outbox_empty).await;
+        (visitor, r)
+    });
+
+    let kill_points = [
+        rng.between(40, 140) as usize,
+        rng.between(200, 320) as usize,
+    ];
+    let mut kills = Vec::new(); // (acknowledged before the kill, time of the kill in ms)
+    for at in kill_points {
+        while progress.load(Relaxed) < at {
+            assert!(
+                Instant::now() < deadline,
+                "stuck at {} acks",
+                progress.load(Relaxed)
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
+        child.wait().await.unwrap();
+        kills.push((progress.load(Relaxed), now_ms()));
+        let (next, addr) = start(&config_file, &db).await;
+        (child, *target.lock().unwrap()) = (next, addr);
+    }
+    let (visitor, result) = run.await.unwrap();
+    println!(
+        "kills after (acks, ms): {kills:?}; visitor: {}",
+        visitor.summary()
+    );
+    result.unwrap();
+
+    // The stored conversation, read on a fresh connection.
+    let addr = *target.lock().unwrap();
+    let history = stored_history(addr, &visitor).await;
+    let seqs: Vec<u64> = history.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=history.len() as u64).collect::<Vec<_>>(),
+        "seqs without gaps"
+    );
+    let mut stored: HashMap<EntryId, Vec<&ConversationEntry>> = HashMap::new();
+    for e in history
+        .iter()
+        .filter(|e| matches!(e.entry_payload, EntryPayload::Message { .. }))
+    {
+        stored.entry(e.identifier).or_default().push(e);
+    }
+    assert_eq!(
+        stored.len(),
+        MESSAGES,
+        "no message stored that was not written"
+    );
+    let mut last = 0;
+    for (id, text) in &visitor.written {
+        let copies = stored.get(id).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(copies.len(), 1, "{text:?} stored {} times", copies.len());
+        assert_eq!(
+            visitor.acked.get(id),
+            Some(&copies[0].seq),
+            "{text:?}: ack and store agree"
+        );
+        assert!(copies[0].seq > last, "{text:?} out of order");
+        last = copies[0].seq;
+    }
+    // Messages stored before each kill minus those acknowledged before it: persisted, but the
+    // ack died with the server; the resend found them and did not store them again.
+    for (acked, at) in &kills {
+        let before = history
+            .iter()
+            .filter(|e| matches!(e.entry_payload, EntryPayload::Message { .. }))
+            .filter(|e| e.transcripted_timestamp <= *at)
+            .count();
+        println!("kill at {at}: {acked} acknowledged, {before} stored");
+        assert!(
+            before >= *acked,
+            "an acknowledged message was lost in the kill"
+        );
+    }
+}
+
+/// Every stored entry of the visitor's conversation, read directly from the server.
+async fn stored_history(addr: SocketAddr, visitor: &Peer) -> Vec<ConversationEntry> {
+    let mut v = Ws::connect(addr, &visitor_path(), Some(ORIGIN))
+        .await
+        .unwrap();
+    v.hello(visitor.credential.as_deref()).await;
+    let id = visitor.conversation.unwrap().to_string();
+    v.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
+        .await;
+    let state = v.recv_until(|f| f["type"] == "conversation").await;
+    let last = state["lastSeq"].as_u64().unwrap();
+    let mut entries = Vec::new();
+    while entries.len() < last as usize {
+        let f = v.recv_until(|f| f["type"] == "entry").await;
+        entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
+    }
+    entries
+}
