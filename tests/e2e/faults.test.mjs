@@ -1,0 +1,227 @@
+// Proves that the widget in Chromium loses and repeats nothing through random network faults:
+// visitor and agent exchange N messages each way through a proxy that cuts, stalls, delays and
+// splits, and both end with the same ordered sequence, every message once.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { startServer, launchBrowser, visitorPage, waitForEvent, ORG_ID, DEPLOYMENT, AGENT } from "./harness.mjs";
+import { startProxy } from "./proxy.mjs";
+
+const N = Number(process.env.EM_FAULT_MESSAGES ?? 100);
+const SEED = Number(process.env.EM_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32));
+
+let server, browser, proxy, site, siteUrl;
+before(async () => {
+  console.log(`faults.test.mjs: fault seed ${SEED} (replay with EM_FAULT_SEED=${SEED}), N=${N}`);
+  server = await startServer();
+  browser = await launchBrowser();
+  proxy = await startProxy({ upstream: server.url, seed: SEED });
+  // The customer site: our own page on its own loopback origin (a page fulfilled by
+  // `page.route` would not count as loopback, and Chromium's local-network-access check would
+  // then block the snippet's script).
+  site = http.createServer((req, res) => {
+    res.writeHead(req.url === "/faults.html" ? 200 : 404, { "Content-Type": "text/html" });
+    res.end(req.url === "/faults.html" ? snippetPage(proxy.url) : "");
+  });
+  await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  siteUrl = `http://127.0.0.1:${site.address().port}`;
+});
+after(async () => {
+  await browser?.close();
+  await proxy?.close();
+  site?.closeAllConnections();
+  await new Promise((ok) => (site ? site.close(ok) : ok()));
+  await server?.stop();
+});
+
+/** The customer page: the standard snippet, with every messaging URL pointing at the proxy. */
+function snippetPage(base) {
+  const site = `${base}/ESWDemoDeployment1700000000000`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>faults</title></head><body><h1>Faults</h1>
+<script>
+  function initEmbeddedMessaging() {
+    embeddedservice_bootstrap.settings.language = 'en_US';
+    embeddedservice_bootstrap.init('${ORG_ID}', '${DEPLOYMENT}', '${site}', { scrt2URL: '${base}' });
+  }
+</script>
+<script src="${site}/assets/js/bootstrap.min.js" onload="initEmbeddedMessaging()"></script>
+</body></html>`;
+}
+
+/**
+ * Runs in a page on the server's origin: an agent on a raw WebSocket with an outbox (8 in
+ * flight), resends of everything unacknowledged after each reconnect, entries deduped by seq,
+ * and a dead-connection check (no frame for 3 s while pinging every 500 ms).
+ */
+function installAgent({ wsUrl, username, credential, texts }) {
+  const a = {
+    conversationId: null, entries: new Map(), acked: new Map(), written: [], outbox: [], inFlight: new Map(),
+    connections: 0, resends: 0, duplicates: 0, violations: [], stopped: false, ws: null, timers: new Set(),
+  };
+  window.__agent = a;
+  for (const text of texts) {
+    const entryId = crypto.randomUUID();
+    a.written.push({ entryId, text });
+    a.outbox.push({ entryId, text });
+  }
+  const later = (ms, f) => { const t = setTimeout(() => { a.timers.delete(t); f(); }, ms); a.timers.add(t); };
+  const add = (e) => {
+    if (a.conversationId && e.conversationId !== a.conversationId) return a.violations.push(`entry of another conversation ${e.conversationId}`);
+    const had = a.entries.get(e.seq);
+    if (had && had.identifier !== e.identifier) a.violations.push(`seq ${e.seq} was ${had.identifier}, now ${e.identifier}`);
+    else if (had) a.duplicates += 1;
+    else a.entries.set(e.seq, e);
+  };
+  const connect = () => {
+    if (a.stopped) return;
+    const ws = new WebSocket(wsUrl);
+    a.ws = ws;
+    let ready = false;
+    let heard = Date.now();
+    const frame = (f) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(f)); };
+    const message = ({ entryId, text }) => frame({ type: "sendMessage", conversationId: a.conversationId, entryId, text });
+    const pump = () => {
+      if (!ready || !a.conversationId) return;
+      while (a.inFlight.size < 8 && a.outbox.length) {
+        const m = a.outbox.shift();
+        a.inFlight.set(m.entryId, m);
+        message(m);
+      }
+    };
+    const tick = setInterval(() => {
+      if (Date.now() - heard > 3000) ws.close(); // a stalled or dead connection
+      else frame({ type: "ping" });
+    }, 500);
+    ws.onopen = () => { a.connections += 1; frame({ type: "hello", protocolVersion: 1, username, credential }); };
+    ws.onmessage = (ev) => {
+      heard = Date.now();
+      const f = JSON.parse(ev.data);
+      if (f.type === "welcome") frame({ type: "setPresence", presence: "Online" });
+      else if (f.type === "presence") {
+        ready = true;
+        for (const m of a.inFlight.values()) { a.resends += 1; message(m); }
+        pump();
+      } else if (f.type === "assigned") {
+        if (a.conversationId && a.conversationId !== f.conversation.conversationId) a.violations.push(`second conversation ${f.conversation.conversationId}`);
+        a.conversationId = f.conversation.conversationId;
+        for (const e of f.history) add(e);
+        pump();
+      } else if (f.type === "entry") add(f.entry);
+      else if (f.type === "ack") {
+        const before = a.acked.get(f.entryId);
+        if (before !== undefined && before !== f.seq) a.violations.push(`${f.entryId} acked as ${before}, then ${f.seq}`);
+        a.acked.set(f.entryId, f.seq);
+        a.inFlight.delete(f.entryId);
+        pump();
+      } else if (f.type === "error") a.violations.push(`error frame ${ev.data}`);
+    };
+    ws.onclose = () => {
+      clearInterval(tick);
+      if (a.ws === ws) later(20 + Math.floor(Math.random() * 80), connect);
+    };
+  };
+  a.stop = () => { a.stopped = true; for (const t of a.timers) clearTimeout(t); a.ws?.close(); };
+  connect();
+}
+
+/** The agent's state, as plain data. */
+const agentState = (page) => page.evaluate(() => {
+  const a = window.__agent;
+  const entries = [...a.entries.values()].sort((x, y) => x.seq - y.seq);
+  return {
+    conversationId: a.conversationId, entries, written: a.written, acked: Object.fromEntries(a.acked),
+    pending: a.outbox.length + a.inFlight.size, connections: a.connections, resends: a.resends,
+    duplicates: a.duplicates, violations: a.violations,
+  };
+});
+
+const isMessage = (e) => e.entryPayload.entryType === "Message";
+const textOf = (e) => e.entryPayload.abstractMessage.staticContent.text;
+
+/** Every visitor/agent message row in the widget, oldest first, after loading all history. */
+async function widgetRows(visitor) {
+  const rows = visitor.locator('[data-testid="message"][data-role="EndUser"], [data-testid="message"][data-role="Agent"]');
+  const transcript = visitor.getByTestId("transcript");
+  let count = -1;
+  for (let i = 0; i < 50; i++) { // scroll to the top until no older page appears
+    const now = await visitor.locator('[data-testid="message"]').count();
+    if (now === count) break;
+    count = now;
+    await transcript.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event("scroll")); });
+    await visitor.waitForTimeout(150);
+  }
+  return rows.evaluateAll((els) => els.map((el) => ({
+    entryId: el.dataset.entryId, seq: Number(el.dataset.seq), role: el.dataset.role, status: el.dataset.status,
+    text: el.querySelector('[data-testid="message-text"]').textContent,
+  })));
+}
+
+test(`${N} messages each way between the widget and an agent through cuts, stalls and delays arrive once, in order`, { timeout: 600_000 }, async () => {
+  const started = Date.now();
+  const visitorContext = await browser.newContext();
+  const visitor = await visitorPage(visitorContext);
+  await visitor.goto(`${siteUrl}/faults.html`);
+  await waitForEvent(visitor, "onEmbeddedMessagingReady");
+  await visitor.locator("#embeddedMessagingConversationButton").click();
+  await waitForEvent(visitor, "onEmbeddedMessagingConversationOpened");
+
+  const agentContext = await browser.newContext();
+  const agent = await agentContext.newPage();
+  await agent.goto(`${server.url}/healthz`);
+  const texts = Array.from({ length: N }, (_, i) => `agent reply ${i}`);
+  await agent.evaluate(installAgent, { wsUrl: `ws://127.0.0.1:${proxy.port}/agent/ws`, username: AGENT.username, credential: AGENT.credential, texts });
+
+  // Assets are loaded and the conversation is open: from here on, faults throughout.
+  proxy.setFaults(true);
+  const input = visitor.getByTestId("input");
+  for (let i = 0; i < N; i++) {
+    await input.fill(`visitor message ${i}`);
+    await input.press("Enter");
+  }
+  const typed = Date.now();
+
+  // Both sides converge: the agent has all 2N messages acknowledged and received, and the
+  // widget has nothing pending and shows the agent's last seq.
+  let state;
+  for (const until = Date.now() + 240_000; ;) {
+    state = await agentState(agent);
+    assert.deepEqual(state.violations, []);
+    const done = state.pending === 0 && state.entries.filter(isMessage).length === 2 * N;
+    const last = state.entries.at(-1)?.seq ?? 0;
+    const widget = await visitor.locator('[data-testid="message"]').evaluateAll((rows) => ({
+      pending: rows.filter((r) => r.dataset.status === "pending").length,
+      maxSeq: Math.max(0, ...rows.map((r) => Number(r.dataset.seq ?? 0))),
+    }));
+    if (done && widget.pending === 0 && widget.maxSeq === last && last === state.entries.length) break;
+    assert.ok(Date.now() < until, `no convergence in 240 s: agent pending ${state.pending}, agent messages ${state.entries.filter(isMessage).length}, widget ${JSON.stringify(widget)}, proxy ${JSON.stringify(proxy.stats)}`);
+    await visitor.waitForTimeout(250);
+  }
+  proxy.setFaults(false);
+  const converged = Date.now();
+  await agent.evaluate(() => window.__agent.stop());
+
+  // The agent's sequence: seqs 1..last without gaps, each of its replies once, as acknowledged.
+  const seqs = state.entries.map((e) => e.seq);
+  assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "no gaps");
+  const expected = state.entries.filter(isMessage).map((e) => ({ entryId: e.identifier, seq: e.seq, role: e.sender.role, text: textOf(e) }));
+  for (const { entryId, text } of state.written) {
+    const copies = expected.filter((m) => m.entryId === entryId);
+    assert.equal(copies.length, 1, `${text} stored ${copies.length} times`);
+    assert.equal(state.acked[entryId], copies[0].seq, `${text}: ack and store agree`);
+  }
+  assert.deepEqual(expected.filter((m) => m.role === "Agent").map((m) => m.text), texts, "agent replies in the order written");
+  assert.deepEqual(expected.filter((m) => m.role === "EndUser").map((m) => m.text), Array.from({ length: N }, (_, i) => `visitor message ${i}`), "visitor messages once each, in the order typed");
+
+  // The widget shows exactly that sequence.
+  await visitor.waitForTimeout(300); // a late duplicate would show up here
+  const rows = await widgetRows(visitor);
+  assert.deepEqual(rows.map(({ entryId, seq, role, text }) => ({ entryId, seq, role, text })), expected);
+  assert.ok(rows.every((r) => r.role === "Agent" || r.status === "sent"), "every visitor message is sent");
+
+  console.log(`faults.test.mjs: N=${N}: typed in ${((typed - started) / 1000).toFixed(1)} s, converged in ${((converged - started) / 1000).toFixed(1)} s; ` +
+    `proxy ${JSON.stringify(proxy.stats)}; agent connections ${state.connections}, resends ${state.resends}, duplicate entries ${state.duplicates}`);
+  assert.deepEqual(visitor.problems.filter((p) => !/WebSocket|ERR_CONNECTION|net::/.test(p)), [], "no console errors on the visitor page other than the cut connections");
+  await visitorContext.close();
+  await agentContext.close();
+});
