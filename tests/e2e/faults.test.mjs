@@ -7,7 +7,7 @@ import http from "node:http";
 import { startServer, launchBrowser, visitorPage, waitForEvent, ORG_ID, DEPLOYMENT, AGENT } from "./harness.mjs";
 import { startProxy } from "./proxy.mjs";
 
-const N = Number(process.env.EM_FAULT_MESSAGES ?? 100);
+const N = Number(process.env.EM_FAULT_MESSAGES ?? 1000);
 const SEED = Number(process.env.EM_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32));
 
 let server, browser, proxy, site, siteUrl;

@@ -73,7 +73,11 @@ export async function startProxy({ upstream, seed, faults = CHAOS }) {
     upstreamSocket.on("error", close);
     client.on("close", close);
     upstreamSocket.on("close", close);
-    if (enabled && faults.lifetimeMs) conn.timer = setTimeout(() => { if (enabled) conn.cut(); }, between(r, faults.lifetimeMs));
+    conn.arm = () => {
+      if (!enabled || !faults.lifetimeMs || conn.timer || conn.dead) return;
+      conn.timer = setTimeout(() => { conn.timer = null; if (enabled) conn.cut(); }, between(r, faults.lifetimeMs));
+    };
+    conn.arm();
     pump(client, upstreamSocket, seededRandom(Math.floor(r() * 2 ** 32)), conn);
     pump(upstreamSocket, client, seededRandom(Math.floor(r() * 2 ** 32)), conn);
   });
@@ -123,7 +127,11 @@ export async function startProxy({ upstream, seed, faults = CHAOS }) {
     url: `http://127.0.0.1:${port}`,
     port,
     stats,
-    setFaults(on) { enabled = on; },
+    setFaults(on) {
+      enabled = on;
+      // Connections opened while faults were off get their lifetime now.
+      for (const c of open) if (on) c.arm(); else { clearTimeout(c.timer); c.timer = null; }
+    },
     /** Cuts every open connection now. */
     cutAll() { for (const c of [...open]) c.cut(); },
     async close() {
