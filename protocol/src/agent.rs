@@ -1,13 +1,18 @@
 //! Frames on the agent socket (`/agent/ws`), used by the agent console.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{ConversationEntry, ConversationId, EndUserId, EntryId, ErrorFrame, SessionStatus};
 
-/// Agent presence. Only `Online` agents receive new work.
+/// Agent presence. Only `Online` agents receive new work; `Busy` and `Away` keep what they
+/// have; `Offline` is also what an agent without a connection is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Presence {
     Online,
+    Busy,
+    Away,
     Offline,
 }
 
@@ -30,6 +35,20 @@ pub enum ToServer {
     },
     /// End the messaging session; the visitor sees it ended.
     EndSession { conversation_id: ConversationId },
+    /// Hand an assigned conversation to another agent (`toAgent`) or back to a queue
+    /// (`toQueue`); exactly one of the two.
+    Transfer {
+        conversation_id: ConversationId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_queue: Option<String>,
+    },
+    /// The agent started (`true`) or stopped typing in a conversation; relayed to the visitor.
+    Typing {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
     Ping,
     #[serde(other)]
     Unknown,
@@ -59,7 +78,7 @@ pub enum ToAgent {
         entry_id: EntryId,
         seq: u64,
     },
-    /// The conversation left this agent (ended).
+    /// The conversation left this agent (ended, transferred, or re-routed after it reopened).
     Released { conversation_id: ConversationId },
     Error(ErrorFrame),
     Pong,
@@ -76,4 +95,34 @@ pub struct ConversationSummary {
     pub org_id: String,
     pub deployment_name: String,
     pub status: SessionStatus,
+    /// The queue the conversation was routed through.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub queue: String,
+    /// What the agent should know before answering.
+    #[serde(default)]
+    pub context: ConversationContext,
+}
+
+/// Pre-chat and hidden fields, the page, and what the bot collected.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConversationContext {
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub prechat_fields: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hidden_fields: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageContext>,
+    /// Variables the bot collected (e.g. `orderNumber`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// The page the visitor chats from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PageContext {
+    pub url: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub title: String,
 }

@@ -73,6 +73,9 @@ pub enum EntryPayload {
         routing_type: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure_type: Option<String>,
+        /// Place in the queue and expected wait, while the conversation waits for an agent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        estimated_wait_time: Option<EstimatedWaitTime>,
     },
     /// An entry type this side does not know; ignored, never fatal.
     #[serde(other)]
@@ -115,12 +118,23 @@ impl EntryPayload {
     }
 }
 
+/// Queue position (1 = next) and estimated wait of a waiting conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimatedWaitTime {
+    pub position: u32,
+    pub estimated_wait_time_in_seconds: u64,
+}
+
 /// The message inside a `Message` entry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "messageType")]
 pub enum AbstractMessage {
     #[serde(rename_all = "camelCase")]
     StaticContentMessage { id: EntryId, static_content: StaticContent },
+    /// Buttons or quick replies. The visitor answers with an ordinary text message whose
+    /// text is the chosen option's title.
+    ChoicesMessage { id: EntryId, choices: Choices },
     #[serde(other)]
     Unknown,
 }
@@ -132,6 +146,59 @@ pub enum StaticContent {
     Text { text: String },
     #[serde(other)]
     Unknown,
+}
+
+/// The options of a `ChoicesMessage`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Choices {
+    pub format_type: ChoicesFormat,
+    pub text: String,
+    pub option_items: Vec<OptionItem>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChoicesFormat {
+    Buttons,
+    QuickReplies,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OptionItem {
+    pub option_identifier: String,
+    pub title_item: TitleItem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TitleItem {
+    /// Always `TitleItem`.
+    pub item_type: String,
+    pub title: String,
+}
+
+impl Choices {
+    /// Quick replies with these titles (option identifiers are their indexes).
+    pub fn quick_replies(text: impl Into<String>, titles: &[String]) -> Self {
+        Choices {
+            format_type: ChoicesFormat::QuickReplies,
+            text: text.into(),
+            option_items: titles
+                .iter()
+                .enumerate()
+                .map(|(i, t)| OptionItem {
+                    option_identifier: i.to_string(),
+                    title_item: TitleItem {
+                        item_type: "TitleItem".into(),
+                        title: t.clone(),
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One participant joining or leaving.

@@ -14,8 +14,9 @@ pub mod visitor;
 
 pub use config::{Branding, ConfigError, DeploymentConfig};
 pub use entry::{
-    AbstractMessage, ConversationEntry, EntryPayload, Participant, ParticipantChange,
-    ParticipantOperation, Role, SessionStatus, StaticContent,
+    AbstractMessage, Choices, ChoicesFormat, ConversationEntry, EntryPayload, EstimatedWaitTime,
+    OptionItem, Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
+    StaticContent, TitleItem,
 };
 pub use error::{ErrorCode, ErrorFrame};
 pub use ids::{ConversationId, EndUserId, EntryId};

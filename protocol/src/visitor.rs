@@ -1,7 +1,10 @@
 //! Frames on the visitor socket (`/embeddedservice/v1/ws?orgId=&esConfigName=`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::agent::PageContext;
 use crate::{ConversationEntry, ConversationId, EndUserId, EntryId, ErrorFrame, SessionStatus};
 
 /// Visitor → server.
@@ -24,6 +27,17 @@ pub enum ToServer {
         entry_id: EntryId,
         text: String,
         client_timestamp: i64,
+    },
+    /// Pre-chat and hidden fields and the page, for routing and the agent. Merged into what
+    /// the conversation already has; no answer unless it fails.
+    SetContext {
+        conversation_id: ConversationId,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        prechat_fields: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        hidden_fields: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page: Option<PageContext>,
     },
     /// Keep-alive; answered by `pong`.
     Ping,
@@ -60,6 +74,13 @@ pub enum ToVisitor {
     },
     Error(ErrorFrame),
     Pong,
+    /// Someone else in the conversation started or stopped typing. Not an entry: not stored.
+    Typing {
+        conversation_id: ConversationId,
+        sender: crate::Participant,
+        sender_display_name: String,
+        typing: bool,
+    },
     /// A frame type this client does not know: ignored.
     #[serde(other)]
     Unknown,

@@ -1,6 +1,6 @@
 //! Golden JSON: each frame serializes to exactly the documented JSON and parses back.
 
-use em_protocol::agent::{self, ConversationSummary, Presence};
+use em_protocol::agent::{self, ConversationContext, ConversationSummary, PageContext, Presence};
 use em_protocol::visitor;
 use em_protocol::*;
 use serde::{Serialize, de::DeserializeOwned};
@@ -177,9 +177,103 @@ fn entry_payloads() {
         json!({"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}),
     );
     golden(
-        EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None },
+        EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None, estimated_wait_time: None },
         json!({"entryType": "RoutingResult", "routingType": "Initial"}),
     );
+}
+
+#[test]
+fn routing_result_with_queue_position() {
+    golden(
+        EntryPayload::RoutingResult {
+            routing_type: "Initial".into(),
+            failure_type: None,
+            estimated_wait_time: Some(EstimatedWaitTime { position: 2, estimated_wait_time_in_seconds: 240 }),
+        },
+        json!({"entryType": "RoutingResult", "routingType": "Initial",
+               "estimatedWaitTime": {"position": 2, "estimatedWaitTimeInSeconds": 240}}),
+    );
+    golden(
+        EntryPayload::RoutingResult {
+            routing_type: "Initial".into(),
+            failure_type: Some("NoAgentAvailable".into()),
+            estimated_wait_time: None,
+        },
+        json!({"entryType": "RoutingResult", "routingType": "Initial", "failureType": "NoAgentAvailable"}),
+    );
+}
+
+#[test]
+fn choices_message() {
+    let choices = Choices::quick_replies("How can I help?", &["Order status".into(), "Talk to a person".into()]);
+    golden(
+        EntryPayload::Message { abstract_message: AbstractMessage::ChoicesMessage { id: eid(), choices } },
+        json!({"entryType": "Message", "abstractMessage": {"messageType": "ChoicesMessage", "id": E,
+               "choices": {"formatType": "QuickReplies", "text": "How can I help?", "optionItems": [
+                 {"optionIdentifier": "0", "titleItem": {"itemType": "TitleItem", "title": "Order status"}},
+                 {"optionIdentifier": "1", "titleItem": {"itemType": "TitleItem", "title": "Talk to a person"}}]}}}),
+    );
+}
+
+#[test]
+fn visitor_set_context() {
+    golden(
+        visitor::ToServer::SetContext {
+            conversation_id: cid(),
+            prechat_fields: [("Topic".to_string(), "Billing".to_string())].into(),
+            hidden_fields: [("Plan".to_string(), "Gold".to_string())].into(),
+            page: Some(PageContext { url: "https://shop.example.com/checkout".into(), title: "Checkout".into() }),
+        },
+        json!({"type": "setContext", "conversationId": C, "prechatFields": {"Topic": "Billing"},
+               "hiddenFields": {"Plan": "Gold"},
+               "page": {"url": "https://shop.example.com/checkout", "title": "Checkout"}}),
+    );
+    golden(
+        visitor::ToServer::SetContext {
+            conversation_id: cid(),
+            prechat_fields: Default::default(),
+            hidden_fields: Default::default(),
+            page: None,
+        },
+        json!({"type": "setContext", "conversationId": C}),
+    );
+}
+
+#[test]
+fn visitor_typing() {
+    golden(
+        visitor::ToVisitor::Typing {
+            conversation_id: cid(),
+            sender: Participant { role: Role::Agent, subject: "ada".into() },
+            sender_display_name: "Ada".into(),
+            typing: true,
+        },
+        json!({"type": "typing", "conversationId": C, "sender": {"role": "Agent", "subject": "ada"},
+               "senderDisplayName": "Ada", "typing": true}),
+    );
+}
+
+#[test]
+fn agent_transfer_and_typing() {
+    golden(
+        agent::ToServer::Transfer { conversation_id: cid(), to_agent: Some("grace".into()), to_queue: None },
+        json!({"type": "transfer", "conversationId": C, "toAgent": "grace"}),
+    );
+    golden(
+        agent::ToServer::Transfer { conversation_id: cid(), to_agent: None, to_queue: Some("billing".into()) },
+        json!({"type": "transfer", "conversationId": C, "toQueue": "billing"}),
+    );
+    golden(
+        agent::ToServer::Typing { conversation_id: cid(), typing: false },
+        json!({"type": "typing", "conversationId": C, "typing": false}),
+    );
+}
+
+#[test]
+fn agent_presence_states() {
+    for (p, name) in [(Presence::Online, "Online"), (Presence::Busy, "Busy"), (Presence::Away, "Away"), (Presence::Offline, "Offline")] {
+        golden(agent::ToServer::SetPresence { presence: p }, json!({"type": "setPresence", "presence": name}));
+    }
 }
 
 #[test]
@@ -235,12 +329,39 @@ fn agent_assigned_entry_ack_released() {
                 org_id: "00D000000000001".into(),
                 deployment_name: "Demo".into(),
                 status: SessionStatus::Active,
+                queue: String::new(),
+                context: ConversationContext::default(),
             },
             history: vec![entry.clone()],
         },
         json!({"type": "assigned", "conversation": {"conversationId": C, "endUserId": U,
-               "orgId": "00D000000000001", "deploymentName": "Demo", "status": "Active"},
+               "orgId": "00D000000000001", "deploymentName": "Demo", "status": "Active", "context": {}},
                "history": [entry_json.clone()]}),
+    );
+    let context = ConversationContext {
+        prechat_fields: [("Topic".to_string(), "Billing".to_string())].into(),
+        hidden_fields: Default::default(),
+        page: Some(PageContext { url: "https://shop.example.com/".into(), title: String::new() }),
+        variables: [("orderNumber".to_string(), "12345".to_string())].into(),
+    };
+    golden(
+        agent::ToAgent::Assigned {
+            conversation: ConversationSummary {
+                conversation_id: cid(),
+                end_user_id: uid(),
+                org_id: "00D000000000001".into(),
+                deployment_name: "Demo".into(),
+                status: SessionStatus::Active,
+                queue: "billing".into(),
+                context,
+            },
+            history: vec![],
+        },
+        json!({"type": "assigned", "conversation": {"conversationId": C, "endUserId": U,
+               "orgId": "00D000000000001", "deploymentName": "Demo", "status": "Active", "queue": "billing",
+               "context": {"prechatFields": {"Topic": "Billing"}, "page": {"url": "https://shop.example.com/"},
+                           "variables": {"orderNumber": "12345"}}},
+               "history": []}),
     );
     golden(agent::ToAgent::Entry { entry }, json!({"type": "entry", "entry": entry_json}));
     golden(

@@ -8,8 +8,6 @@ use axum::response::Response;
 use em_protocol::agent::{Presence, ToAgent, ToServer};
 use em_protocol::{ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::engine::Engine;
@@ -76,7 +74,7 @@ impl Handler for AgentSocket {
                 // The last connection of an agent going away makes them Offline: nobody is
                 // there to take new work. Their open conversations stay assigned.
                 if ctx.hub.remove(id, Some(&name)) == 0 {
-                    inner.routing.set_online(&name, false);
+                    inner.routing.set_presence(&name, Presence::Offline);
                 }
                 Ok(())
             });
@@ -97,7 +95,7 @@ impl AgentSocket {
                     protocol_version,
                     username,
                     credential,
-                } => self.hello(protocol_version, &username, &credential),
+                } => self.hello(protocol_version, &username, &credential).await,
                 _ => Err(Error::peer(
                     ErrorCode::HandshakeRequired,
                     "the first frame must be hello",
@@ -127,6 +125,19 @@ impl AgentSocket {
             ToServer::EndSession { conversation_id } => {
                 engine.end_session(name, conversation_id).await
             }
+            ToServer::Transfer {
+                conversation_id,
+                to_agent,
+                to_queue,
+            } => {
+                engine
+                    .transfer(name, conversation_id, to_agent, to_queue)
+                    .await
+            }
+            ToServer::Typing {
+                conversation_id,
+                typing,
+            } => engine.agent_typing(name, conversation_id, typing).await,
             ToServer::Ping => {
                 out.send(&ToAgent::Pong);
                 Ok(())
@@ -135,7 +146,7 @@ impl AgentSocket {
         }
     }
 
-    fn hello(&mut self, version: u32, username: &str, credential: &str) -> Result<()> {
+    async fn hello(&mut self, version: u32, username: &str, credential: &str) -> Result<()> {
         if version != PROTOCOL_VERSION {
             self.out.send(&ToAgent::Error(ErrorFrame {
                 code: ErrorCode::UnsupportedVersion,
@@ -147,13 +158,18 @@ impl AgentSocket {
             self.out.close();
             return Ok(());
         }
-        // Hashing both sides first makes the constant-time comparison independent of length.
-        let agent = self.engine.config.agent(username).filter(|a| {
-            bool::from(
-                Sha256::digest(a.credential.as_bytes())
-                    .ct_eq(&Sha256::digest(credential.as_bytes())),
-            )
-        });
+        // PBKDF2 is slow on purpose: off the async threads. An unknown username costs the same.
+        let config = self.engine.config();
+        let (user, pw) = (username.to_string(), credential.to_string());
+        let agent = tokio::task::spawn_blocking(move || {
+            let known = config.agent(&user);
+            // An unknown username is checked against another agent's hash: same cost.
+            let hash = known.or(config.agent.first()).and_then(|a| a.hash.as_ref());
+            let ok = hash.is_some_and(|h| h.verify(&pw));
+            known.filter(|_| ok).cloned()
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
         let Some(agent) = agent else {
             return Err(Error::peer(
                 ErrorCode::Unauthorized,
@@ -172,8 +188,8 @@ impl AgentSocket {
 }
 
 /// `setPresence`: replies `presence`; the connection's first one also registers it for the
-/// agent's traffic and sends `assigned` for every open conversation (reconnect). Going
-/// Online re-runs routing.
+/// agent's traffic and sends `assigned` for every open conversation (reconnect). Only
+/// Online gets new work (and re-runs routing); Busy and Away keep what they have.
 async fn set_presence(
     engine: &Arc<Engine>,
     name: String,
@@ -192,13 +208,14 @@ async fn set_presence(
                     .collect::<Result<Vec<_>>>()?
             };
             ctx.hub.add_agent(&name, &out);
-            let online = presence == Presence::Online;
-            inner.routing.set_online(&name, online);
-            inner.send(&out, &ToAgent::Presence { presence });
+            inner.routing.set_presence(&name, presence);
+            tracing::info!(agent = %name, ?presence, "presence");
+            // Every connection of the agent shows the same presence.
+            ctx.to_agent(inner, &name, &ToAgent::Presence { presence });
             for frame in replay {
                 inner.send(&out, &frame);
             }
-            if online {
+            if presence == Presence::Online {
                 ctx.route(inner);
             }
             Ok(())

@@ -3,20 +3,22 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Reference backend of embedded-messaging: config endpoint, widget assets, visitor and
-/// agent WebSockets, agent console.
+/// agent WebSockets, agent console, metrics.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "em-server", version)]
+#[command(name = "em-server", version, args_conflicts_with_subcommands = true)]
 pub struct Cli {
-    /// Deployments, queues and agents (TOML); see server/CONFIG.md.
-    #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Deployments, queues and agents (TOML); see server/CONFIG.md. SIGHUP re-reads it.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub config: Option<PathBuf>,
     /// Address of the messaging endpoint (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// SQLite database file, created on first run.
+    /// SQLite database file, created on first run and migrated forward on start.
     #[arg(long, value_name = "FILE", default_value = "em.sqlite")]
     pub db: PathBuf,
     /// Directory with the built widget (wasm-pack output), served under `.../assets/js/`.
@@ -28,4 +30,14 @@ pub struct Cli {
     /// Address of the site listener (another origin than the messaging endpoint).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub site_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print a `password_hash` for an agent: reads the password from stdin (one line).
+    HashPassword {
+        /// PBKDF2 iterations.
+        #[arg(long, default_value_t = crate::config::DEFAULT_ITERATIONS)]
+        iterations: u32,
+    },
 }

@@ -11,11 +11,12 @@
 //! so nothing is acknowledged or fanned out before it is durable.
 
 use std::path::Path;
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, RwLock, mpsc};
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::oneshot;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Outbox};
@@ -25,17 +26,34 @@ use crate::store::Store;
 /// Most jobs committed together; bounds the latency one flush adds to a job.
 pub const MAX_BATCH: usize = 512;
 
+/// The current config: replaced as a whole by a reload. Readers clone the `Arc` and never
+/// hold the lock across anything else.
+pub type SharedConfig = Arc<RwLock<Arc<Config>>>;
+
 /// The handle every connection holds (behind an `Arc`).
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
     pub hub: Arc<Hub>,
-    pub config: Arc<Config>,
+    config: SharedConfig,
+    pub clock: SharedClock,
 }
 
-/// What jobs get besides the state: the hub and the config.
+/// What jobs get besides the state: the hub, the config and the clock.
 pub struct Ctx {
     pub hub: Arc<Hub>,
-    pub config: Arc<Config>,
+    config: SharedConfig,
+    pub clock: SharedClock,
+}
+
+fn current(config: &SharedConfig) -> Arc<Config> {
+    config.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+impl Ctx {
+    /// The config as of now (a reload may replace it between jobs, never during one).
+    pub fn config(&self) -> Arc<Config> {
+        current(&self.config)
+    }
 }
 
 /// The state the store thread owns.
@@ -67,13 +85,15 @@ type Done = Box<dyn FnOnce(bool) + Send>;
 
 impl Engine {
     /// Opens the store, rebuilds queues and assignments from it, and starts the store thread.
-    pub fn open(config: Arc<Config>, db: &Path) -> Result<Self> {
-        let store = Store::open(db)?;
+    pub fn open(config: Arc<Config>, db: &Path, clock: SharedClock) -> Result<Self> {
+        let store = Store::open(db, clock.clone())?;
         let routing = crate::lifecycle::rebuild(&config, &store)?;
         let hub = Arc::new(Hub::default());
+        let config: SharedConfig = Arc::new(RwLock::new(config));
         let ctx = Ctx {
             hub: hub.clone(),
             config: config.clone(),
+            clock: clock.clone(),
         };
         let inner = Inner {
             store,
@@ -85,7 +105,30 @@ impl Engine {
         std::thread::Builder::new()
             .name("em-store".into())
             .spawn(move || worker(inner, ctx, rx))?;
-        Ok(Self { jobs, hub, config })
+        Ok(Self {
+            jobs,
+            hub,
+            config,
+            clock,
+        })
+    }
+
+    /// The config as of now.
+    pub fn config(&self) -> Arc<Config> {
+        current(&self.config)
+    }
+
+    /// Swaps in a new (already validated) config: new branding and bot scripts apply at once,
+    /// agents' capacity and skills are updated, and routing re-runs.
+    pub async fn reload(&self, config: Config) -> Result<()> {
+        let config = Arc::new(config);
+        self.run(move |inner, ctx| {
+            inner.routing.reconfigure(&config);
+            *ctx.config.write().unwrap_or_else(|p| p.into_inner()) = config;
+            ctx.route(inner);
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` on the store thread; resolves after its group is committed and its frames sent.
@@ -162,10 +205,10 @@ fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
 /// After a failed commit, memory may be ahead of the database: reload routing from it.
 fn recover(inner: &mut Inner, ctx: &Ctx) {
     inner.store.rollback();
-    match crate::lifecycle::rebuild(&ctx.config, &inner.store) {
+    match crate::lifecycle::rebuild(&ctx.config(), &inner.store) {
         Ok(mut routing) => {
-            for agent in inner.routing.online_agents() {
-                routing.set_online(&agent, true);
+            for (agent, presence) in inner.routing.present_agents() {
+                routing.set_presence(&agent, presence);
             }
             inner.routing = routing;
         }

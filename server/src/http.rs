@@ -83,8 +83,9 @@ pub async fn deployment_config(
     headers: HeaderMap,
 ) -> Response {
     let origin = origin_of(&headers);
+    let config = state.engine.config();
     let mut response = match check_deployment(
-        &state.engine.config,
+        &config,
         q.get("orgId"),
         q.get("esConfigName"),
         origin.as_deref(),
@@ -154,4 +155,85 @@ pub async fn console_css() -> Response {
         include_str!("console/console.css"),
     )
         .into_response()
+}
+
+/// Ready when the store thread answers (the database is open and not stuck).
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let probe = state.engine.run(|inner, _| Ok(inner.store.now()));
+    match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+        Ok(Ok(_)) => "ready".into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store not ready").into_response(),
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn prometheus(State(state): State<AppState>) -> Response {
+    match state.engine.report().await {
+        Ok(r) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            r.prometheus(),
+        )
+            .into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// `GET /admin/report` (admin token): the JSON report.
+pub async fn report(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&state, &headers) {
+        return *r;
+    }
+    match state.engine.report().await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+/// `POST /admin/reload` (admin token): re-reads the deployments file.
+pub async fn admin_reload(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&state, &headers) {
+        return *r;
+    }
+    match state.reload().await {
+        Ok(()) => "reloaded".into_response(),
+        Err(e @ (crate::Error::Config { .. } | crate::Error::ConfigRead { .. })) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response()
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+fn internal(e: &crate::Error) -> Response {
+    tracing::error!(error = %e, "request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+}
+
+/// `Authorization: Bearer <[admin] token>`, compared in constant time. Without a configured
+/// token the admin endpoints are off (404).
+fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    use subtle::ConstantTimeEq;
+    let config = state.engine.config();
+    let Some(token) = config.admin.token.as_deref() else {
+        return Err(Box::new(
+            (StatusCode::NOT_FOUND, "admin endpoints are off: set [admin] token").into_response(),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let same = given.len() == token.len() && bool::from(given.as_bytes().ct_eq(token.as_bytes()));
+    if same {
+        Ok(())
+    } else {
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "wrong or missing admin token",
+            )
+                .into_response(),
+        ))
+    }
 }

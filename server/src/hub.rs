@@ -128,6 +128,14 @@ impl Hub {
         visitors.chain(agents).cloned().collect()
     }
 
+    /// Asks every known connection to close (shutdown).
+    pub fn close_all(&self) {
+        let inner = self.lock();
+        for o in inner.conversations.values().chain(inner.agents.values()).flatten() {
+            o.close();
+        }
+    }
+
     /// Every connection of an agent.
     pub fn agent_connections(&self, username: &str) -> Vec<Outbox> {
         self.lock()

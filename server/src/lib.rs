@@ -1,27 +1,34 @@
 //! em-server: the reference backend of embedded-messaging.
 //!
 //! Map of the crate:
-//! - [`cli`], [`config`]: command line and the validated deployments file.
-//! - [`store`]: SQLite tables named after the data model; [`routing`]: queues and capacity.
+//! - [`cli`], [`config`]: command line and the validated deployments file; [`clock`]: time.
+//! - [`store`]: SQLite tables named after the data model, migrated forward on open.
+//! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
-//! - [`lifecycle`]: assigning, ending, rebuilding routing from the store.
-//! - [`session`]: create, resume and send in conversations (both sockets use it).
+//! - [`lifecycle`]: waiting (rules), assigning, reopening, transferring, ending, rebuilding.
+//! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
+//! - [`session`]: create, resume, context and send in conversations (both sockets use it).
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
-//! - [`http`]: config endpoint, console, health; [`assets`]: widget files and the demo site.
+//! - [`http`]: config endpoint, console, health, admin; [`metrics`]: report and Prometheus.
+//! - [`assets`]: widget files and the demo site.
 
 pub mod agent;
 pub mod assets;
+pub mod bot;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod lifecycle;
+pub mod metrics;
 pub mod routing;
 pub mod session;
 pub mod socket;
 pub mod store;
+pub mod triage;
 pub mod visitor;
 
 use std::net::SocketAddr;
@@ -29,13 +36,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use em_protocol::paths;
 use tokio::net::TcpListener;
 
 pub use crate::cli::Cli;
 pub use crate::config::Config;
+use crate::clock::{SharedClock, SystemClock};
 use crate::engine::Engine;
 pub use crate::error::{Error, Result};
 
@@ -44,15 +52,34 @@ pub use crate::error::{Error, Result};
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub widget_dir: Arc<PathBuf>,
+    /// The deployments file, re-read by a reload (none when the config was given as text).
+    pub config_path: Option<Arc<PathBuf>>,
 }
 
 impl AppState {
     /// Opens (or creates) the database and rebuilds routing state from it.
     pub fn new(config: Config, db: &Path, widget_dir: PathBuf) -> Result<Self> {
+        Self::with_clock(config, db, widget_dir, Arc::new(SystemClock))
+    }
+
+    /// Like [`AppState::new`] with another clock (tests script time with `ManualClock`).
+    pub fn with_clock(config: Config, db: &Path, widget_dir: PathBuf, clock: SharedClock) -> Result<Self> {
         Ok(Self {
-            engine: Arc::new(Engine::open(Arc::new(config), db)?),
+            engine: Arc::new(Engine::open(Arc::new(config), db, clock)?),
             widget_dir: Arc::new(widget_dir),
+            config_path: None,
         })
+    }
+
+    /// Re-reads the deployments file and swaps it in; an invalid file changes nothing.
+    pub async fn reload(&self) -> Result<()> {
+        let Some(path) = &self.config_path else {
+            return Err(Error::peer(em_protocol::ErrorCode::NotFound, "no config file to reload"));
+        };
+        let config = Config::load(path)?;
+        self.engine.reload(config).await?;
+        tracing::info!(file = %path.display(), "config reloaded");
+        Ok(())
     }
 }
 
@@ -66,6 +93,10 @@ pub fn app(state: AppState) -> Router {
         .route("/console/console.js", get(http::console_js))
         .route("/console/console.css", get(http::console_css))
         .route("/healthz", get(http::healthz))
+        .route("/readyz", get(http::readyz))
+        .route("/metrics", get(http::prometheus))
+        .route("/admin/report", get(http::report))
+        .route("/admin/reload", post(http::admin_reload))
         .fallback(assets::widget)
         .with_state(state)
 }
@@ -75,11 +106,18 @@ pub fn site_app(site: assets::Site) -> Router {
     Router::new().fallback(assets::site).with_state(site)
 }
 
-/// Runs the server until Ctrl-C. Prints the machine-readable `listening on` and `site on`
-/// lines first (tests and scripts parse them), then hints for humans.
+/// Runs the server until SIGINT/SIGTERM. Prints the machine-readable `listening on` and
+/// `site on` lines first (tests and scripts parse them), then hints for humans.
 pub async fn run(cli: Cli) -> Result<()> {
-    let config = Config::load(&cli.config)?;
-    let state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
+    let config_path = cli.config.clone().ok_or_else(|| Error::Config {
+        file: "(none)".into(),
+        path: "--config".into(),
+        message: "the deployments file is required".into(),
+    })?;
+    let config = Config::load(&config_path)?;
+    let mut state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
+    state.config_path = Some(Arc::new(config_path.clone()));
+    reload_on_sighup(state.clone());
     let listener = bind(cli.listen).await?;
     let base_url = base_url_of(listener.local_addr()?);
     say(&format!("listening on {base_url}"));
@@ -101,40 +139,85 @@ pub async fn run(cli: Cli) -> Result<()> {
     };
     say(&format!(
         "agent console: {base_url}/console (agents are configured in {})",
-        cli.config.display()
+        config_path.display()
     ));
     if let Some((_, _, url)) = &site {
         say(&format!("demo page: {url}/"));
     }
     tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
-    let main = serve(listener, app(state));
+    let hub = state.engine.hub.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let main = serve_until(listener, app(state), stopped());
+    let site_stopped = stopped();
     let serving = async move {
         match site {
-            Some((listener, site, _)) => {
-                tokio::try_join!(main, axum::serve(listener, site_app(site)).into_future())
-                    .map(|_| ())
-            }
+            Some((listener, site, _)) => tokio::try_join!(
+                main,
+                axum::serve(listener, site_app(site))
+                    .with_graceful_shutdown(site_stopped)
+                    .into_future()
+            )
+            .map(|_| ()),
             None => main.await,
         }
     };
-    // No graceful drain: every acknowledged entry is already on disk, and open sockets
-    // would keep a drain waiting forever. Clients reconnect and resume.
+    // Graceful: stop accepting, close every socket (clients reconnect and resume; every
+    // acknowledged entry is already on disk), let requests in flight finish, at most 5 s.
+    let mut serving = std::pin::pin!(serving);
     tokio::select! {
-        r = serving => r?,
-        () = shutdown() => tracing::info!("shutting down"),
+        r = &mut serving => return Ok(r?),
+        () = shutdown() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    hub.close_all();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), serving).await {
+        Ok(r) => r?,
+        Err(_) => tracing::warn!("connections still open after 5 s; stopping anyway"),
     }
     Ok(())
+}
+
+/// SIGHUP re-reads the deployments file (branding, bot, rules, agents) without a restart.
+fn reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = state.reload().await {
+                tracing::error!(error = %e, "config reload failed; keeping the current config");
+            }
+        }
+    });
 }
 
 /// Serves `app` on `listener`. Small frames (acks, entries) go out at once: Nagle's
 /// algorithm would hold them back for the peer's delayed ACK (~40 ms).
 pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    serve_until(listener, app, std::future::pending()).await
+}
+
+/// [`serve`] until `stop` resolves, then drains the connections in flight.
+pub async fn serve_until(
+    listener: TcpListener,
+    app: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).await
+    axum::serve(listener, app).with_graceful_shutdown(stop).await
 }
 
 /// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the

@@ -1,16 +1,17 @@
-//! Session transitions that involve routing: assigning waiting conversations, ending
-//! sessions, and rebuilding the routing state from the store at start.
+//! Session transitions that involve routing: waiting (with the rules), assigning, reopening,
+//! transferring, ending, and rebuilding the routing state from the store at start.
 
 use em_protocol::agent::{ConversationSummary, ToAgent};
 use em_protocol::{
-    ConversationEntry, ConversationId, EntryId, EntryPayload, Participant, ParticipantChange,
-    ParticipantOperation, Role, SessionStatus, visitor::ToVisitor,
+    ConversationEntry, ConversationId, EntryId, EntryPayload, ErrorCode, EstimatedWaitTime,
+    Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
+    agent::Presence, visitor::ToVisitor,
 };
 
-use crate::config::Config;
+use crate::config::{Config, Route};
 use crate::engine::{Ctx, Engine, Inner};
 use crate::error::{Error, Result};
-use crate::routing::Routing;
+use crate::routing::{Assignment, Routing};
 use crate::session::assigned_session;
 use crate::store::{Appended, NewEntry, Session, Store, Update};
 
@@ -18,12 +19,11 @@ use crate::store::{Appended, NewEntry, Session, Store, Update};
 pub fn rebuild(config: &Config, store: &Store) -> Result<Routing> {
     let mut routing = Routing::new(config);
     for s in store.sessions_with_status(SessionStatus::Active)? {
-        let restored = s
-            .agent_username
-            .as_deref()
-            .is_some_and(|a| routing.restore(a, s.conversation_id));
-        if !restored {
-            tracing::warn!(conversation = %s.conversation_id, agent = ?s.agent_username,
+        let Some(agent) = s.agent_username.as_deref() else {
+            continue; // with the bot, which needs no routing state
+        };
+        if !routing.restore(agent, s.conversation_id) {
+            tracing::warn!(conversation = %s.conversation_id, agent,
                            "active conversation's agent is no longer configured; routing it again");
             enqueue(config, &mut routing, &s);
         }
@@ -32,6 +32,49 @@ pub fn rebuild(config: &Config, store: &Store) -> Result<Routing> {
         enqueue(config, &mut routing, &s);
     }
     Ok(routing)
+}
+
+/// Puts a stored waiting session back in the waiting list, where routing sent it.
+fn enqueue(config: &Config, routing: &mut Routing, s: &Session) {
+    let route = if s.queue.is_empty() || config.queue(&s.queue).is_none() {
+        match config.deployment(&s.org_id, &s.deployment_name) {
+            Some(d) => d.route(&s.context),
+            None => {
+                tracing::warn!(conversation = %s.conversation_id, "deployment no longer configured; not routed");
+                return;
+            }
+        }
+    } else {
+        Route {
+            queue: s.queue.clone(),
+            priority: s.priority,
+            skills: s.skills.clone(),
+        }
+    };
+    routing.enqueue(s.conversation_id, &route);
+}
+
+/// Who says routing's messages to the visitor: the deployment's bot, else the system.
+pub fn speaker(config: &Config, s: &Session) -> (Participant, String) {
+    match config
+        .deployment(&s.org_id, &s.deployment_name)
+        .and_then(|d| d.bot.as_ref())
+    {
+        Some(bot) => (
+            Participant {
+                role: Role::Chatbot,
+                subject: "bot".into(),
+            },
+            bot.name.clone(),
+        ),
+        None => (
+            Participant {
+                role: Role::System,
+                subject: "system".into(),
+            },
+            "System".into(),
+        ),
+    }
 }
 
 impl Ctx {
@@ -51,6 +94,24 @@ impl Ctx {
         }
     }
 
+    /// Appends entries and sends them to the visitor and the session's agent.
+    pub fn append(
+        &self,
+        inner: &mut Inner,
+        id: ConversationId,
+        entries: Vec<NewEntry>,
+        update: Update,
+    ) -> Result<()> {
+        let agent = match &update.agent {
+            Some(a) => a.clone(),
+            None => inner.store.session(id)?.and_then(|s| s.agent_username),
+        };
+        if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
+            self.publish(inner, id, agent.as_deref(), stored);
+        }
+        Ok(())
+    }
+
     /// Sends a frame to every connection of an agent.
     pub fn to_agent(&self, inner: &mut Inner, agent: &str, frame: &ToAgent) {
         if let Ok(text) = serde_json::to_string(frame) {
@@ -59,54 +120,156 @@ impl Ctx {
     }
 
     pub fn display_name(&self, agent: &str) -> String {
-        self.config
+        self.config()
             .agent(agent)
             .map_or(agent.to_string(), |a| a.display_name.clone())
     }
 
-    /// Makes every assignment routing allows now. Each is one store transaction, then the
+    /// The conversation starts waiting: the deployment's rules (or `route`) pick queue,
+    /// priority and skills; the visitor learns the outcome (queue position and estimated
+    /// wait, or that nobody can answer now), then routing runs.
+    pub fn start_waiting(
+        &self,
+        inner: &mut Inner,
+        id: ConversationId,
+        routing_type: &str,
+        route: Option<Route>,
+    ) -> Result<()> {
+        let config = self.config();
+        let s = inner
+            .store
+            .session(id)?
+            .ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
+        let Some(d) = config.deployment(&s.org_id, &s.deployment_name) else {
+            tracing::warn!(conversation = %id, "deployment no longer configured; not routed");
+            return Ok(());
+        };
+        let route = route.unwrap_or_else(|| d.route(&s.context));
+        inner.store.set_route(id, &route)?;
+        inner.routing.enqueue(id, &route);
+        let now_assigned = inner
+            .routing
+            .next()
+            .is_some_and(|a| a.conversation == id);
+        let (mut failure, mut wait, mut say) = (None, None, None);
+        if let Some(st) = inner.routing.standing(id).filter(|_| !now_assigned) {
+            if !d.is_open(self.clock.now_ms()) && !st.agent_online {
+                failure = Some("OutsideBusinessHours".to_string());
+                say = Some(d.after_hours_message.clone());
+            } else if !st.agent_online {
+                failure = Some("NoAgentAvailable".to_string());
+                say = Some(d.no_agent_message.clone());
+            } else {
+                let handle = config.queue(&route.queue).map_or(300, |q| q.average_handle_seconds);
+                let rounds = u64::from(st.position).div_ceil(st.serving_capacity.max(1) as u64);
+                wait = Some(EstimatedWaitTime {
+                    position: st.position,
+                    estimated_wait_time_in_seconds: rounds * handle,
+                });
+            }
+        }
+        let mut entries = vec![system_entry(EntryPayload::RoutingResult {
+            routing_type: routing_type.into(),
+            failure_type: failure,
+            estimated_wait_time: wait,
+        })];
+        if s.status != SessionStatus::Waiting {
+            entries.push(system_entry(EntryPayload::SessionStatusChanged {
+                session_status: SessionStatus::Waiting,
+            }));
+        }
+        if let Some(text) = say {
+            let (sender, name) = speaker(&config, &s);
+            entries.push(said(sender, &name, text));
+        }
+        let update = Update {
+            status: Some(SessionStatus::Waiting),
+            agent: Some(None),
+        };
+        self.append(inner, id, entries, update)?;
+        self.route(inner);
+        Ok(())
+    }
+
+    /// Makes every assignment routing allows now. Each is one store write, then the
     /// in-memory commit, then the `assigned` frame and the entries the visitor sees.
     pub fn route(&self, inner: &mut Inner) {
         while let Some(a) = inner.routing.next() {
-            let display_name = self.display_name(&a.agent);
-            let entries = vec![
-                system_entry(EntryPayload::ParticipantChanged {
-                    entries: vec![ParticipantChange {
-                        operation: ParticipantOperation::Add,
-                        participant: Participant {
-                            role: Role::Agent,
-                            subject: a.agent.clone(),
-                        },
-                        display_name,
-                    }],
-                }),
-                system_entry(EntryPayload::SessionStatusChanged {
-                    session_status: SessionStatus::Active,
-                }),
-            ];
-            let update = Update {
-                status: Some(SessionStatus::Active),
-                agent: Some(Some(a.agent.clone())),
-            };
-            let stored = match inner.store.append(a.conversation, entries, update) {
-                Ok(Appended::Stored(e)) => e,
-                Ok(Appended::Duplicate { .. }) => Vec::new(),
-                Err(e) => {
-                    // Left at the head of its queue; the next routing run retries it.
-                    tracing::error!(conversation = %a.conversation, error = %e, "assignment failed");
-                    return;
-                }
-            };
-            inner.routing.commit(&a);
-            tracing::info!(conversation = %a.conversation, agent = %a.agent, "assigned");
-            match assigned_frame(inner, a.conversation) {
-                Ok(frame) => self.to_agent(inner, &a.agent, &frame),
-                Err(e) => {
-                    tracing::error!(conversation = %a.conversation, error = %e, "cannot load history")
-                }
+            if let Err(e) = self.assign(inner, &a, None) {
+                // Left waiting; the next routing run retries it.
+                tracing::error!(conversation = %a.conversation, error = %e, "assignment failed");
+                return;
             }
-            self.publish(inner, a.conversation, None, stored);
         }
+    }
+
+    /// Gives a conversation to `a.agent`; `from` is the agent it is transferred from.
+    fn assign(&self, inner: &mut Inner, a: &Assignment, from: Option<&str>) -> Result<()> {
+        let mut changes = Vec::new();
+        if let Some(from) = from {
+            changes.push(change(ParticipantOperation::Remove, from, self.display_name(from)));
+        }
+        changes.push(change(ParticipantOperation::Add, &a.agent, self.display_name(&a.agent)));
+        let mut entries = vec![system_entry(EntryPayload::ParticipantChanged { entries: changes })];
+        let status = inner.store.session(a.conversation)?.map(|s| s.status);
+        if status != Some(SessionStatus::Active) {
+            entries.push(system_entry(EntryPayload::SessionStatusChanged {
+                session_status: SessionStatus::Active,
+            }));
+        }
+        let update = Update {
+            status: Some(SessionStatus::Active),
+            agent: Some(Some(a.agent.clone())),
+        };
+        let stored = match inner.store.append(a.conversation, entries, update)? {
+            Appended::Stored(e) => e,
+            Appended::Duplicate { .. } => Vec::new(),
+        };
+        inner.store.assignment_start(a.conversation, &a.agent, &a.queue)?;
+        inner.routing.commit(a);
+        tracing::info!(conversation = %a.conversation, agent = %a.agent, queue = %a.queue, "assigned");
+        let frame = assigned_frame(inner, a.conversation)?;
+        self.to_agent(inner, &a.agent, &frame);
+        // The new agent got these entries in `history`; the visitor and the previous agent get them live.
+        for entry in stored {
+            if let Ok(text) = serde_json::to_string(&ToVisitor::Entry { entry }) {
+                inner.send_text(self.hub.recipients(a.conversation, from), text.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// A visitor writes in a conversation whose agent is not Online and that was idle for
+    /// `reopen_after_seconds`: it goes to whoever is available instead.
+    pub fn reopen_if_stale(&self, inner: &mut Inner, s: &Session) -> Result<()> {
+        let Some(agent) = s.agent_username.as_deref() else {
+            return Ok(());
+        };
+        let idle_ms = self.clock.now_ms() - s.updated_at;
+        let limit_ms = self.config().routing.reopen_after_seconds as i64 * 1000;
+        if s.status != SessionStatus::Active
+            || inner.routing.presence(agent) == Presence::Online
+            || idle_ms < limit_ms
+        {
+            return Ok(());
+        }
+        tracing::info!(conversation = %s.conversation_id, agent, "reopened; routing again");
+        self.leave(inner, s.conversation_id, agent, false)?;
+        self.start_waiting(inner, s.conversation_id, "Reopened", None)
+    }
+
+    /// `agent` leaves the conversation: stored, capacity freed, `released` sent.
+    fn leave(&self, inner: &mut Inner, id: ConversationId, agent: &str, transfer: bool) -> Result<()> {
+        let entries = vec![system_entry(EntryPayload::ParticipantChanged {
+            entries: vec![change(ParticipantOperation::Remove, agent, self.display_name(agent))],
+        })];
+        inner.store.assignment_end(id, agent, transfer)?;
+        if let Appended::Stored(stored) = inner.store.append(id, entries, Update { status: None, agent: Some(None) })? {
+            self.publish(inner, id, Some(agent), stored);
+        }
+        inner.routing.release(agent, id);
+        self.to_agent(inner, agent, &ToAgent::Released { conversation_id: id });
+        Ok(())
     }
 }
 
@@ -118,14 +281,7 @@ impl Engine {
             if s.status != SessionStatus::Ended {
                 let entries = vec![
                     system_entry(EntryPayload::ParticipantChanged {
-                        entries: vec![ParticipantChange {
-                            operation: ParticipantOperation::Remove,
-                            participant: Participant {
-                                role: Role::Agent,
-                                subject: agent.clone(),
-                            },
-                            display_name: ctx.display_name(&agent),
-                        }],
+                        entries: vec![change(ParticipantOperation::Remove, &agent, ctx.display_name(&agent))],
                     }),
                     system_entry(EntryPayload::SessionStatusChanged {
                         session_status: SessionStatus::Ended,
@@ -136,17 +292,70 @@ impl Engine {
                     agent: None,
                 };
                 if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
+                    inner.store.assignment_end(id, &agent, false)?;
+                    inner.store.mark_ended(id)?;
                     ctx.publish(inner, id, Some(&agent), stored);
                 }
             }
             inner.routing.release(&agent, id);
-            ctx.to_agent(
-                inner,
-                &agent,
-                &ToAgent::Released {
-                    conversation_id: id,
-                },
-            );
+            ctx.to_agent(inner, &agent, &ToAgent::Released { conversation_id: id });
+            ctx.route(inner);
+            Ok(())
+        })
+        .await
+    }
+
+    /// `transfer`: to an Online agent with room (at once), or to a queue (waits there).
+    pub async fn transfer(
+        &self,
+        agent: String,
+        id: ConversationId,
+        to_agent: Option<String>,
+        to_queue: Option<String>,
+    ) -> Result<()> {
+        self.run(move |inner, ctx| {
+            let s = assigned_session(inner, &agent, id)?;
+            if s.status == SessionStatus::Ended {
+                return Err(Error::peer(ErrorCode::ConversationEnded, format!("conversation {id} has ended")));
+            }
+            let config = ctx.config();
+            match (to_agent, to_queue) {
+                (Some(target), None) => {
+                    if target == agent || config.agent(&target).is_none() {
+                        return Err(Error::peer(ErrorCode::NotFound, format!("no other agent named {target:?}")));
+                    }
+                    if !inner.routing.can_take(&target) {
+                        return Err(Error::peer(
+                            ErrorCode::Conflict,
+                            format!("{target} is not Online with free capacity; transfer to a queue instead"),
+                        ));
+                    }
+                    inner.store.assignment_end(id, &agent, true)?;
+                    inner.routing.release(&agent, id);
+                    let a = Assignment {
+                        queue: s.queue.clone(),
+                        conversation: id,
+                        agent: target,
+                    };
+                    ctx.assign(inner, &a, Some(&agent))?;
+                    ctx.to_agent(inner, &agent, &ToAgent::Released { conversation_id: id });
+                }
+                (None, Some(queue)) => {
+                    if config.queue(&queue).is_none() {
+                        return Err(Error::peer(ErrorCode::NotFound, format!("no queue named {queue:?}")));
+                    }
+                    ctx.leave(inner, id, &agent, true)?;
+                    let route = Route {
+                        queue,
+                        priority: s.priority,
+                        skills: Vec::new(),
+                    };
+                    ctx.start_waiting(inner, id, "Transfer", Some(route))?;
+                }
+                _ => {
+                    return Err(Error::peer(ErrorCode::BadFrame, "transfer needs exactly one of toAgent and toQueue"));
+                }
+            }
             ctx.route(inner);
             Ok(())
         })
@@ -173,6 +382,19 @@ pub fn summary(s: &Session) -> ConversationSummary {
         org_id: s.org_id.clone(),
         deployment_name: s.deployment_name.clone(),
         status: s.status,
+        queue: s.queue.clone(),
+        context: s.context.clone(),
+    }
+}
+
+fn change(operation: ParticipantOperation, agent: &str, display_name: String) -> ParticipantChange {
+    ParticipantChange {
+        operation,
+        participant: Participant {
+            role: Role::Agent,
+            subject: agent.to_string(),
+        },
+        display_name,
     }
 }
 
@@ -190,12 +412,14 @@ pub fn system_entry(payload: EntryPayload) -> NewEntry {
     }
 }
 
-/// Puts a session in its deployment's queue; a deployment removed from the config has none.
-pub fn enqueue(config: &Config, routing: &mut Routing, s: &Session) {
-    match config.deployment(&s.org_id, &s.deployment_name) {
-        Some(d) => routing.enqueue(&d.queue, s.conversation_id),
-        None => {
-            tracing::warn!(conversation = %s.conversation_id, "deployment no longer configured; not routed")
-        }
+/// A text message the server says as `sender` (the bot, or the system).
+pub fn said(sender: Participant, name: &str, text: String) -> NewEntry {
+    let id = EntryId(uuid::Uuid::new_v4());
+    NewEntry {
+        identifier: id,
+        sender,
+        sender_display_name: name.to_string(),
+        client_timestamp: None,
+        payload: EntryPayload::text(id, text),
     }
 }

@@ -1,10 +1,15 @@
 //! The `em-server` binary: parse arguments, run, turn an error into one line and an exit code.
 
 use clap::Parser;
+use em_server::cli::Command;
+use em_server::config::PasswordHash;
 use em_server::{Cli, Error};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::HashPassword { iterations }) = cli.command {
+        return hash_password(iterations);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -30,4 +35,20 @@ fn main() -> std::process::ExitCode {
             )
         }
     }
+}
+
+/// `em-server hash-password`: one line of stdin in, one PHC string out.
+fn hash_password(iterations: u32) -> std::process::ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("error: cannot read the password from stdin");
+        return std::process::ExitCode::from(1);
+    }
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() || iterations == 0 {
+        eprintln!("error: give a non-empty password on stdin and --iterations of at least 1");
+        return std::process::ExitCode::from(2);
+    }
+    println!("{}", PasswordHash::create(password, iterations));
+    std::process::ExitCode::SUCCESS
 }

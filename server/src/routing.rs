@@ -1,25 +1,39 @@
-//! Routing state: a FIFO of waiting conversations per queue, agent presence and capacity.
+//! Routing state: waiting conversations in priority-then-arrival order, and agents with
+//! presence, skills and capacity.
 //!
 //! Pure in-memory bookkeeping with no IO, so the choice of agent is unit-tested directly.
 //! The engine peeks an [`Assignment`], writes it to the store, and only then commits it here,
 //! all in one job on the store thread, so a conversation is never assigned twice.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use em_protocol::ConversationId;
+use em_protocol::agent::Presence;
 
-use crate::config::Config;
+use crate::config::{Config, Route};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct AgentLoad {
     capacity: usize,
     queues: Vec<String>,
-    online: bool,
+    skills: Vec<String>,
+    presence: Presence,
     /// Open conversations, whether or not the agent is connected: idle ones still count.
     assigned: BTreeSet<ConversationId>,
 }
 
-/// A decision to give `conversation`, at the head of `queue`, to `agent`.
+impl AgentLoad {
+    fn free(&self) -> usize {
+        self.capacity.saturating_sub(self.assigned.len())
+    }
+
+    fn can_serve(&self, queue: &str, skills: &[String]) -> bool {
+        self.queues.iter().any(|q| q == queue) && skills.iter().all(|s| self.skills.contains(s))
+    }
+}
+
+/// A decision to give `conversation`, waiting in `queue`, to `agent`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assignment {
     pub queue: String,
@@ -27,46 +41,110 @@ pub struct Assignment {
     pub agent: String,
 }
 
+/// Priority order: higher priority first, then earlier arrival.
+type Key = (Reverse<i32>, u64);
+
+#[derive(Debug, Clone)]
+struct Waiting {
+    key: Key,
+    queue: String,
+    /// The rule's skills plus the queue's.
+    skills: Vec<String>,
+}
+
+/// Where a waiting conversation stands, for the visitor's `RoutingResult`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// 1 = next among the conversations of its queue.
+    pub position: u32,
+    /// Capacity of the agents who could take it, whatever their presence now.
+    pub serving_capacity: usize,
+    /// Whether an Online agent could take it (now or when capacity frees).
+    pub agent_online: bool,
+}
+
 #[derive(Debug, Default)]
 pub struct Routing {
-    /// Per queue: (arrival number, conversation), oldest first.
-    waiting: HashMap<String, VecDeque<(u64, ConversationId)>>,
-    /// Every conversation in `waiting`, to refuse duplicates without scanning the queues.
-    queued: HashSet<ConversationId>,
+    waiting: BTreeMap<Key, ConversationId>,
+    index: HashMap<ConversationId, Waiting>,
     agents: BTreeMap<String, AgentLoad>,
+    queue_skills: HashMap<String, Vec<String>>,
     arrivals: u64,
 }
 
 impl Routing {
     pub fn new(config: &Config) -> Self {
-        let agents = config
-            .agent
+        let mut r = Self::default();
+        r.reconfigure(config);
+        r
+    }
+
+    /// Applies a (re)loaded config: agents' capacity, queues and skills, queues' skills.
+    /// Presence and assignments are kept; a removed agent keeps their open conversations
+    /// until they end.
+    pub fn reconfigure(&mut self, config: &Config) {
+        self.queue_skills = config
+            .queue
             .iter()
-            .map(|a| {
-                let load = AgentLoad {
-                    capacity: a.capacity as usize,
-                    queues: a.queues.clone(),
-                    ..AgentLoad::default()
-                };
-                (a.username.clone(), load)
-            })
+            .map(|q| (q.name.clone(), q.skills.clone()))
             .collect();
-        Self {
-            agents,
-            ..Self::default()
+        for a in &config.agent {
+            let load = self.agents.entry(a.username.clone()).or_insert(AgentLoad {
+                capacity: 0,
+                queues: vec![],
+                skills: vec![],
+                presence: Presence::Offline,
+                assigned: BTreeSet::new(),
+            });
+            load.capacity = a.capacity as usize;
+            load.queues = a.queues.clone();
+            load.skills = a.skills.clone();
+        }
+        for (name, load) in &mut self.agents {
+            if config.agent(name).is_none() {
+                load.capacity = 0;
+                load.presence = Presence::Offline;
+            }
         }
     }
 
-    /// Appends a conversation to its queue (ignored if it is already waiting anywhere).
-    pub fn enqueue(&mut self, queue: &str, id: ConversationId) {
-        if !self.queued.insert(id) {
+    /// Adds a conversation to the waiting list (ignored if it is already waiting).
+    pub fn enqueue(&mut self, id: ConversationId, route: &Route) {
+        if self.index.contains_key(&id) {
             return;
         }
         self.arrivals += 1;
-        self.waiting
-            .entry(queue.to_string())
-            .or_default()
-            .push_back((self.arrivals, id));
+        let key = (Reverse(route.priority), self.arrivals);
+        let mut skills = route.skills.clone();
+        for s in self.queue_skills.get(&route.queue).into_iter().flatten() {
+            if !skills.contains(s) {
+                skills.push(s.clone());
+            }
+        }
+        self.waiting.insert(key, id);
+        self.index.insert(
+            id,
+            Waiting {
+                key,
+                queue: route.queue.clone(),
+                skills,
+            },
+        );
+    }
+
+    /// Takes a conversation out of the waiting list, if it is there.
+    pub fn dequeue(&mut self, id: ConversationId) {
+        if let Some(w) = self.index.remove(&id) {
+            self.waiting.remove(&w.key);
+        }
+    }
+
+    pub fn is_waiting(&self, id: ConversationId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.len()
     }
 
     /// Records an assignment that is already in the store (used when rebuilding at start).
@@ -77,17 +155,22 @@ impl Routing {
             .is_some()
     }
 
-    pub fn set_online(&mut self, agent: &str, online: bool) {
+    pub fn set_presence(&mut self, agent: &str, presence: Presence) {
         if let Some(a) = self.agents.get_mut(agent) {
-            a.online = online;
+            a.presence = presence;
         }
     }
 
-    pub fn online_agents(&self) -> Vec<String> {
+    pub fn presence(&self, agent: &str) -> Presence {
+        self.agents.get(agent).map_or(Presence::Offline, |a| a.presence)
+    }
+
+    /// Agents not Offline, with their presence (kept across a failed commit's reload).
+    pub fn present_agents(&self) -> Vec<(String, Presence)> {
         self.agents
             .iter()
-            .filter(|(_, a)| a.online)
-            .map(|(n, _)| n.clone())
+            .filter(|(_, a)| a.presence != Presence::Offline)
+            .map(|(n, a)| (n.clone(), a.presence))
             .collect()
     }
 
@@ -98,52 +181,46 @@ impl Routing {
             .unwrap_or_default()
     }
 
-    /// The next assignment to make, if any: the longest-waiting conversation that some online
-    /// agent of its queue has room for, given to the agent with the most free capacity
-    /// (ties: fewest assigned, then username).
-    pub fn next(&self) -> Option<Assignment> {
-        let mut heads: Vec<(u64, &String, ConversationId)> = self
-            .waiting
+    /// Every agent's (presence, open conversations, capacity), for metrics.
+    pub fn loads(&self) -> Vec<(String, Presence, usize, usize)> {
+        self.agents
             .iter()
-            .filter_map(|(q, list)| list.front().map(|(n, c)| (*n, q, *c)))
+            .map(|(n, a)| (n.clone(), a.presence, a.assigned.len(), a.capacity))
+            .collect()
+    }
+
+    /// The next assignment to make, if any: the first waiting conversation (priority, then
+    /// arrival) that an Online agent serving its queue with its skills has room for, given
+    /// to the agent with the most free capacity (ties: fewest assigned, then username).
+    pub fn next(&self) -> Option<Assignment> {
+        let mut free: Vec<(&String, &AgentLoad)> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| a.presence == Presence::Online && a.free() > 0)
             .collect();
-        heads.sort();
-        heads.into_iter().find_map(|(_, queue, conversation)| {
-            let agent = self
-                .agents
-                .iter()
-                .filter(|(_, a)| {
-                    a.online && a.assigned.len() < a.capacity && a.queues.contains(queue)
-                })
-                .max_by(|(an, a), (bn, b)| {
-                    let free = |l: &AgentLoad| l.capacity - l.assigned.len();
-                    free(a)
-                        .cmp(&free(b))
-                        .then(b.assigned.len().cmp(&a.assigned.len()))
-                        .then(bn.cmp(an))
-                })?
-                .0
-                .clone();
+        if free.is_empty() {
+            return None;
+        }
+        free.sort_by(|(an, a), (bn, b)| {
+            b.free()
+                .cmp(&a.free())
+                .then(a.assigned.len().cmp(&b.assigned.len()))
+                .then(an.cmp(bn))
+        });
+        self.waiting.values().find_map(|id| {
+            let w = &self.index[id];
+            let (agent, _) = free.iter().find(|(_, a)| a.can_serve(&w.queue, &w.skills))?;
             Some(Assignment {
-                queue: queue.clone(),
-                conversation,
-                agent,
+                queue: w.queue.clone(),
+                conversation: *id,
+                agent: (*agent).clone(),
             })
         })
     }
 
-    /// Applies an assignment returned by [`Routing::next`] once it is stored.
+    /// Applies an assignment returned by [`Routing::next`] (or a transfer) once it is stored.
     pub fn commit(&mut self, a: &Assignment) {
-        if let Some(list) = self.waiting.get_mut(&a.queue) {
-            // The assigned conversation is the head of its queue (see `next`).
-            match list.front() {
-                Some((_, c)) if *c == a.conversation => {
-                    list.pop_front();
-                }
-                _ => list.retain(|(_, c)| *c != a.conversation),
-            }
-        }
-        self.queued.remove(&a.conversation);
+        self.dequeue(a.conversation);
         if let Some(agent) = self.agents.get_mut(&a.agent) {
             agent.assigned.insert(a.conversation);
         }
@@ -155,6 +232,34 @@ impl Routing {
             a.assigned.remove(&id);
         }
     }
+
+    /// Whether `agent` is Online with room (a transfer's target).
+    pub fn can_take(&self, agent: &str) -> bool {
+        self.agents
+            .get(agent)
+            .is_some_and(|a| a.presence == Presence::Online && a.free() > 0)
+    }
+
+    /// Where a waiting conversation stands; `None` if it is not waiting.
+    pub fn standing(&self, id: ConversationId) -> Option<Standing> {
+        let w = self.index.get(&id)?;
+        let ahead = self
+            .waiting
+            .range(..w.key)
+            .filter(|(_, other)| self.index[*other].queue == w.queue)
+            .count();
+        let serving = self.agents.values().filter(|a| a.can_serve(&w.queue, &w.skills));
+        let (mut capacity, mut online) = (0, false);
+        for a in serving {
+            capacity += a.capacity;
+            online |= a.presence == Presence::Online;
+        }
+        Some(Standing {
+            position: ahead as u32 + 1,
+            serving_capacity: capacity,
+            agent_online: online,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -163,43 +268,65 @@ mod tests {
     use uuid::Uuid;
 
     fn config() -> Config {
-        Config::parse(
+        let hash = crate::config::PasswordHash::create("x", 1);
+        Config::parse(&format!(
             r#"
             [[queue]]
             name = "q"
+            [[queue]]
+            name = "vip"
+            skills = ["french"]
             [[agent]]
             username = "bob"
             display_name = "Bob"
-            credential = "x"
+            password_hash = "{hash}"
             capacity = 1
             queues = ["q"]
             [[agent]]
             username = "ada"
             display_name = "Ada"
-            credential = "x"
+            password_hash = "{hash}"
             capacity = 2
-            queues = ["q"]
-            "#,
-        )
+            queues = ["q", "vip"]
+            skills = ["french"]
+            "#
+        ))
         .unwrap()
+    }
+
+    fn route(queue: &str, priority: i32) -> Route {
+        Route {
+            queue: queue.into(),
+            priority,
+            skills: vec![],
+        }
+    }
+
+    fn ids(n: usize) -> Vec<ConversationId> {
+        (0..n).map(|_| ConversationId(Uuid::new_v4())).collect()
+    }
+
+    fn drain(r: &mut Routing) -> Vec<(ConversationId, String)> {
+        let mut got = vec![];
+        while let Some(a) = r.next() {
+            r.commit(&a);
+            got.push((a.conversation, a.agent));
+        }
+        got
     }
 
     #[test]
     // FIFO order, most-free-capacity choice, capacity limits and presence are all respected.
     fn assigns_fifo_to_most_free_agent_within_capacity() {
         let mut r = Routing::new(&config());
-        let ids: Vec<ConversationId> = (0..4).map(|_| ConversationId(Uuid::new_v4())).collect();
+        let ids = ids(4);
         for id in &ids {
-            r.enqueue("q", *id);
+            r.enqueue(*id, &route("q", 0));
         }
         assert_eq!(r.next(), None, "nobody online");
-        r.set_online("ada", true);
-        r.set_online("bob", true);
-        let mut got = vec![];
-        while let Some(a) = r.next() {
-            r.commit(&a);
-            got.push((a.conversation, a.agent));
-        }
+        r.set_presence("ada", Presence::Online);
+        r.set_presence("bob", Presence::Online);
+        let got = drain(&mut r);
         let names: Vec<&str> = got.iter().map(|(_, a)| a.as_str()).collect();
         // ada has 2 free, then ada 1 vs bob 1 with ada having more assigned → bob, then ada.
         assert_eq!(names, ["ada", "bob", "ada"]);
@@ -209,5 +336,63 @@ mod tests {
             r.next().map(|a| (a.conversation, a.agent)),
             Some((ids[3], "bob".into()))
         );
+    }
+
+    #[test]
+    // Higher priority goes first whatever its arrival; equal priorities stay FIFO.
+    fn priority_then_fifo() {
+        let mut r = Routing::new(&config());
+        let ids = ids(4);
+        r.enqueue(ids[0], &route("q", 0));
+        r.enqueue(ids[1], &route("q", 5));
+        r.enqueue(ids[2], &route("q", 0));
+        r.enqueue(ids[3], &route("q", 5));
+        assert_eq!(r.standing(ids[2]).unwrap().position, 4);
+        assert_eq!(r.standing(ids[3]).unwrap().position, 2);
+        r.set_presence("ada", Presence::Online);
+        r.set_presence("bob", Presence::Online);
+        let order: Vec<_> = drain(&mut r).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(order, [ids[1], ids[3], ids[0]]);
+    }
+
+    #[test]
+    // Queue skills and rule skills restrict who can take a conversation; others are not blocked behind it.
+    fn skills_are_required() {
+        let mut r = Routing::new(&config());
+        let ids = ids(3);
+        r.enqueue(ids[0], &route("vip", 0)); // needs french: ada only
+        r.enqueue(
+            ids[1],
+            &Route {
+                queue: "q".into(),
+                priority: 0,
+                skills: vec!["german".into()],
+            },
+        ); // nobody
+        r.enqueue(ids[2], &route("q", 0));
+        r.set_presence("bob", Presence::Online);
+        assert_eq!(drain(&mut r), [(ids[2], "bob".to_string())]);
+        r.set_presence("ada", Presence::Online);
+        assert_eq!(drain(&mut r), [(ids[0], "ada".to_string())]);
+        assert!(r.is_waiting(ids[1]));
+        assert!(!r.standing(ids[1]).unwrap().agent_online);
+    }
+
+    #[test]
+    // Busy and Away keep their conversations but get no new ones; Online again resumes routing.
+    fn presence_states() {
+        let mut r = Routing::new(&config());
+        let ids = ids(2);
+        r.set_presence("ada", Presence::Online);
+        r.enqueue(ids[0], &route("q", 0));
+        assert_eq!(drain(&mut r).len(), 1);
+        for p in [Presence::Busy, Presence::Away, Presence::Offline] {
+            r.set_presence("ada", p);
+            r.enqueue(ids[1], &route("q", 0));
+            assert_eq!(r.next(), None, "{p:?}");
+            assert_eq!(r.assigned("ada"), [ids[0]]);
+        }
+        r.set_presence("ada", Presence::Online);
+        assert_eq!(drain(&mut r), [(ids[1], "ada".to_string())]);
     }
 }

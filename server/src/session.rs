@@ -1,6 +1,8 @@
 //! Conversation operations of both sockets: create, resume and send (ending is in `lifecycle.rs`).
 
-use em_protocol::agent::ToAgent;
+use std::collections::BTreeMap;
+
+use em_protocol::agent::{PageContext, ToAgent};
 use em_protocol::visitor::ToVisitor;
 use em_protocol::{
     ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode, MAX_TEXT_CHARS, Participant, Role,
@@ -10,7 +12,6 @@ use em_protocol::{
 use crate::engine::{Ctx, Engine, Inner};
 use crate::error::{Error, Result};
 use crate::hub::Outbox;
-use crate::lifecycle::{enqueue, system_entry};
 use crate::store::{Appended, NewEntry, Session, Update};
 
 /// Who is behind a visitor socket, once `hello` succeeded.
@@ -47,15 +48,7 @@ impl Engine {
                     ));
                 }
                 None => {
-                    let s = Session {
-                        conversation_id: id,
-                        end_user_id: v.end_user_id,
-                        org_id: v.org_id.clone(),
-                        deployment_name: v.deployment_name.clone(),
-                        status: SessionStatus::New,
-                        agent_username: None,
-                        last_seq: 0,
-                    };
+                    let s = Session::new(id, v.end_user_id, &v.org_id, &v.deployment_name);
                     inner.store.create_session(&s)?;
                     true
                 }
@@ -105,7 +98,9 @@ impl Engine {
         .await
     }
 
-    /// A visitor's `sendMessage`. The first message of a new conversation starts routing.
+    /// A visitor's `sendMessage`. The first message of a new conversation goes to the bot,
+    /// if the deployment has one, else starts routing; a message in a stale conversation whose
+    /// agent is away routes it again.
     pub async fn visitor_message(&self, v: Visitor, m: Outgoing, out: Outbox) -> Result<()> {
         validate(&m.text)?;
         self.run(move |inner, ctx| {
@@ -114,31 +109,53 @@ impl Engine {
                 role: Role::EndUser,
                 subject: v.end_user_id.to_string(),
             };
-            let mut entries = vec![new_message(&m, sender, "Guest")];
-            let mut update = Update::default();
-            if s.status == SessionStatus::New {
-                entries.push(system_entry(EntryPayload::RoutingResult {
-                    routing_type: "Initial".into(),
-                    failure_type: None,
-                }));
-                entries.push(system_entry(EntryPayload::SessionStatusChanged {
-                    session_status: SessionStatus::Waiting,
-                }));
-                update.status = Some(SessionStatus::Waiting);
-            }
+            let entries = vec![new_message(&m, sender, "Guest")];
             let ack = |seq| ToVisitor::Ack {
                 conversation_id: m.conversation_id,
                 entry_id: m.entry_id,
                 seq,
             };
-            if !store_and_ack(inner, ctx, &s, &m, entries, update, &out, ack)? {
+            if !store_and_ack(inner, ctx, &s, &m, entries, Update::default(), &out, ack)? {
                 return Ok(());
             }
-            if s.status == SessionStatus::New {
-                enqueue(&ctx.config, &mut inner.routing, &s);
-                ctx.route(inner);
+            if let Some(bot) = ctx.bot_for(&s) {
+                ctx.bot_turn(inner, &s, &bot, &m.text)
+            } else if s.status == SessionStatus::New {
+                ctx.start_waiting(inner, s.conversation_id, "Initial", None)
+            } else {
+                ctx.reopen_if_stale(inner, &s)
             }
-            Ok(())
+        })
+        .await
+    }
+
+    /// `setContext`: merges pre-chat and hidden fields and the page into the conversation's
+    /// context (read by routing rules and shown to the agent).
+    pub async fn set_context(
+        &self,
+        v: Visitor,
+        id: ConversationId,
+        prechat: BTreeMap<String, String>,
+        hidden: BTreeMap<String, String>,
+        page: Option<PageContext>,
+    ) -> Result<()> {
+        for (k, value) in prechat.iter().chain(&hidden) {
+            if k.is_empty() || k.len() > 100 || value.chars().count() > 1000 {
+                return Err(Error::peer(
+                    ErrorCode::BadFrame,
+                    format!("field {k:?}: names are 1 to 100 bytes, values at most 1000 characters"),
+                ));
+            }
+        }
+        self.run(move |inner, _| {
+            let s = owned_session(inner, &v, id)?;
+            let mut context = s.context;
+            context.prechat_fields.extend(prechat);
+            context.hidden_fields.extend(hidden);
+            if page.is_some() {
+                context.page = page;
+            }
+            inner.store.set_context(id, &context)
         })
         .await
     }
@@ -159,7 +176,30 @@ impl Engine {
                 entry_id: m.entry_id,
                 seq,
             };
-            store_and_ack(inner, ctx, &s, &m, entries, Update::default(), &out, ack)?;
+            if store_and_ack(inner, ctx, &s, &m, entries, Update::default(), &out, ack)? {
+                inner.store.mark_first_response(m.conversation_id)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// An agent's `typing`: relayed to the visitor's sockets, not stored.
+    pub async fn agent_typing(&self, agent: String, id: ConversationId, typing: bool) -> Result<()> {
+        self.run(move |inner, ctx| {
+            assigned_session(inner, &agent, id)?;
+            let frame = ToVisitor::Typing {
+                conversation_id: id,
+                sender: Participant {
+                    role: Role::Agent,
+                    subject: agent.clone(),
+                },
+                sender_display_name: ctx.display_name(&agent),
+                typing,
+            };
+            if let Ok(text) = serde_json::to_string(&frame) {
+                inner.send_text(ctx.hub.recipients(id, None), text.into());
+            }
             Ok(())
         })
         .await

@@ -30,8 +30,9 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin = origin_of(&headers);
+    let config = state.engine.config();
     let deployment = match check_deployment(
-        &state.engine.config,
+        &config,
         q.get("orgId"),
         q.get("esConfigName"),
         origin.as_deref(),
@@ -138,6 +139,16 @@ impl VisitorSocket {
                 };
                 engine.visitor_message(v, m, out).await
             }
+            ToServer::SetContext {
+                conversation_id,
+                prechat_fields,
+                hidden_fields,
+                page,
+            } => {
+                engine
+                    .set_context(v, conversation_id, prechat_fields, hidden_fields, page)
+                    .await
+            }
             ToServer::Ping => {
                 out.send(&ToVisitor::Pong);
                 Ok(())
@@ -235,7 +246,8 @@ mod tests {
     async fn visitor_socket_over_channels() {
         let dir = tempfile::tempdir().unwrap();
         let config = Arc::new(Config::parse(CONFIG).unwrap());
-        let engine = Arc::new(Engine::open(config, &dir.path().join("em.sqlite")).unwrap());
+        let clock = Arc::new(crate::clock::SystemClock);
+        let engine = Arc::new(Engine::open(config, &dir.path().join("em.sqlite"), clock).unwrap());
         let (out, rx) = Outbox::new();
         let handler = VisitorSocket {
             engine,

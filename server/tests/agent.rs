@@ -212,6 +212,10 @@ async fn reconnect_restores_assignments_and_offline_gets_nothing() {
     v2.send(send_message(&c2, &uuid(), "anyone?")).await;
     v2.recv_until(|f| is_entry_type(f, "SessionStatusChanged"))
         .await;
+    // Nobody Online can take it: the visitor is told so (the routing fallback message).
+    let fallback = v2.recv().await;
+    assert_eq!(fallback["entry"]["sender"]["role"], "System");
+    assert!(text_of(&fallback).unwrap().starts_with("Nobody is available"));
     v2.assert_quiet().await;
 
     let mut a = s.agent().await;

@@ -198,7 +198,7 @@ async fn data_survives_kill_and_restart() {
     let state = v.recv().await;
     assert_eq!(
         (state["status"].as_str(), state["lastSeq"].as_u64()),
-        (Some("Waiting"), Some(3))
+        (Some("Waiting"), Some(4)) // message, RoutingResult, Waiting, "nobody is available"
     );
     let first = v.recv().await;
     assert_eq!(first["entry"]["identifier"], entry);

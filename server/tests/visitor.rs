@@ -123,10 +123,13 @@ async fn send_acks_after_persist_and_dedupes() {
     let echo = v.recv().await;
     assert_eq!(echo["entry"]["seq"], 1);
     assert_eq!(echo["entry"]["sender"]["role"], "EndUser");
-    // The first message starts routing: RoutingResult and Waiting follow.
-    assert!(is_entry_type(&v.recv().await, "RoutingResult"));
+    // The first message starts routing: RoutingResult and Waiting follow, then (nobody is
+    // Online) the fallback message.
+    let routed = v.recv().await;
+    assert_eq!(payload(&routed)["failureType"], "NoAgentAvailable");
     let waiting = v.recv().await;
     assert_eq!(payload(&waiting)["sessionStatus"], "Waiting");
+    assert_eq!(v.recv().await["entry"]["sender"]["role"], "System");
 
     v.send(send_message(&id, &entry, "hello")).await;
     assert_eq!(
@@ -150,25 +153,25 @@ async fn resume_replays_exactly_the_gap_and_tabs_share_entries() {
     for (i, text) in ["one", "two", "three"].iter().enumerate() {
         v.send(send_message(&id, &uuid(), text)).await;
         let ack = v.recv_until(|f| f["type"] == "ack").await;
-        // seq 1 "one", 2-3 routing entries, 4 "two", 5 "three"
-        assert_eq!(ack["seq"], [1, 4, 5][i]);
+        // seq 1 "one", 2-4 routing entries (result, Waiting, "nobody is available"), 5 "two", 6 "three"
+        assert_eq!(ack["seq"], [1, 5, 6][i]);
         texts.push(text);
     }
 
     let mut tab = s.visitor().await;
     tab.hello(Some(&credential)).await;
-    tab.send(json!({"type": "resume", "conversationId": id, "afterSeq": 3}))
+    tab.send(json!({"type": "resume", "conversationId": id, "afterSeq": 4}))
         .await;
     let state = tab.recv().await;
     assert_eq!(
         state,
-        json!({"type": "conversation", "conversationId": id, "status": "Waiting", "lastSeq": 5, "created": false})
+        json!({"type": "conversation", "conversationId": id, "status": "Waiting", "lastSeq": 6, "created": false})
     );
     let replayed: Vec<u64> = [tab.recv().await, tab.recv().await]
         .iter()
         .map(|f| f["entry"]["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(replayed, [4, 5]);
+    assert_eq!(replayed, [5, 6]);
     tab.assert_quiet().await;
 
     // Live: a message from the first tab reaches the second, after the replay.
@@ -179,7 +182,7 @@ async fn resume_replays_exactly_the_gap_and_tabs_share_entries() {
             live["entry"]["seq"].as_u64(),
             payload(&live)["abstractMessage"]["staticContent"]["text"].as_str()
         ),
-        (Some(6), Some("four"))
+        (Some(7), Some("four"))
     );
 }
 

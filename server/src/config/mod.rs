@@ -1,4 +1,5 @@
-//! The deployments file (TOML): deployments, queues and agents, validated once at start.
+//! The deployments file (TOML): deployments, queues, agents, routing and admin settings,
+//! validated at start and on every reload.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -6,13 +7,19 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+mod bot;
 mod branding;
 mod origin;
+mod password;
+mod rules;
 
+pub use bot::{BotConfig, Intent};
 pub use branding::BrandingConfig;
 pub use origin::OriginPattern;
+pub use password::{DEFAULT_ITERATIONS, PasswordHash};
+pub use rules::{BusinessHours, Route, RoutingRule};
 
-/// Everything the server is configured with. Immutable after start.
+/// Everything the server is configured with. Replaced as a whole on reload.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -22,6 +29,34 @@ pub struct Config {
     pub queue: Vec<Queue>,
     #[serde(default)]
     pub agent: Vec<Agent>,
+    #[serde(default)]
+    pub routing: RoutingSettings,
+    #[serde(default)]
+    pub admin: AdminConfig,
+}
+
+/// `[routing]`: server-wide routing settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSettings {
+    /// A visitor message in a conversation idle this long, whose agent is not Online, routes
+    /// it again to whoever is available.
+    pub reopen_after_seconds: u64,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            reopen_after_seconds: 3600,
+        }
+    }
+}
+
+/// `[admin]`: the bearer token of `/admin/*`; without it those endpoints are off.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +68,16 @@ pub struct Deployment {
     pub queue: String,
     #[serde(default)]
     pub branding: BrandingConfig,
+    #[serde(default)]
+    pub routing_rule: Vec<RoutingRule>,
+    pub bot: Option<BotConfig>,
+    pub business_hours: Option<BusinessHours>,
+    /// Told to the visitor when nobody can take the conversation now.
+    #[serde(default = "default_no_agent")]
+    pub no_agent_message: String,
+    /// Told to the visitor outside business hours.
+    #[serde(default = "default_after_hours")]
+    pub after_hours_message: String,
     /// Parsed `allowed_origins`, filled by validation.
     #[serde(skip)]
     pub origins: Vec<OriginPattern>,
@@ -42,6 +87,12 @@ pub struct Deployment {
 #[serde(deny_unknown_fields)]
 pub struct Queue {
     pub name: String,
+    /// Skills every agent taking this queue's work must have.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Used for the visitor's estimated wait.
+    #[serde(default = "default_handle_seconds")]
+    pub average_handle_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,9 +100,24 @@ pub struct Queue {
 pub struct Agent {
     pub username: String,
     pub display_name: String,
-    pub credential: String,
+    /// PHC string from `em-server hash-password`.
+    pub password_hash: String,
     pub capacity: u32,
     pub queues: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(skip)]
+    pub hash: Option<PasswordHash>,
+}
+
+fn default_handle_seconds() -> u64 {
+    300
+}
+fn default_no_agent() -> String {
+    "Nobody is available right now. Leave your message here: we will answer in this conversation.".into()
+}
+fn default_after_hours() -> String {
+    "We are closed right now. Leave your message here: we will answer in this conversation when we are back.".into()
 }
 
 impl Config {
@@ -106,10 +172,10 @@ impl Config {
             "agent",
             "username",
         )?;
-        for (i, a) in self.agent.iter().enumerate() {
+        for (i, a) in self.agent.iter_mut().enumerate() {
             let at = |f: &str| format!("agent[{i}].{f}");
             non_empty(&a.username, || at("username"))?;
-            non_empty(&a.credential, || at("credential"))?;
+            a.hash = Some(PasswordHash::parse(&a.password_hash).map_err(|m| (at("password_hash"), m))?);
             non_empty(&a.display_name, || at("display_name"))?;
             if a.capacity < 1 {
                 return Err((at("capacity"), "must be at least 1".into()));
@@ -151,6 +217,27 @@ impl Config {
             }
             if !queues.contains(d.queue.as_str()) {
                 return Err((at("queue"), format!("no [[queue]] named {:?}", d.queue)));
+            }
+            for (j, r) in d.routing_rule.iter().enumerate() {
+                let at = |f: &str| at(&format!("routing_rule[{j}].{f}"));
+                if let Some(q) = &r.queue
+                    && !queues.contains(q.as_str())
+                {
+                    return Err((at("queue"), format!("no [[queue]] named {q:?}")));
+                }
+                if let Some(k) = r.when.keys().find(|k| !rules::valid_key(k)) {
+                    return Err((
+                        at("when"),
+                        format!("{k:?} is not prechat.<field>, hidden.<field>, page.url, page.title or var.<name>"),
+                    ));
+                }
+            }
+            if let Some(bot) = &d.bot {
+                bot.validate().map_err(|(f, m)| (at(&format!("bot.{f}")), m))?;
+            }
+            if let Some(h) = &d.business_hours {
+                h.validate()
+                    .map_err(|(f, m)| (at(&format!("business_hours.{f}")), m))?;
             }
             if d.allowed_origins.is_empty() {
                 return Err((
@@ -203,9 +290,34 @@ impl Config {
     pub fn agent(&self, username: &str) -> Option<&Agent> {
         self.agent.iter().find(|a| a.username == username)
     }
+
+    pub fn queue(&self, name: &str) -> Option<&Queue> {
+        self.queue.iter().find(|q| q.name == name)
+    }
 }
 
 impl Deployment {
+    /// The first routing rule matching `ctx`, else the deployment's queue at priority 0.
+    pub fn route(&self, ctx: &em_protocol::agent::ConversationContext) -> Route {
+        match self.routing_rule.iter().find(|r| r.matches(ctx)) {
+            Some(r) => Route {
+                queue: r.queue.clone().unwrap_or_else(|| self.queue.clone()),
+                priority: r.priority,
+                skills: r.skills.clone(),
+            },
+            None => Route {
+                queue: self.queue.clone(),
+                priority: 0,
+                skills: Vec::new(),
+            },
+        }
+    }
+
+    /// Whether the deployment is within business hours (always, without any).
+    pub fn is_open(&self, now_ms: i64) -> bool {
+        self.business_hours.as_ref().is_none_or(|h| h.is_open(now_ms))
+    }
+
     pub fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|p| p.matches(origin))
     }
@@ -246,4 +358,18 @@ fn valid_api_name(s: &str) -> bool {
     s.len() <= 80
         && s.starts_with(|c: char| c.is_ascii_alphabetic())
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    // The documented example file (server/demo/deployments.toml) loads and validates.
+    fn demo_config_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/deployments.toml");
+        let c = Config::load(&path).unwrap();
+        assert!(c.deployment.iter().any(|d| d.bot.is_some()));
+        assert!(c.agent.iter().all(|a| a.hash.as_ref().is_some_and(|h| h.verify("demo-password"))));
+    }
 }

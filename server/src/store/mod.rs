@@ -1,23 +1,27 @@
 //! SQLite storage: end users, messaging sessions and conversation entries.
 //!
-//! Blocking API on purpose: callers run it inside `spawn_blocking` (see `engine.rs`), so a
-//! disk flush never stalls the async runtime.
+//! Blocking API on purpose: only the store thread calls it (see `engine.rs`), so a disk flush
+//! never stalls the async runtime. Time comes from the injected clock.
 
 use std::path::Path;
 
+use em_protocol::agent::ConversationContext;
 use em_protocol::{
     ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, Participant, SessionStatus,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::clock::SharedClock;
+use crate::config::Route;
 use crate::error::{Error, Result};
 
+mod metrics;
 mod rows;
 mod schema;
 
-pub use rows::now_ms;
+pub use metrics::{AssignmentFigures, SessionFigures};
 use rows::{SESSION_SELECT, entry_row, enum_str, json, parse_id, seq_of, session_row};
-use schema::{SCHEMA, SCHEMA_VERSION};
+use schema::{MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 
 /// A MessagingSession row.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +33,36 @@ pub struct Session {
     pub status: SessionStatus,
     pub agent_username: Option<String>,
     pub last_seq: u64,
+    /// Where routing sent it ('' until it first waits).
+    pub queue: String,
+    pub priority: i32,
+    pub skills: Vec<String>,
+    pub context: ConversationContext,
+    /// The rule bot's state (see `bot.rs`); `None` when no bot took part.
+    pub bot_state: Option<String>,
+    /// Last time anything was appended (ms).
+    pub updated_at: i64,
+}
+
+impl Session {
+    /// A new session as `createConversation` makes it.
+    pub fn new(id: ConversationId, end_user_id: EndUserId, org_id: &str, deployment_name: &str) -> Self {
+        Self {
+            conversation_id: id,
+            end_user_id,
+            org_id: org_id.to_string(),
+            deployment_name: deployment_name.to_string(),
+            status: SessionStatus::New,
+            agent_username: None,
+            last_seq: 0,
+            queue: String::new(),
+            priority: 0,
+            skills: Vec::new(),
+            context: ConversationContext::default(),
+            bot_state: None,
+            updated_at: 0,
+        }
+    }
 }
 
 /// An entry to append; the store assigns `seq` and the server timestamp.
@@ -61,11 +95,12 @@ pub enum Appended {
 
 pub struct Store {
     conn: Connection,
+    clock: SharedClock,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and brings the schema up to date.
-    pub fn open(path: &Path) -> Result<Self> {
+    /// Opens (creating if needed) the database file and migrates its schema forward.
+    pub fn open(path: &Path, clock: SharedClock) -> Result<Self> {
         let open_err = |source| Error::OpenDb {
             path: path.display().to_string(),
             source,
@@ -84,21 +119,28 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(open_err)?;
-        match version {
-            0 => {
-                conn.execute_batch(&format!(
-                    "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(open_err)?;
-            }
-            SCHEMA_VERSION => {}
-            v => {
-                return Err(Error::Corrupt(format!(
-                    "schema version {v} is newer than this server's ({SCHEMA_VERSION})"
-                )));
-            }
+        if version > SCHEMA_VERSION {
+            return Err(Error::Corrupt(format!(
+                "schema version {version} is newer than this server's ({SCHEMA_VERSION})"
+            )));
         }
-        Ok(Self { conn })
+        if version == 0 {
+            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))
+                .map_err(open_err)?;
+        }
+        // Each step in its own transaction: a crash mid-way resumes at the last finished one.
+        for v in version.max(1)..SCHEMA_VERSION {
+            let step = MIGRATIONS[(v - 1) as usize];
+            conn.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", v + 1))
+                .map_err(open_err)?;
+            tracing::info!(from = v, to = v + 1, "database schema migrated");
+        }
+        Ok(Self { conn, clock })
+    }
+
+    /// The injected clock's time (ms).
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Starts the transaction of a group of jobs (see `engine.rs`).
@@ -140,7 +182,7 @@ impl Store {
     pub fn create_end_user(&self, id: EndUserId, credential_sha256: &[u8]) -> Result<()> {
         self.exec(
             "INSERT INTO messaging_end_user (id, credential_sha256, created_at) VALUES (?1, ?2, ?3)",
-            params![id.to_string(), credential_sha256, now_ms()],
+            params![id.to_string(), credential_sha256, self.now()],
         )
     }
 
@@ -154,7 +196,8 @@ impl Store {
     }
 
     pub fn create_session(&self, s: &Session) -> Result<()> {
-        let now = now_ms();
+        debug_assert!(s.queue.is_empty() && s.bot_state.is_none(), "set later, by routing and the bot");
+        let now = self.now();
         self.exec(
             "INSERT INTO messaging_session (conversation_id, end_user_id, org_id, deployment_name, status,
              agent_username, last_seq, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
@@ -199,7 +242,7 @@ impl Store {
             .conn
             .prepare_cached("SELECT last_seq FROM messaging_session WHERE conversation_id = ?1")?
             .query_row([&cid], |r| r.get(0))?;
-        let now = now_ms();
+        let now = self.now();
         let mut stored = Vec::with_capacity(entries.len());
         for e in entries {
             seq += 1;
@@ -231,6 +274,75 @@ impl Store {
             params![cid, seq, now, update.status.as_ref().map(enum_str), set_agent, agent],
         )?;
         Ok(Appended::Stored(stored))
+    }
+
+    /// Where the session is routed; also marks when it (first) started waiting.
+    pub fn set_route(&self, id: ConversationId, r: &Route) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET queue = ?2, priority = ?3, skills_json = ?4,
+             waiting_at = coalesce(waiting_at, ?5) WHERE conversation_id = ?1",
+            params![id.to_string(), r.queue, r.priority, json(&r.skills), self.now()],
+        )
+    }
+
+    pub fn set_context(&self, id: ConversationId, ctx: &ConversationContext) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET context_json = ?2 WHERE conversation_id = ?1",
+            params![id.to_string(), json(ctx)],
+        )
+    }
+
+    /// The bot's new state; `answered` counts an answer it gave, `handoff` marks the handoff.
+    pub fn set_bot(&self, id: ConversationId, state: &str, answered: bool, handoff: bool) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET bot_state = ?2, bot_answers = bot_answers + ?3,
+             handed_off = handed_off OR ?4 WHERE conversation_id = ?1",
+            params![id.to_string(), state, i64::from(answered), handoff],
+        )
+    }
+
+    /// An agent takes the conversation (routing or transfer).
+    pub fn assignment_start(&self, id: ConversationId, agent: &str, queue: &str) -> Result<()> {
+        let now = self.now();
+        self.exec(
+            "INSERT INTO routing_assignment (conversation_id, agent_username, queue, assigned_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![id.to_string(), agent, queue, now],
+        )?;
+        self.exec(
+            "UPDATE messaging_session SET first_assigned_at = coalesce(first_assigned_at, ?2)
+             WHERE conversation_id = ?1",
+            params![id.to_string(), now],
+        )
+    }
+
+    /// The agent's part ends (end, transfer, re-route); `transfer` counts a transfer.
+    pub fn assignment_end(&self, id: ConversationId, agent: &str, transfer: bool) -> Result<()> {
+        let now = self.now();
+        self.exec(
+            "UPDATE routing_assignment SET released_at = ?3
+             WHERE conversation_id = ?1 AND agent_username = ?2 AND released_at IS NULL",
+            params![id.to_string(), agent, now],
+        )?;
+        self.exec(
+            "UPDATE messaging_session SET transfers = transfers + ?2 WHERE conversation_id = ?1",
+            params![id.to_string(), i64::from(transfer)],
+        )
+    }
+
+    pub fn mark_first_response(&self, id: ConversationId) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET first_response_at = coalesce(first_response_at, ?2)
+             WHERE conversation_id = ?1",
+            params![id.to_string(), self.now()],
+        )
+    }
+
+    pub fn mark_ended(&self, id: ConversationId) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET ended_at = coalesce(ended_at, ?2) WHERE conversation_id = ?1",
+            params![id.to_string(), self.now()],
+        )
     }
 
     /// The seq an entry identifier was stored as, if it was.

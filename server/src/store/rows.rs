@@ -1,7 +1,5 @@
 //! Row mapping and column encodings of the store.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use em_protocol::{ConversationEntry, ConversationId, EntryId, Participant, Role};
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Serialize, de::DeserializeOwned};
@@ -19,12 +17,16 @@ pub(super) fn seq_of(conn: &Connection, cid: &str, entry: EntryId) -> Result<Opt
     Ok(seq)
 }
 
-pub(super) const SESSION_SELECT: &str = "SELECT conversation_id, end_user_id, org_id, deployment_name, status, agent_username, last_seq FROM messaging_session";
+pub(super) const SESSION_SELECT: &str = "SELECT conversation_id, end_user_id, org_id, deployment_name, status,
+    agent_username, last_seq, queue, priority, skills_json, context_json, bot_state, updated_at FROM messaging_session";
 
 pub(super) fn session_row(r: &Row) -> rusqlite::Result<Result<Session>> {
     let (cid, uid, status): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(4)?);
     let (org_id, deployment_name, agent_username, last_seq) =
         (r.get(2)?, r.get(3)?, r.get(5)?, r.get(6)?);
+    let (queue, priority, skills, context): (String, i32, String, String) =
+        (r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?);
+    let (bot_state, updated_at) = (r.get(11)?, r.get(12)?);
     Ok((|| {
         Ok(Session {
             conversation_id: parse_id(&cid)?,
@@ -34,6 +36,14 @@ pub(super) fn session_row(r: &Row) -> rusqlite::Result<Result<Session>> {
             status: parse_enum(&status)?,
             agent_username,
             last_seq,
+            queue,
+            priority,
+            skills: serde_json::from_str(&skills)
+                .map_err(|e| Error::Corrupt(format!("skills: {e}")))?,
+            context: serde_json::from_str(&context)
+                .map_err(|e| Error::Corrupt(format!("context: {e}")))?,
+            bot_state,
+            updated_at,
         })
     })())
 }
@@ -60,12 +70,6 @@ pub(super) fn entry_row(
                 .map_err(|e| Error::Corrupt(format!("entry payload: {e}")))?,
         })
     })())
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 pub(super) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {

@@ -1,8 +1,9 @@
-//! The SQLite schema, named after the data model.
+//! The SQLite schema, named after the data model, and its forward migrations.
 
-/// Bumped with every schema change; `open` refuses a newer database than it knows.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Bumped with every migration; `open` refuses a newer database than it knows.
+pub const SCHEMA_VERSION: i64 = 2;
 
+/// Version 1: the first schema.
 pub const SCHEMA: &str = "
 CREATE TABLE messaging_end_user (
     id TEXT PRIMARY KEY,
@@ -35,3 +36,28 @@ CREATE TABLE conversation_entry (
     UNIQUE (conversation_id, identifier)
 ) WITHOUT ROWID;
 ";
+
+/// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
+pub const MIGRATIONS: &[&str] = &["
+-- 2: routing (queue, priority, skills), context, the bot's state and the metrics' timestamps.
+ALTER TABLE messaging_session ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+ALTER TABLE messaging_session ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messaging_session ADD COLUMN skills_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messaging_session ADD COLUMN context_json TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE messaging_session ADD COLUMN bot_state TEXT;
+ALTER TABLE messaging_session ADD COLUMN bot_answers INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messaging_session ADD COLUMN handed_off INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messaging_session ADD COLUMN waiting_at INTEGER;
+ALTER TABLE messaging_session ADD COLUMN first_assigned_at INTEGER;
+ALTER TABLE messaging_session ADD COLUMN first_response_at INTEGER;
+ALTER TABLE messaging_session ADD COLUMN ended_at INTEGER;
+ALTER TABLE messaging_session ADD COLUMN transfers INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE routing_assignment (
+    conversation_id TEXT NOT NULL REFERENCES messaging_session(conversation_id),
+    agent_username TEXT NOT NULL,
+    queue TEXT NOT NULL,
+    assigned_at INTEGER NOT NULL,
+    released_at INTEGER
+);
+CREATE INDEX routing_assignment_conversation ON routing_assignment(conversation_id);
+"];

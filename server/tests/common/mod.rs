@@ -18,6 +18,9 @@ pub const DEPLOYMENT: &str = "Test_Deployment";
 pub const ORIGIN: &str = "http://127.0.0.1:5555";
 pub const EVIL: &str = "http://evil.test";
 
+/// `pw`, hashed with one PBKDF2 iteration (cheap in tests; real configs use the default).
+pub const PW_HASH: &str = "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
+
 /// One deployment, one queue, agent `ada` with the given capacity.
 pub fn config(capacity: u32) -> String {
     format!(
@@ -34,7 +37,7 @@ name = "support"
 [[agent]]
 username = "ada"
 display_name = "Ada"
-credential = "pw"
+password_hash = "{PW_HASH}"
 capacity = {capacity}
 queues = ["support"]
 "#
