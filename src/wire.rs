@@ -147,6 +147,7 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
         "RoutingResult" => EntryPayload::RoutingResult {
             routing_type: opt_string(v, "routingType"),
             failure_type: get(v, "failureType").as_str().map(str::to_owned),
+            estimated_wait_time: None,
         },
         _ => EntryPayload::Unknown,
     })
@@ -248,7 +249,10 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("text", text)
             .int("clientTimestamp", *client_timestamp)
             .end(),
-        ToServer::Ping | ToServer::Unknown => Obj::new().str("type", "ping").end(),
+        // The widget does not send `setContext` yet.
+        ToServer::Ping | ToServer::SetContext { .. } | ToServer::Unknown => {
+            Obj::new().str("type", "ping").end()
+        }
     }
 }
 
@@ -270,7 +274,10 @@ pub fn write_payload(p: &EntryPayload) -> String {
                         .str("id", &id_string(&id.0))
                         .raw("staticContent", &content.end())
                 }
-                AbstractMessage::Unknown => Obj::new().str("messageType", "Unknown"),
+                // Read as `Unknown` (see `read_payload`), so never written.
+                AbstractMessage::ChoicesMessage { .. } | AbstractMessage::Unknown => {
+                    Obj::new().str("messageType", "Unknown")
+                }
             };
             o.raw("abstractMessage", &m.end())
         }
@@ -304,6 +311,7 @@ pub fn write_payload(p: &EntryPayload) -> String {
         EntryPayload::RoutingResult {
             routing_type,
             failure_type,
+            ..
         } => {
             let o = o.str("routingType", routing_type);
             match failure_type {

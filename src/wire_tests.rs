@@ -77,6 +77,7 @@ fn readers_match_the_protocol_crate() {
                 EntryPayload::RoutingResult {
                     routing_type: "Initial".into(),
                     failure_type: Some("NoAgent".into()),
+                    estimated_wait_time: None,
                 },
                 None,
             ),
@@ -203,6 +204,7 @@ fn writers_match_the_protocol_crate() {
         EntryPayload::RoutingResult {
             routing_type: "Initial".into(),
             failure_type: None,
+            estimated_wait_time: None,
         },
     ];
     for p in payloads {

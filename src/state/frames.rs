@@ -65,7 +65,7 @@ impl State {
                 }
             }
             ToVisitor::Error(err) => self.error(err, fx),
-            ToVisitor::Pong | ToVisitor::Unknown => {}
+            ToVisitor::Pong | ToVisitor::Typing { .. } | ToVisitor::Unknown => {}
         }
     }
 
