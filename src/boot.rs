@@ -60,9 +60,11 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     };
     events::dispatch(
         "onEmbeddedMessagingButtonCreated",
-        &events::object(&[("buttonVisibility", visibility)]),
+        &events::to_js(&events::ButtonCreatedDetail {
+            button_visibility: visibility,
+        }),
     );
-    events::dispatch("onEmbeddedMessagingReady", &events::object(&[]));
+    events::dispatch("onEmbeddedMessagingReady", &js_sys::Object::new());
     if settings.dev_mode {
         console::info("ready.");
     }
@@ -76,7 +78,10 @@ pub fn report(err: &Error) {
     console::error(&message);
     events::dispatch(
         "onEmbeddedMessagingInitError",
-        &events::object(&[("code", err.code()), ("message", &message)]),
+        &events::to_js(&events::InitErrorDetail {
+            code: err.code(),
+            message: &message,
+        }),
     );
 }
 

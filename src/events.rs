@@ -1,11 +1,14 @@
 //! Window `CustomEvent`s: the `onEmbeddedMessaging*` names and their `detail` shapes.
+//!
+//! Each `detail` is a small `Serialize` struct written once through serde-wasm-bindgen's
+//! JSON-compatible serializer (plain objects, `null` for `None`), in the shapes of API.md.
 
 use em_protocol::ConversationEntry;
+use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit};
 
-use crate::json::Obj;
-use crate::state::Event;
+use crate::state::{Event, role_str};
 use crate::wire;
 
 /// The event name of each `Event`.
@@ -28,27 +31,97 @@ pub fn name(event: &Event) -> &'static str {
     }
 }
 
-/// The `detail` of each `Event` as JSON text (`{}` unless API.md says otherwise).
-pub fn detail_json(event: &Event) -> String {
+/// API.md's `conversationEntry`; `entryPayload` is itself a JSON *string*.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationEntryDetail<'a> {
+    pub identifier: String,
+    pub entry_type: &'static str,
+    pub entry_payload: String,
+    pub sender: SenderDetail<'a>,
+    pub sender_display_name: &'a str,
+    pub transcripted_timestamp: i64,
+    pub client_timestamp: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct SenderDetail<'a> {
+    pub role: &'static str,
+    pub subject: &'a str,
+}
+
+impl<'a> ConversationEntryDetail<'a> {
+    pub fn new(e: &'a ConversationEntry) -> Self {
+        ConversationEntryDetail {
+            identifier: wire::id_string(&e.identifier.0),
+            entry_type: e.entry_type(),
+            entry_payload: wire::write_payload(&e.entry_payload),
+            sender: SenderDetail {
+                role: role_str(e.sender.role),
+                subject: &e.sender.subject,
+            },
+            sender_display_name: &e.sender_display_name,
+            transcripted_timestamp: e.transcripted_timestamp,
+            client_timestamp: e.client_timestamp,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryDetail<'a> {
+    conversation_entry: ConversationEntryDetail<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StartedDetail {
+    conversation_id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnreadDetail {
+    unread_count: u32,
+}
+
+/// `onEmbeddedMessagingButtonCreated`: `{ buttonVisibility: "Show" | "Hide" }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ButtonCreatedDetail {
+    pub button_visibility: &'static str,
+}
+
+/// `onEmbeddedMessagingInitError`: `{ code, message }`.
+#[derive(Serialize)]
+pub struct InitErrorDetail<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+/// A `detail` struct → a plain JS object.
+pub fn to_js<T: Serialize>(detail: &T) -> JsValue {
+    detail
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or_else(|_| js_sys::Object::new().into())
+}
+
+/// The `detail` of each `Event` (`{}` unless API.md says otherwise).
+pub fn detail(event: &Event) -> JsValue {
     match event {
-        Event::ConversationStarted(id) => Obj::new()
-            .str("conversationId", &wire::id_string(&id.0))
-            .end(),
+        Event::ConversationStarted(id) => to_js(&StartedDetail {
+            conversation_id: wire::id_string(&id.0),
+        }),
         Event::MessageSent(e)
         | Event::ParticipantChanged(e)
         | Event::SessionStatusUpdate(e)
         | Event::ConversationClosed(e)
-        | Event::ConversationRouted(e) => Obj::new()
-            .raw("conversationEntry", &conversation_entry(e))
-            .end(),
-        Event::UnreadCountChanged(n) => Obj::new().int("unreadCount", i64::from(*n)).end(),
-        _ => "{}".into(),
+        | Event::ConversationRouted(e) => to_js(&EntryDetail {
+            conversation_entry: ConversationEntryDetail::new(e),
+        }),
+        Event::UnreadCountChanged(n) => to_js(&UnreadDetail { unread_count: *n }),
+        _ => js_sys::Object::new().into(),
     }
-}
-
-/// The `detail` of each `Event` as a JS object.
-pub fn detail(event: &Event) -> JsValue {
-    js_sys::JSON::parse(&detail_json(event)).unwrap_or_else(|_| js_sys::Object::new().into())
 }
 
 /// Dispatch one `Event` on `window`.
@@ -66,29 +139,4 @@ pub fn dispatch(name: &str, detail: &JsValue) {
     if let Ok(event) = CustomEvent::new_with_event_init_dict(name, &init) {
         let _ = window.dispatch_event(&event);
     }
-}
-
-/// `{ key: "value", ... }` from string pairs, as a JS object.
-pub fn object(pairs: &[(&str, &str)]) -> JsValue {
-    let mut o = Obj::new();
-    for (k, v) in pairs {
-        o = o.str(k, v);
-    }
-    js_sys::JSON::parse(&o.end()).unwrap_or_else(|_| js_sys::Object::new().into())
-}
-
-/// The API.md `conversationEntry` as JSON text; `entryPayload` is itself a JSON *string*.
-pub fn conversation_entry(e: &ConversationEntry) -> String {
-    let o = Obj::new()
-        .str("identifier", &wire::id_string(&e.identifier.0))
-        .str("entryType", e.entry_type())
-        .str("entryPayload", &wire::write_payload(&e.entry_payload))
-        .raw("sender", &wire::write_participant(&e.sender))
-        .str("senderDisplayName", &e.sender_display_name)
-        .int("transcriptedTimestamp", e.transcripted_timestamp);
-    match e.client_timestamp {
-        Some(t) => o.int("clientTimestamp", t),
-        None => o.raw("clientTimestamp", "null"),
-    }
-    .end()
 }

@@ -29,14 +29,11 @@ use em_protocol::EntryId;
 use js_sys::Promise;
 use uuid::Uuid;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 use crate::runtime::Runtime;
 use crate::settings::{InitArgs, Settings};
 use crate::state::{Msg, State, WindowState};
-
-fn reject(message: &str) -> Promise {
-    Promise::reject(&JsValue::from_str(message))
-}
 
 /// The handle the loader forwards API calls to.
 #[wasm_bindgen]
@@ -54,30 +51,38 @@ impl Widget {
 
     /// `utilAPI.sendTextMessage(text)`: sends as the visitor; rejects (with a string) unless a
     /// conversation is open (`onEmbeddedMessagingConversationOpened`) and `text` is not blank.
+    /// Resolves once the message is queued: the outbox delivers it when the server is reachable.
     #[wasm_bindgen(js_name = sendTextMessage)]
     pub fn send_text_message(&self, text: JsValue) -> Promise {
-        let Some(text) = text.as_string().filter(|t| !t.trim().is_empty()) else {
-            return reject("utilAPI.sendTextMessage: text must be a non-empty string.");
-        };
-        if self.rt.with_state(State::conversation_open) != Some(true) {
-            return reject(
-                "utilAPI.sendTextMessage: no conversation is open yet; call it after onEmbeddedMessagingConversationOpened.",
-            );
-        }
-        let (entry_id, now) = (EntryId(Uuid::new_v4()), js_sys::Date::now() as i64);
-        self.rt.dispatch(Msg::SendTextRequested {
-            text,
-            entry_id,
-            now,
-        });
-        Promise::resolve(&JsValue::UNDEFINED)
+        let rt = self.rt.clone();
+        future_to_promise(async move {
+            let text = text
+                .as_string()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or("utilAPI.sendTextMessage: text must be a non-empty string.")?;
+            if rt.with_state(State::conversation_open) != Some(true) {
+                return Err(
+                    "utilAPI.sendTextMessage: no conversation is open yet; call it after onEmbeddedMessagingConversationOpened.".into(),
+                );
+            }
+            let (entry_id, now) = (EntryId(Uuid::new_v4()), js_sys::Date::now() as i64);
+            rt.dispatch(Msg::SendTextRequested {
+                text,
+                entry_id,
+                now,
+            });
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// `utilAPI.minimizeChat()`.
     #[wasm_bindgen(js_name = minimizeChat)]
     pub fn minimize_chat(&self) -> Promise {
-        self.rt.dispatch(Msg::MinimizeRequested);
-        Promise::resolve(&JsValue::UNDEFINED)
+        let rt = self.rt.clone();
+        future_to_promise(async move {
+            rt.dispatch(Msg::MinimizeRequested);
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// `utilAPI.showChatButton()`: always succeeds.

@@ -1,9 +1,11 @@
-//! What the page passes in: `embeddedservice_bootstrap.settings` and the `init` arguments.
+//! What the page passes in: `embeddedservice_bootstrap.settings` and the `init` arguments,
+//! read once through serde-wasm-bindgen.
 //!
-//! Settings are read field by field (not through one serde struct) so that one mistyped
-//! setting is warned about and skipped instead of failing the whole widget.
+//! A mistyped setting is warned about (naming the setting and the fix) and its default used:
+//! one bad value never fails the widget. `targetElement` is a DOM element, read apart.
 
 use js_sys::Reflect;
+use serde::{Deserialize, Deserializer};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Element;
 
@@ -11,15 +13,28 @@ use crate::console;
 use crate::error::Error;
 
 /// The `init(orgId, deploymentName, siteURL, { scrt2URL })` arguments (checked by the loader).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InitArgs {
     pub org_id: String,
     pub deployment_name: String,
+    #[serde(rename = "siteURL")]
     pub site_url: String,
+    #[serde(rename = "scrt2URL")]
     pub scrt2_url: String,
 }
 
-/// The settings this widget understands.
+/// The settings this widget understands, as the page wrote them (unknown keys are ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct PageSettings {
+    language: Checked<String>,
+    hide_chat_button_on_load: Checked<bool>,
+    chat_button_position: Checked<String>,
+    dev_mode: Checked<bool>,
+}
+
+/// The settings, checked.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub language: Option<String>,
@@ -30,43 +45,107 @@ pub struct Settings {
     pub dev_mode: bool,
 }
 
+/// One setting: unset (absent, `null`, `undefined`), a value, or why the value was refused.
+///
+/// serde-wasm-bindgen gives every property its own deserializer, so a refused value is
+/// caught here and the rest of the object is still read.
+#[derive(Debug)]
+struct Checked<T>(Option<Result<T, String>>);
+
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Checked(
+            Option::<T>::deserialize(d)
+                .map_err(|e| e.to_string())
+                .transpose(),
+        ))
+    }
+}
+
+impl<T> Checked<T> {
+    /// The value; a refused one is warned about as `settings.<name>`, with `fix`.
+    fn value(self, name: &str, fix: &str) -> Option<T> {
+        match self.0? {
+            Ok(v) => Some(v),
+            Err(why) => {
+                console::warn(
+                    &("settings.".to_owned()
+                        + name
+                        + " was ignored ("
+                        + &why
+                        + "): set it to "
+                        + fix
+                        + "; using the default."),
+                );
+                None
+            }
+        }
+    }
+}
+
 impl InitArgs {
     pub fn from_js(value: &JsValue) -> Result<InitArgs, Error> {
-        let field = |name: &str| -> Result<String, Error> {
-            get(value, name)
-                .as_string()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| Error::Invalid("init: missing ".to_owned() + name))
-        };
-        Ok(InitArgs {
-            org_id: field("orgId")?,
-            deployment_name: field("deploymentName")?,
-            site_url: field("siteURL")?,
-            scrt2_url: field("scrt2URL")?.trim_end_matches('/').to_owned(),
-        })
+        let mut args: InitArgs = serde_wasm_bindgen::from_value(value.clone())
+            .map_err(|e| Error::Invalid("init: ".to_owned() + &e.to_string()))?;
+        for (name, v) in [
+            ("orgId", &args.org_id),
+            ("deploymentName", &args.deployment_name),
+            ("siteURL", &args.site_url),
+            ("scrt2URL", &args.scrt2_url),
+        ] {
+            if v.is_empty() {
+                return Err(Error::Invalid("init: missing ".to_owned() + name));
+            }
+        }
+        args.scrt2_url = args.scrt2_url.trim_end_matches('/').to_owned();
+        Ok(args)
     }
 }
 
 impl Settings {
     pub fn from_js(value: &JsValue) -> Settings {
+        let page: PageSettings = if value.is_object() {
+            serde_wasm_bindgen::from_value(value.clone()).unwrap_or_default()
+        } else {
+            PageSettings::default()
+        };
+        let flag = |c: Checked<bool>, name| c.value(name, "true or false") == Some(true);
         let mut s = Settings {
-            language: get(value, "language").as_string().filter(|l| !l.is_empty()),
-            hide_chat_button_on_load: flag(value, "hideChatButtonOnLoad"),
-            dev_mode: flag(value, "devMode"),
+            language: page
+                .language
+                .value("language", "a language code such as \"en_US\"")
+                .filter(|l| !l.is_empty()),
+            hide_chat_button_on_load: flag(page.hide_chat_button_on_load, "hideChatButtonOnLoad"),
+            dev_mode: flag(page.dev_mode, "devMode"),
             ..Settings::default()
         };
-        let position = get(value, "chatButtonPosition");
-        if let Some(p) = position.as_string() {
+        const POSITION: &str = "\"<bottom>, <right>\" in CSS lengths (e.g. \"25px, 30px\")";
+        if let Some(p) = page
+            .chat_button_position
+            .value("chatButtonPosition", POSITION)
+        {
             s.button_position = parse_position(&p);
             if s.button_position.is_none() {
                 console::warn(
                     &("settings.chatButtonPosition \"".to_owned()
                         + &p
-                        + "\" is not \"<bottom>, <right>\" in CSS lengths (e.g. \"25px, 30px\"); using the default position."),
+                        + "\" is not "
+                        + POSITION
+                        + "; using the default position."),
                 );
             }
         }
-        let target = get(value, "targetElement");
+        let target = if value.is_object() {
+            Reflect::get(value, &JsValue::from_str("targetElement")).unwrap_or(JsValue::UNDEFINED)
+        } else {
+            JsValue::UNDEFINED
+        };
         if !target.is_undefined() && !target.is_null() {
             match target.dyn_into::<Element>() {
                 Ok(el) => s.target_element = Some(el),
@@ -77,19 +156,6 @@ impl Settings {
         }
         s
     }
-}
-
-fn get(obj: &JsValue, key: &str) -> JsValue {
-    if !obj.is_object() {
-        return JsValue::UNDEFINED;
-    }
-    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn flag(obj: &JsValue, key: &str) -> bool {
-    let v = get(obj, key);
-    v.as_bool()
-        .unwrap_or_else(|| v.as_string().is_some_and(|s| s == "true"))
 }
 
 /// `"25px, 30px"` → `("25px", "30px")`; anything that is not two CSS lengths → `None`.

@@ -812,3 +812,72 @@ fn hidden_tab_title_blinks_and_is_restored() {
     drop(view);
     assert_eq!(doc().title(), original);
 }
+
+fn js_object(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn settings_are_read_through_serde_and_a_wrong_type_falls_back_to_the_default() {
+    // Known settings are read (camelCase), unknown keys are ignored, a mistyped setting keeps
+    // its default instead of failing the rest, and targetElement must be a DOM element.
+    use embedded_messaging::settings::Settings;
+    let s = Settings::from_js(&js_object(
+        r#"{"language":"pt_BR","hideChatButtonOnLoad":true,"chatButtonPosition":"1%, 2%",
+            "devMode":"yes","snippetConfig":{"scrt2URL":"x"},"somethingElse":[1,2]}"#,
+    ));
+    assert_eq!(s.language.as_deref(), Some("pt_BR"));
+    assert!(s.hide_chat_button_on_load);
+    assert_eq!(s.button_position, Some(("1%".into(), "2%".into())));
+    assert!(!s.dev_mode, "a mistyped devMode keeps the default");
+    let s = Settings::from_js(&js_object(
+        r#"{"language":12,"hideChatButtonOnLoad":null,"chatButtonPosition":"left"}"#,
+    ));
+    assert_eq!(
+        (s.language, s.hide_chat_button_on_load, s.button_position),
+        (None, false, None)
+    );
+    let c = Container::new();
+    let with_target = js_sys::Object::new();
+    js_sys::Reflect::set(&with_target, &"targetElement".into(), &c.0).unwrap();
+    let s = Settings::from_js(&with_target);
+    assert!(s.target_element.unwrap().is_same_node(Some(&c.0)));
+    assert!(Settings::from_js(&JsValue::NULL).target_element.is_none());
+}
+
+#[wasm_bindgen_test]
+fn init_args_are_read_through_serde_and_checked() {
+    // init's {orgId, deploymentName, siteURL, scrt2URL}: read with their wire names, the trailing
+    // slash of scrt2URL dropped; a missing or empty one is an error naming it.
+    use embedded_messaging::settings::InitArgs;
+    let a = InitArgs::from_js(&js_object(
+        r#"{"orgId":"00D000000000001","deploymentName":"D","siteURL":"https://s","scrt2URL":"https://m/"}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        (a.org_id.as_str(), a.scrt2_url.as_str(), a.site_url.as_str()),
+        ("00D000000000001", "https://m", "https://s")
+    );
+    let e = InitArgs::from_js(&js_object(
+        r#"{"orgId":"00D000000000001","deploymentName":"","siteURL":"https://s","scrt2URL":"https://m"}"#,
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("deploymentName"), "{e}");
+    assert!(InitArgs::from_js(&js_object(r#"{"orgId":"00D000000000001"}"#)).is_err());
+}
+
+#[wasm_bindgen_test]
+fn small_event_details_have_the_api_shape() {
+    // ConversationStarted, UnreadCountChanged and the detail-less events: API.md shapes.
+    use embedded_messaging::events::detail;
+    use embedded_messaging::state::Event;
+    assert_eq!(
+        stringify(&detail(&Event::ConversationStarted(cid()))),
+        format!(r#"{{"conversationId":"{}"}}"#, wire::id_string(&cid().0))
+    );
+    assert_eq!(
+        stringify(&detail(&Event::UnreadCountChanged(3))),
+        r#"{"unreadCount":3}"#
+    );
+    assert_eq!(stringify(&detail(&Event::WindowMaximized)), "{}");
+}
