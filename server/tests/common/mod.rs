@@ -52,13 +52,19 @@ pub struct Server {
 
 impl Server {
     pub async fn start(config: &str) -> Self {
+        Self::start_with_clock(config, std::sync::Arc::new(em_server::clock::SystemClock)).await
+    }
+
+    /// Like `start`, with the given clock (a `ManualClock` scripts time).
+    pub async fn start_with_clock(config: &str, clock: em_server::clock::SharedClock) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("pkg")).unwrap();
         let config = em_server::Config::parse(config).unwrap();
-        let state = em_server::AppState::new(
+        let state = em_server::AppState::with_clock(
             config,
             &dir.path().join("em.sqlite"),
             dir.path().join("pkg"),
+            clock,
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -108,6 +114,18 @@ impl Server {
             .await;
         assert_eq!(v.recv().await["type"], "conversation");
         (v, id, credential)
+    }
+
+    /// Agent `name` (password `pw`), signed in and Online.
+    pub async fn agent_named(&self, name: &str) -> Ws {
+        let mut a = self.agent().await;
+        a.send(json!({"type": "hello", "protocolVersion": 1, "username": name, "credential": "pw"}))
+            .await;
+        assert_eq!(a.recv().await["type"], "welcome");
+        a.send(json!({"type": "setPresence", "presence": "Online"}))
+            .await;
+        assert_eq!(a.recv().await["presence"], "Online");
+        a
     }
 
     /// Agent `ada`, signed in and Online.
