@@ -21,7 +21,8 @@ mod schema;
 
 pub use metrics::{AssignmentFigures, SessionFigures};
 use rows::{SESSION_SELECT, entry_row, enum_str, json, parse_id, seq_of, session_row};
-use schema::{MIGRATIONS, SCHEMA, SCHEMA_VERSION};
+use schema::{MIGRATIONS, SCHEMA};
+pub use schema::{SCHEMA as SCHEMA_V1, SCHEMA_VERSION};
 
 /// A MessagingSession row.
 #[derive(Debug, Clone, PartialEq)]
@@ -310,9 +311,9 @@ impl Store {
             params![id.to_string(), agent, queue, now],
         )?;
         self.exec(
-            "UPDATE messaging_session SET first_assigned_at = coalesce(first_assigned_at, ?2)
+            "UPDATE messaging_session SET first_assigned_at = coalesce(first_assigned_at, ?2), queue = ?3
              WHERE conversation_id = ?1",
-            params![id.to_string(), now],
+            params![id.to_string(), now, queue],
         )
     }
 
