@@ -49,6 +49,8 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     };
     let key = settings::storage_key(&args);
     let mut state = State::new(storage::load(&key), &b.agent_display_name);
+    state.restore_outbox(storage::load_outbox(&key));
+    state.seed((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
     state.button_hidden = settings.hide_chat_button_on_load;
     let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
         View::new(&doc, &mount, &view_config, dispatch)

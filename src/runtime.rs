@@ -43,11 +43,16 @@ struct Core {
     _keepalive: Interval,
     _other_tabs: Option<EventListener>,
     _visibility: Option<EventListener>,
+    _online: Option<EventListener>,
     blink: Option<Interval>,
     socket_url: String,
     storage_key: String,
     dispatch: Dispatch,
     persist: bool,
+    /// The outbox changed; written with the record (`…:outbox`).
+    persist_outbox: bool,
+    /// The outbox text last written (or read), so unchanged outboxes are not rewritten.
+    saved_outbox: String,
     /// The last record written (a change of `lastSeq` alone can wait for the next frame).
     saved: crate::state::Persisted,
     focus: Option<Effect>,
@@ -91,18 +96,27 @@ impl Runtime {
             })
         });
         let (d, key) = (dispatch.clone(), storage_key.clone());
+        let outbox_key = storage::outbox_key(&key);
         let other_tabs = web_sys::window().map(|w| {
             EventListener::new(&w, "storage", move |e| {
                 let Some(e) = e.dyn_ref::<web_sys::StorageEvent>() else {
                     return;
                 };
-                if e.key().as_deref() == Some(key.as_str())
+                let changed = e.key();
+                if changed.as_deref() == Some(key.as_str())
                     && let Some(record) = e.new_value().as_deref().and_then(storage::parse)
                 {
                     d(Msg::StoredRecordChanged(record));
+                } else if changed.as_deref() == Some(outbox_key.as_str()) {
+                    let outbox = e.new_value().map(|v| storage::parse_outbox(&v));
+                    d(Msg::StoredOutboxChanged(outbox.unwrap_or_default()));
                 }
             })
         });
+        let d = dispatch.clone();
+        let online = web_sys::window()
+            .map(|w| EventListener::new(&w, "online", move |_| d(Msg::BrowserOnline)));
+        let saved_outbox = storage::write_outbox(&state.outbox());
         *inner.core.borrow_mut() = Some(Core {
             state,
             view,
@@ -111,11 +125,14 @@ impl Runtime {
             _keepalive: keepalive,
             _other_tabs: other_tabs,
             _visibility: visibility,
+            _online: online,
             blink: None,
             socket_url,
             storage_key,
             dispatch,
             persist: false,
+            persist_outbox: false,
+            saved_outbox,
             saved,
             focus: None,
             frame: None,
@@ -184,6 +201,8 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
                 | Msg::ConversationIdGenerated(_)
                 | Msg::Scrolled { .. }
                 | Msg::StoredRecordChanged(_)
+                | Msg::StoredOutboxChanged(_)
+                | Msg::BrowserOnline
         );
         let emitted = match inner.core.borrow_mut().as_mut() {
             Some(core) => core.step(msg),
@@ -244,6 +263,7 @@ impl Core {
                     self.retry = Some(Timeout::new(delay_ms, move || d(Msg::RetryTimerFired)));
                 }
                 Effect::Persist => self.persist = true,
+                Effect::PersistOutbox => self.persist_outbox = true,
                 Effect::Emit(event) => emitted.push(event),
                 Effect::NewConversationId => {
                     (self.dispatch)(Msg::ConversationIdGenerated(ConversationId(Uuid::new_v4())))
@@ -277,6 +297,14 @@ impl Core {
 
     /// Write the record if it changed; with `all` false, a change of `lastSeq` alone waits.
     fn save(&mut self, all: bool) {
+        if std::mem::take(&mut self.persist_outbox) {
+            let outbox = self.state.outbox();
+            let text = storage::write_outbox(&outbox);
+            if text != self.saved_outbox {
+                storage::save_outbox(&self.storage_key, &outbox);
+                self.saved_outbox = text;
+            }
+        }
         if !self.persist {
             return;
         }

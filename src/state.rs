@@ -18,8 +18,9 @@ pub const RETRY_MIN_MS: u32 = 500;
 pub const RETRY_MAX_MS: u32 = 30_000;
 /// How many of the newest lines are in the DOM; scrolling to the top shows this many more.
 pub const HISTORY_PAGE: usize = 200;
-/// How often a live socket sends `ping` (many proxies drop sockets idle for 60 s).
-pub const KEEPALIVE_MS: u32 = 25_000;
+/// How often a live socket sends `ping` (many proxies drop sockets idle for 60 s). A socket
+/// that has not answered by the next tick is dead: noticed within two ticks (< 45 s).
+pub const KEEPALIVE_MS: u32 = 20_000;
 
 /// What the visitor sees of the chat window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -39,6 +40,17 @@ pub struct Persisted {
     pub conversation_id: Option<ConversationId>,
     pub last_seq: u64,
     pub window: WindowState,
+}
+
+/// A visitor message the server has not stored yet: the persisted outbox (`…:outbox`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outgoing {
+    pub id: EntryId,
+    pub text: String,
+    /// Client time of writing (ms since the epoch).
+    pub time: i64,
+    /// Why the server refused it; `None` while it waits to be sent.
+    pub failed: Option<String>,
 }
 
 /// Where the visitor socket is in its life.
@@ -168,6 +180,14 @@ pub enum Msg {
     },
     /// `utilAPI.minimizeChat()`.
     MinimizeRequested,
+    /// The visitor asked to send a failed message again.
+    RetryClicked {
+        entry_id: EntryId,
+    },
+    /// The browser is back online (`online` event): reconnect now instead of waiting.
+    BrowserOnline,
+    /// Another tab of this site wrote the stored outbox.
+    StoredOutboxChanged(Vec<Outgoing>),
     /// The page's tab was hidden or shown (`visibilitychange`).
     VisibilityChanged {
         hidden: bool,
@@ -192,6 +212,8 @@ pub enum Effect {
     },
     /// Write `State::persisted()` to storage (coalesced by the runtime).
     Persist,
+    /// Write `State::outbox()` to storage (coalesced by the runtime).
+    PersistOutbox,
     Emit(Event),
     /// Answer with `Msg::ConversationIdGenerated` carrying a fresh UUID v4.
     NewConversationId,
@@ -215,6 +237,10 @@ pub struct State {
     /// The conversation was live at least once in this page: a drop shows "Reconnecting…".
     pub was_live: bool,
     pub attempt: u32,
+    /// A heartbeat tick passed with no frame since (a second one means the socket is dead).
+    heartbeat_pending: bool,
+    /// xorshift state for the reconnect jitter (seeded by the edge).
+    rng: u32,
     pub end_user_id: Option<EndUserId>,
     pub credential: Option<String>,
     pub conversation_id: Option<ConversationId>,
@@ -269,6 +295,8 @@ impl State {
             link: Link::Offline,
             was_live: false,
             attempt: 0,
+            heartbeat_pending: false,
+            rng: 0x9E37_79B9,
             end_user_id: stored.end_user_id,
             credential: stored.credential,
             conversation_id: stored.conversation_id,
@@ -294,6 +322,42 @@ impl State {
             epoch: 0,
             agent_fallback_name: agent_fallback_name.to_owned(),
         }
+    }
+
+    /// Seed the reconnect jitter (so that many visitors do not retry in step).
+    pub fn seed(&mut self, seed: u32) {
+        self.rng = seed | 1;
+    }
+
+    /// Put back the messages a previous page (or tab) left unsent: pending ones go out once
+    /// the conversation is live, failed ones keep their reason and retry button.
+    pub fn restore_outbox(&mut self, outbox: Vec<Outgoing>) {
+        for o in outbox {
+            if o.text.trim().is_empty() || self.index_of(o.id).is_some() {
+                continue;
+            }
+            self.push_own(o);
+        }
+    }
+
+    /// The messages not yet stored by the server, in the order they were written.
+    pub fn outbox(&self) -> Vec<Outgoing> {
+        self.items
+            .iter()
+            .filter(|i| i.seq.is_none() && i.delivery != Delivery::Sent)
+            .filter_map(|i| match &i.body {
+                Body::Text(text) => Some(Outgoing {
+                    id: i.id,
+                    text: text.clone(),
+                    time: i.client_time.unwrap_or(i.time),
+                    failed: match &i.delivery {
+                        Delivery::Failed(why) => Some(why.clone()),
+                        _ => None,
+                    },
+                }),
+                Body::Notice(_) => None,
+            })
+            .collect()
     }
 
     /// The record to store.
@@ -426,6 +490,7 @@ impl State {
                 if hidden {
                     self.blink(&mut fx);
                 } else {
+                    self.wake(&mut fx);
                     if self.blinking {
                         self.blinking = false;
                         fx.push(Effect::Blink(false));
@@ -450,13 +515,14 @@ impl State {
                 }
             }
             Msg::SocketOpened => {
+                self.heartbeat_pending = false;
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
             }
             Msg::SocketClosed => {
                 if !matches!(self.link, Link::Offline | Link::Backoff) {
                     self.link = Link::Backoff;
-                    let delay_ms = retry_delay(self.attempt);
+                    let delay_ms = self.jitter(retry_delay(self.attempt));
                     self.attempt = self.attempt.saturating_add(1);
                     fx.push(Effect::ScheduleRetry { delay_ms });
                 }
@@ -475,7 +541,10 @@ impl State {
                     }));
                 }
             }
-            Msg::FrameReceived(frame) => self.frame(frame, &mut fx),
+            Msg::FrameReceived(frame) => {
+                self.heartbeat_pending = false;
+                self.frame(frame, &mut fx)
+            }
             Msg::Scrolled { at_bottom, at_top } => {
                 self.at_bottom = at_bottom;
                 if at_top && self.items.len() > self.shown {
@@ -484,21 +553,24 @@ impl State {
             }
             Msg::AnimationFrame => {}
             Msg::StoredRecordChanged(other) => self.adopt(other, &mut fx),
-            Msg::KeepAliveTick => {
-                if self.link == Link::Live {
-                    fx.push(Effect::Send(ToServer::Ping));
-                }
-            }
+            Msg::KeepAliveTick => self.heartbeat(&mut fx),
             Msg::NewConversationClicked => {
                 if self.session == Some(SessionStatus::Ended) {
-                    self.forget_conversation();
-                    self.opened_fired = false;
-                    fx.push(Effect::Persist);
+                    self.new_conversation(&mut fx);
                     fx.push(Effect::FocusInput);
-                    if self.link == Link::Live {
-                        self.link = Link::Joining;
-                        self.join(&mut fx);
+                }
+            }
+            Msg::RetryClicked { entry_id } => self.retry(entry_id, &mut fx),
+            Msg::BrowserOnline => self.wake(&mut fx),
+            Msg::StoredOutboxChanged(outbox) => {
+                // Another tab's unsent messages: show them, and send them too (the server
+                // deduplicates by entry id), so closing that tab loses nothing.
+                for o in outbox {
+                    if o.failed.is_some() || self.index_of(o.id).is_some() {
+                        continue;
                     }
+                    self.push_own(o);
+                    self.send_last(&mut fx);
                 }
             }
         }
@@ -533,6 +605,7 @@ impl State {
     }
 
     fn connect(&mut self, fx: &mut Vec<Effect>) {
+        self.heartbeat_pending = false;
         self.link = Link::Connecting;
         fx.push(Effect::Connect);
     }
@@ -572,10 +645,28 @@ impl State {
         if text.is_empty() || self.index_of(entry_id).is_some() {
             return false;
         }
+        self.push_own(Outgoing {
+            id: entry_id,
+            text: text.to_owned(),
+            time: now,
+            failed: None,
+        });
+        fx.push(Effect::PersistOutbox);
+        if self.session == Some(SessionStatus::Ended) {
+            // The conversation is over: this message starts the next one.
+            self.new_conversation(fx);
+        } else {
+            self.send_last(fx);
+        }
+        true
+    }
+
+    /// A line for the visitor's own message, pending (or failed) at the end.
+    fn push_own(&mut self, o: Outgoing) {
         let key = self.new_key();
         self.items.push(Item {
             key,
-            id: entry_id,
+            id: o.id,
             seq: None,
             role: Role::EndUser,
             sender_name: String::new(),
@@ -583,14 +674,22 @@ impl State {
                 .end_user_id
                 .map(|u| crate::wire::id_string(&u.0))
                 .unwrap_or_default(),
-            body: Body::Text(text.to_owned()),
-            time: now,
-            client_time: Some(now),
-            delivery: Delivery::Pending,
+            body: Body::Text(o.text),
+            time: o.time,
+            client_time: Some(o.time),
+            delivery: match o.failed {
+                Some(why) => Delivery::Failed(why),
+                None => Delivery::Pending,
+            },
             sent_event_fired: false,
             dirty: false,
         });
         self.touch(self.items.len() - 1);
+    }
+
+    /// Send the last line now if the conversation is live; otherwise it waits in the outbox
+    /// (and an idle widget starts connecting).
+    fn send_last(&mut self, fx: &mut Vec<Effect>) {
         match (self.link, self.conversation_id) {
             (Link::Live, Some(conversation_id)) => {
                 fx.push(Effect::Send(send_frame(conversation_id, self.items.last())));
@@ -598,7 +697,89 @@ impl State {
             (Link::Offline, _) => self.connect(fx),
             _ => {} // goes out once the conversation is live
         }
-        true
+    }
+
+    /// Leave the ended conversation; pending lines move to a new one.
+    fn new_conversation(&mut self, fx: &mut Vec<Effect>) {
+        self.forget_conversation();
+        self.opened_fired = false;
+        fx.push(Effect::Persist);
+        match self.link {
+            Link::Live => {
+                self.link = Link::Joining;
+                self.join(fx);
+            }
+            Link::Offline => self.connect(fx),
+            _ => {} // joins once welcomed
+        }
+    }
+
+    /// Send a failed message again (in a new conversation if this one has ended).
+    fn retry(&mut self, entry_id: EntryId, fx: &mut Vec<Effect>) {
+        let Some(i) = self.index_of(entry_id) else {
+            return;
+        };
+        if !matches!(self.items[i].delivery, Delivery::Failed(_)) {
+            return;
+        }
+        self.items[i].delivery = Delivery::Pending;
+        self.touch(i);
+        fx.push(Effect::PersistOutbox);
+        if self.session == Some(SessionStatus::Ended) {
+            self.new_conversation(fx);
+        } else if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
+            fx.push(Effect::Send(send_frame(conversation_id, self.items.get(i))));
+        } else if self.link == Link::Offline {
+            self.connect(fx);
+        }
+    }
+
+    /// Every `KEEPALIVE_MS`: ping a live socket, resend what is still pending (an `internal`
+    /// error or a lost frame), and give up on a socket silent since the last tick.
+    fn heartbeat(&mut self, fx: &mut Vec<Effect>) {
+        if matches!(self.link, Link::Offline | Link::Backoff) {
+            return;
+        }
+        if std::mem::replace(&mut self.heartbeat_pending, true) {
+            // Nothing heard for a whole tick after a ping (or stuck connecting): reconnect.
+            self.attempt = self.attempt.saturating_add(1);
+            self.connect(fx);
+            return;
+        }
+        if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
+            fx.push(Effect::Send(ToServer::Ping));
+            for item in self
+                .items
+                .iter()
+                .filter(|i| i.delivery == Delivery::Pending)
+            {
+                fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
+            }
+        }
+    }
+
+    /// The browser came back online or the tab became visible: reconnect now if waiting,
+    /// and check that a live socket still answers.
+    fn wake(&mut self, fx: &mut Vec<Effect>) {
+        match self.link {
+            Link::Backoff => self.connect(fx),
+            Link::Live => {
+                self.heartbeat_pending = true;
+                fx.push(Effect::Send(ToServer::Ping));
+            }
+            _ => {}
+        }
+    }
+
+    /// A delay between half of `base` and `base`, from the seeded xorshift ("equal jitter").
+    fn jitter(&mut self, base: u32) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        let half = base / 2;
+        half + x % (base - half + 1)
     }
 
     /// `onEmbeddedMessagingConversationOpened` has fired for the current conversation.
@@ -643,6 +824,9 @@ pub fn role_str(role: Role) -> &'static str {
     }
 }
 
+#[cfg(test)]
+#[path = "state_durable_tests.rs"]
+mod durable_tests;
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

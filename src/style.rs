@@ -47,6 +47,8 @@ button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2
 .msg[data-status="failed"] .bubble{background:#fff;color:#1b1f24;border:1px solid #d92d20}
 .meta{font-size:11px;color:#6b7380;margin:3px 4px 0}
 .error{font-size:11px;color:#b42318;margin:2px 4px 0}
+.retry{margin:4px 4px 0;padding:3px 12px;border:1px solid #d92d20;border-radius:12px;background:#fff;color:#b42318;font:inherit;font-size:12px;font-weight:600;cursor:pointer}
+.retry:hover{background:#fef3f2}
 .notice{align-self:center;max-width:100%;align-items:center;flex-direction:row;gap:6px;font-size:12px;color:#5b6573}
 .notice .meta{margin:0}
 .composer{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e4e7ec;background:#fff}

@@ -881,3 +881,79 @@ fn small_event_details_have_the_api_shape() {
     );
     assert_eq!(stringify(&detail(&Event::WindowMaximized)), "{}");
 }
+
+#[wasm_bindgen_test]
+fn failed_message_offers_a_keyboard_reachable_retry_that_dispatches_and_goes_away() {
+    // A refused message shows its reason and a real <button> Retry (focusable, labelled);
+    // clicking it dispatches RetryClicked for that entry; once pending again, the note and
+    // the button are gone.
+    let c = Container::new();
+    let (mut view, got) = view_in(&c);
+    let mut s = live_state();
+    s.update(Msg::SendClicked {
+        text: "way too long".into(),
+        entry_id: eid(7),
+        now: 0,
+    });
+    s.update(frame(ToVisitor::Error(ErrorFrame {
+        code: ErrorCode::InvalidMessage,
+        message: "the message is too long".into(),
+        entry_id: Some(eid(7)),
+    })));
+    view.render(&mut s);
+    let li = shadow_query(&mut view, "li[data-testid=message]");
+    assert_eq!(attr(&li, "data-status"), "failed");
+    let retry: HtmlElement =
+        shadow_query(&mut view, "li [data-testid=message-retry]").unchecked_into();
+    assert_eq!(retry.tag_name(), "BUTTON");
+    assert_eq!(attr(&retry, "type"), "button");
+    assert_eq!(
+        attr(&retry, "aria-label"),
+        "Retry sending: the message is too long"
+    );
+    retry.focus().unwrap();
+    assert!(
+        view.shadow()
+            .unwrap()
+            .active_element()
+            .is_some_and(|a| a.is_same_node(Some(&retry))),
+        "reachable by keyboard focus"
+    );
+    retry.click();
+    assert_eq!(
+        got.borrow().last(),
+        Some(&Msg::RetryClicked { entry_id: eid(7) })
+    );
+    s.update(Msg::RetryClicked { entry_id: eid(7) });
+    view.render(&mut s);
+    assert_eq!(attr(&li, "data-status"), "pending");
+    assert!(
+        shadow_all(
+            &mut view,
+            "[data-testid=message-retry], [data-testid=message-error]"
+        )
+        .is_empty()
+    );
+}
+
+#[wasm_bindgen_test]
+fn outbox_is_stored_beside_the_record_and_read_back() {
+    // The `…:outbox` key holds the unsent messages as JSON (what a reload restores); an
+    // empty outbox removes the key.
+    use embedded_messaging::state::Outgoing;
+    use embedded_messaging::storage;
+    let key = "embeddedMessaging:test-outbox";
+    let outbox = vec![Outgoing {
+        id: eid(1),
+        text: "kept".into(),
+        time: 3,
+        failed: None,
+    }];
+    storage::save_outbox(key, &outbox);
+    let ls = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    assert!(ls.get_item(&storage::outbox_key(key)).unwrap().is_some());
+    assert_eq!(storage::load_outbox(key), outbox);
+    storage::save_outbox(key, &[]);
+    assert!(ls.get_item(&storage::outbox_key(key)).unwrap().is_none());
+    assert!(storage::load_outbox(key).is_empty());
+}

@@ -95,6 +95,12 @@ impl State {
             {
                 self.items[i].delivery = Delivery::Failed(err.message.clone());
                 self.touch(i);
+                fx.push(Effect::PersistOutbox);
+            }
+            if err.code == ErrorCode::ConversationEnded {
+                // Say so and offer a new conversation (a retry then goes there).
+                self.session = Some(SessionStatus::Ended);
+                self.agent = None;
             }
             fx.push(Effect::Warn("message not sent: ".to_owned() + &err.message));
             return;
@@ -155,6 +161,7 @@ impl State {
             item.delivery = Delivery::Sent;
             self.place(item);
             self.note_seq(seq, fx);
+            fx.push(Effect::PersistOutbox);
         } else if self.items[i].delivery != Delivery::Sent {
             self.items[i].delivery = Delivery::Sent;
         }

@@ -37,6 +37,7 @@ impl State {
             item.delivery = Delivery::Sent;
             self.place(item);
             self.note_seq(seq, fx);
+            fx.push(Effect::PersistOutbox);
             return;
         }
         self.note_seq(seq, fx);

@@ -7,7 +7,8 @@ use super::*;
 pub(super) struct Row {
     li: HtmlElement,
     time: HtmlElement,
-    error: Option<HtmlElement>,
+    /// The failure note and its retry button, while the line is failed.
+    error: Option<(HtmlElement, HtmlElement)>,
     seq: Option<u64>,
     status: &'static str,
     time_ms: i64,
@@ -199,17 +200,30 @@ pub(super) fn patch(row: &mut Row, item: &Item) {
     match (&item.delivery, &row.error) {
         (Delivery::Failed(reason), None) => {
             let text = "Not delivered: ".to_owned() + reason;
-            row.error = dom::text_child(
+            let note = dom::text_child(
                 &row.li,
                 "p",
                 &[("class", "error"), ("data-testid", "message-error")],
                 &text,
-            )
-            .ok();
+            );
+            // A real button (Tab, Enter, Space); its clicks reach the list's one listener.
+            let retry = dom::text_child(
+                &row.li,
+                "button",
+                &[
+                    ("type", "button"),
+                    ("class", "retry"),
+                    ("data-testid", "message-retry"),
+                    ("aria-label", &("Retry sending: ".to_owned() + reason)),
+                ],
+                "Retry",
+            );
+            row.error = note.ok().zip(retry.ok());
         }
         (Delivery::Failed(_), Some(_)) => {}
-        (_, Some(e)) => {
-            e.remove();
+        (_, Some((note, retry))) => {
+            note.remove();
+            retry.remove();
             row.error = None;
         }
         (_, None) => {}

@@ -212,6 +212,12 @@ impl Win {
         listeners.push(EventListener::new(&new_conversation, "click", move |_| {
             d(Msg::NewConversationClicked)
         }));
+        let d = dispatch.clone();
+        listeners.push(EventListener::new(&list, "click", move |e| {
+            if let Some(entry_id) = retry_target(e) {
+                d(Msg::RetryClicked { entry_id });
+            }
+        }));
         let (d, scroller) = (dispatch.clone(), body.clone());
         listeners.push(EventListener::new(&body, "scroll", move |_| {
             let top = scroller.scroll_top();
@@ -359,6 +365,14 @@ fn wire(
         enter,
         click_send,
     ]
+}
+
+/// The entry whose retry button was clicked, if that is what the click was on.
+fn retry_target(e: &web_sys::Event) -> Option<EntryId> {
+    let target: Element = e.target()?.dyn_into().ok()?;
+    let button = target.closest("[data-testid=message-retry]").ok()??;
+    let id = button.closest("li").ok()??.get_attribute("data-entry-id")?;
+    Some(EntryId(Uuid::try_parse(&id).ok()?))
 }
 
 /// The composer's text as a `SendClicked` with a fresh entry id and the current time.

@@ -1,0 +1,352 @@
+//! Native tests of the durable paths of `State::update`: outbox, retry, heartbeat, reconnect,
+//! resume and dedupe after a reload, tabs, and what follows an ended conversation.
+
+use super::tests::*;
+use super::*;
+use em_protocol::ErrorFrame;
+
+fn error(code: ErrorCode, n: u128, message: &str) -> Msg {
+    frame(ToVisitor::Error(ErrorFrame {
+        code,
+        message: message.into(),
+        entry_id: Some(eid(n)),
+    }))
+}
+
+fn sent_ids(fx: &[Effect]) -> Vec<EntryId> {
+    sent_frames(fx)
+        .into_iter()
+        .filter_map(|f| match f {
+            ToServer::SendMessage { entry_id, .. } => Some(entry_id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ended() -> Msg {
+    entry(
+        9,
+        eid(90),
+        Role::System,
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Ended,
+        },
+    )
+}
+
+/// A new page of the same visitor: the stored record and outbox of `old`, booted.
+fn reload(old: &State) -> State {
+    let mut s = State::new(old.persisted(), "Agent");
+    s.restore_outbox(old.outbox());
+    s
+}
+
+#[test]
+fn messages_written_while_down_are_pending_at_once_and_kept_in_the_outbox() {
+    // With the socket down, each message shows as pending and asks for the outbox to be
+    // stored; nothing is sent until the conversation is live again.
+    let mut s = live();
+    s.update(Msg::SocketClosed);
+    for n in 1..=3 {
+        let fx = s.update(send(n, &format!("m{n}")));
+        assert!(fx.contains(&Effect::PersistOutbox));
+        assert!(sent_frames(&fx).is_empty());
+    }
+    assert_eq!(
+        s.outbox().iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![eid(1), eid(2), eid(3)]
+    );
+    assert!(
+        s.outbox()
+            .iter()
+            .all(|o| o.failed.is_none() && o.time == 500)
+    );
+    assert!(
+        texts(&s)
+            .iter()
+            .all(|(seq, _, d)| seq.is_none() && *d == "pending")
+    );
+}
+
+#[test]
+fn outbox_survives_a_reload_and_each_message_arrives_once_in_order() {
+    // Offline, three messages, reload: the new page shows them pending, resumes, resends all
+    // three in order; the first had reached the server before the reload (its replay is the
+    // same line, not a second one), acks settle the others, the outbox empties.
+    let mut s = live();
+    s.update(text(1, 10, Role::Agent, "hello"));
+    s.update(Msg::SocketClosed);
+    for n in 1..=3 {
+        s.update(send(n, &format!("m{n}")));
+    }
+    let mut s = reload(&s);
+    assert_eq!(
+        texts(&s)
+            .iter()
+            .map(|(_, t, d)| (t.as_str(), *d))
+            .collect::<Vec<_>>(),
+        vec![("m1", "pending"), ("m2", "pending"), ("m3", "pending")]
+    );
+    assert_eq!(
+        s.update(Msg::Booted),
+        vec![Effect::Emit(Event::WindowMaximized), Effect::Connect]
+    );
+    s.update(Msg::SocketOpened);
+    s.update(welcome("cred"));
+    let fx = s.update(conversation(2, false));
+    assert_eq!(sent_ids(&fx), vec![eid(1), eid(2), eid(3)]);
+    // Replay from 0: the agent line, then m1 (stored before the reload), twice.
+    s.update(text(1, 10, Role::Agent, "hello"));
+    s.update(text(2, 1, Role::EndUser, "m1"));
+    s.update(text(2, 1, Role::EndUser, "m1"));
+    let fx = s.update(ack(1, 2));
+    assert!(events(&fx).len() <= 1, "at most one Sent event");
+    s.update(ack(3, 4));
+    s.update(ack(2, 3));
+    s.update(text(3, 2, Role::EndUser, "m2"));
+    assert_eq!(
+        texts(&s),
+        vec![
+            (Some(1), "hello".into(), "sent"),
+            (Some(2), "m1".into(), "sent"),
+            (Some(3), "m2".into(), "sent"),
+            (Some(4), "m3".into(), "sent"),
+        ]
+    );
+    assert!(s.outbox().is_empty());
+}
+
+#[test]
+fn restored_outbox_skips_blank_and_known_entries_and_keeps_failures() {
+    // The same entry twice (another tab's copy) is one line; a failed one keeps its reason.
+    let mut s = live();
+    s.restore_outbox(vec![
+        Outgoing {
+            id: eid(1),
+            text: "a".into(),
+            time: 1,
+            failed: None,
+        },
+        Outgoing {
+            id: eid(1),
+            text: "a".into(),
+            time: 1,
+            failed: None,
+        },
+        Outgoing {
+            id: eid(2),
+            text: "  ".into(),
+            time: 1,
+            failed: None,
+        },
+        Outgoing {
+            id: eid(3),
+            text: "b".into(),
+            time: 2,
+            failed: Some("too long".into()),
+        },
+    ]);
+    assert_eq!(
+        texts(&s),
+        vec![(None, "a".into(), "pending"), (None, "b".into(), "failed")]
+    );
+    assert_eq!(s.outbox()[1].failed.as_deref(), Some("too long"));
+}
+
+#[test]
+fn refused_message_fails_with_its_reason_and_retry_sends_it_again() {
+    // `invalid_message`: failed with the reason (kept in the outbox); Retry makes it pending
+    // and sends the same entry id again; Retry on a line that is not failed does nothing.
+    let mut s = live();
+    s.update(send(1, "x"));
+    s.update(error(
+        ErrorCode::InvalidMessage,
+        1,
+        "the message is too long",
+    ));
+    assert_eq!(
+        s.items[0].delivery,
+        Delivery::Failed("the message is too long".into())
+    );
+    assert_eq!(
+        s.outbox()[0].failed.as_deref(),
+        Some("the message is too long")
+    );
+    let fx = s.update(Msg::RetryClicked { entry_id: eid(1) });
+    assert!(fx.contains(&Effect::PersistOutbox));
+    assert_eq!(sent_ids(&fx), vec![eid(1)]);
+    assert_eq!(s.items[0].delivery, Delivery::Pending);
+    assert_eq!(s.update(Msg::RetryClicked { entry_id: eid(1) }), vec![]);
+    assert_eq!(s.update(Msg::RetryClicked { entry_id: eid(7) }), vec![]);
+    s.update(ack(1, 1));
+    assert_eq!(texts(&s), vec![(Some(1), "x".into(), "sent")]);
+}
+
+#[test]
+fn retry_while_down_waits_for_the_connection() {
+    // A retry with no live socket leaves the line pending; it goes out on the next join.
+    let mut s = live();
+    s.update(send(1, "x"));
+    s.update(error(ErrorCode::InvalidMessage, 1, "no"));
+    s.update(Msg::SocketClosed);
+    let fx = s.update(Msg::RetryClicked { entry_id: eid(1) });
+    assert!(sent_frames(&fx).is_empty());
+    s.update(Msg::RetryTimerFired);
+    s.update(Msg::SocketOpened);
+    s.update(welcome("cred"));
+    assert_eq!(sent_ids(&s.update(conversation(0, false))), vec![eid(1)]);
+}
+
+#[test]
+fn retry_after_the_conversation_ended_goes_to_a_new_conversation() {
+    // `conversation_ended`: failed, the window says the conversation ended; Retry starts a
+    // new conversation and the message is sent there.
+    let mut s = live();
+    s.update(send(1, "late"));
+    s.update(error(
+        ErrorCode::ConversationEnded,
+        1,
+        "the conversation has ended",
+    ));
+    assert_eq!(s.status_text(), "Conversation ended");
+    let fx = s.update(Msg::RetryClicked { entry_id: eid(1) });
+    assert!(fx.contains(&Effect::NewConversationId), "{fx:?}");
+    assert_eq!(s.conversation_id, None);
+    let fx = s.update(Msg::ConversationIdGenerated(cid(2)));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::CreateConversation {
+            conversation_id: cid(2)
+        }]
+    );
+    let fx = s.update(frame(ToVisitor::Conversation {
+        conversation_id: cid(2),
+        status: SessionStatus::New,
+        last_seq: 0,
+        created: true,
+    }));
+    assert_eq!(sent_ids(&fx), vec![eid(1)]);
+}
+
+#[test]
+fn a_message_after_an_agent_ended_the_session_starts_a_new_conversation() {
+    // The agent ended the session; the visitor writes anyway (utilAPI.sendTextMessage): a
+    // new conversation is created and the message goes there, not to the ended one.
+    let mut s = live();
+    s.update(ended());
+    let fx = s.update(Msg::SendTextRequested {
+        text: "one more thing".into(),
+        entry_id: eid(1),
+        now: 1,
+    });
+    assert!(fx.contains(&Effect::NewConversationId), "{fx:?}");
+    assert!(sent_frames(&fx).is_empty());
+    assert_eq!(texts(&s), vec![(None, "one more thing".into(), "pending")]);
+    s.update(Msg::ConversationIdGenerated(cid(2)));
+    let fx = s.update(frame(ToVisitor::Conversation {
+        conversation_id: cid(2),
+        status: SessionStatus::New,
+        last_seq: 0,
+        created: true,
+    }));
+    assert_eq!(sent_ids(&fx), vec![eid(1)]);
+}
+
+#[test]
+fn internal_error_keeps_the_message_pending_and_the_heartbeat_resends_it() {
+    // `internal`: the server failed, not the message; the next heartbeat sends it again.
+    let mut s = live();
+    s.update(send(1, "x"));
+    s.update(error(ErrorCode::Internal, 1, "database busy"));
+    assert_eq!(s.items[0].delivery, Delivery::Pending);
+    let fx = s.update(Msg::KeepAliveTick);
+    assert_eq!(sent_frames(&fx)[0], ToServer::Ping);
+    assert_eq!(sent_ids(&fx), vec![eid(1)]);
+}
+
+#[test]
+fn a_silent_socket_is_declared_dead_at_the_next_tick_and_reconnected() {
+    // A ping per tick; any frame (pong) before the next tick keeps the socket; none means it
+    // is dead (noticed within two ticks, < 45 s) and a new one is opened at once.
+    const { assert!(2 * KEEPALIVE_MS < 45_000) };
+    let mut s = live();
+    assert_eq!(
+        sent_frames(&s.update(Msg::KeepAliveTick)),
+        vec![ToServer::Ping]
+    );
+    s.update(frame(ToVisitor::Pong));
+    assert_eq!(
+        sent_frames(&s.update(Msg::KeepAliveTick)),
+        vec![ToServer::Ping]
+    );
+    assert_eq!(s.update(Msg::KeepAliveTick), vec![Effect::Connect]);
+    assert_eq!(s.link, Link::Connecting);
+    assert_eq!(s.status_text(), "Reconnecting…");
+    // Stuck connecting (a black-holed network): given up after a tick too.
+    assert_eq!(s.update(Msg::KeepAliveTick), vec![]);
+    assert_eq!(s.update(Msg::KeepAliveTick), vec![Effect::Connect]);
+    s.update(Msg::SocketOpened);
+    assert_eq!(s.update(Msg::KeepAliveTick), vec![]);
+    s.update(welcome("cred"));
+    s.update(conversation(0, false));
+    assert_eq!(
+        sent_frames(&s.update(Msg::KeepAliveTick)),
+        vec![ToServer::Ping]
+    );
+}
+
+#[test]
+fn online_and_a_visible_tab_reconnect_at_once() {
+    // Waiting out a backoff: the browser's `online` event or the tab becoming visible
+    // connects now; on a live socket they send a ping to check it still answers.
+    let mut s = live();
+    s.update(Msg::SocketClosed);
+    assert_eq!(s.update(Msg::BrowserOnline), vec![Effect::Connect]);
+    s.update(Msg::SocketClosed);
+    let fx = s.update(Msg::VisibilityChanged { hidden: false });
+    assert_eq!(fx, vec![Effect::Connect]);
+    assert_eq!(s.update(Msg::BrowserOnline), vec![], "already connecting");
+    s.update(Msg::SocketOpened);
+    s.update(welcome("cred"));
+    s.update(conversation(0, false));
+    assert_eq!(
+        sent_frames(&s.update(Msg::BrowserOnline)),
+        vec![ToServer::Ping]
+    );
+    assert_eq!(
+        s.update(Msg::KeepAliveTick),
+        vec![Effect::Connect],
+        "no answer to that ping by the next tick"
+    );
+}
+
+#[test]
+fn another_tabs_unsent_messages_are_shown_and_sent_here_too() {
+    // Tab A stored an outbox (and may close): this tab shows those lines pending and sends
+    // them (the server deduplicates); known or failed entries are left alone.
+    let mut s = live();
+    s.update(send(1, "mine"));
+    let theirs = |n: u128, failed: Option<&str>| Outgoing {
+        id: eid(n),
+        text: format!("t{n}"),
+        time: 7,
+        failed: failed.map(Into::into),
+    };
+    let fx = s.update(Msg::StoredOutboxChanged(vec![
+        theirs(1, None),
+        theirs(2, None),
+        theirs(3, Some("no")),
+    ]));
+    assert_eq!(sent_ids(&fx), vec![eid(2)]);
+    assert!(!fx.contains(&Effect::PersistOutbox));
+    assert_eq!(
+        texts(&s),
+        vec![
+            (None, "mine".into(), "pending"),
+            (None, "t2".into(), "pending")
+        ]
+    );
+    // Its echo arrives on this tab's socket: one line, sent.
+    s.update(text(1, 2, Role::EndUser, "t2"));
+    assert_eq!(texts(&s)[0], (Some(1), "t2".into(), "sent"));
+}
