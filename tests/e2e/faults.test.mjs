@@ -4,8 +4,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { startServer, launchBrowser, visitorPage, waitForEvent, ORG_ID, DEPLOYMENT, AGENT } from "./harness.mjs";
-import { startProxy } from "./proxy.mjs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startServer, launchBrowser, visitorPage, waitForEvent, ORG_ID, DEPLOYMENT, AGENT, ROOT } from "./harness.mjs";
+import { startProxy, seededRandom } from "./proxy.mjs";
 
 const N = Number(process.env.EM_FAULT_MESSAGES ?? 1000);
 const SEED = Number(process.env.EM_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -19,9 +23,11 @@ before(async () => {
   // The customer site: our own page on its own loopback origin (a page fulfilled by
   // `page.route` would not count as loopback, and Chromium's local-network-access check would
   // then block the snippet's script).
+  // `/p/PORT/faults.html` points the snippet at the proxy on PORT.
   site = http.createServer((req, res) => {
-    res.writeHead(req.url === "/faults.html" ? 200 : 404, { "Content-Type": "text/html" });
-    res.end(req.url === "/faults.html" ? snippetPage(proxy.url) : "");
+    const port = req.url.match(/^\/p\/(\d+)\/faults\.html$/)?.[1];
+    res.writeHead(port ? 200 : 404, { "Content-Type": "text/html" });
+    res.end(port ? snippetPage(`http://127.0.0.1:${port}`) : "");
   });
   await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
   siteUrl = `http://127.0.0.1:${site.address().port}`;
@@ -161,7 +167,7 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
   const started = Date.now();
   const visitorContext = await browser.newContext();
   const visitor = await visitorPage(visitorContext);
-  await visitor.goto(`${siteUrl}/faults.html`);
+  await visitor.goto(`${siteUrl}/p/${proxy.port}/faults.html`);
   await waitForEvent(visitor, "onEmbeddedMessagingReady");
   await visitor.locator("#embeddedMessagingConversationButton").click();
   await waitForEvent(visitor, "onEmbeddedMessagingConversationOpened");
@@ -224,4 +230,107 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
   assert.deepEqual(visitor.problems.filter((p) => !/WebSocket|ERR_CONNECTION|net::/.test(p)), [], "no console errors on the visitor page other than the cut connections");
   await visitorContext.close();
   await agentContext.close();
+});
+
+/**
+ * The server binary with a SIGKILL at hand (the harness's `stop` sends SIGTERM): same flags as
+ * the harness, no site listener; resolves once it printed its address.
+ */
+async function killableServer(dir) {
+  const bin = process.env.EM_SERVER_BIN || join(ROOT, "target/debug/em-server");
+  const child = spawn(bin, [
+    "--config", join(ROOT, "server/demo/deployments.toml"), "--db", join(dir, "e2e.sqlite"),
+    "--widget-dir", join(ROOT, "pkg"), "--listen", "127.0.0.1:0",
+  ], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, RUST_LOG: "error" } });
+  const url = await new Promise((ok, fail) => {
+    let out = "";
+    const timer = setTimeout(() => fail(new Error(`server did not start in 20 s: ${out}`)), 20_000);
+    child.once("exit", (code) => { clearTimeout(timer); fail(new Error(`server exited with ${code}: ${out}`)); });
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = out.match(/^listening on (http:\/\/\S+)$/m);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+  });
+  child.stdout.resume();
+  return {
+    url,
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((ok) => child.once("exit", ok));
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+test("kill -9 of the server in the middle of the widget's burst: every message stored once, in order", { timeout: 180_000 }, async () => {
+  const M = 200;
+  const rnd = seededRandom(SEED ^ 0x5eed);
+  const killAfter = 30 + Math.floor(rnd() * 100); // acknowledged (sent) rows before the kill
+  const dir = mkdtempSync(join(tmpdir(), "em-e2e-kill-"));
+  let first = await killableServer(dir);
+  let second;
+  const front = await startProxy({ upstream: first.url, seed: SEED });
+  const context = await browser.newContext();
+  try {
+    const visitor = await visitorPage(context);
+    await visitor.goto(`${siteUrl}/p/${front.port}/faults.html`);
+    await waitForEvent(visitor, "onEmbeddedMessagingReady");
+    await visitor.locator("#embeddedMessagingConversationButton").click();
+    await waitForEvent(visitor, "onEmbeddedMessagingConversationOpened");
+
+    // Type the burst; kill the server once `killAfter` messages show as sent, restart it on the
+    // same database (another port, so the proxy points there), and keep typing through it all.
+    const sent = visitor.locator('[data-testid="message"][data-role="EndUser"][data-status="sent"]');
+    let killedAt = null;
+    const killer = (async () => {
+      for (const until = Date.now() + 60_000; Date.now() < until;) {
+        const n = await sent.count();
+        if (n >= killAfter) {
+          await first.kill();
+          killedAt = n;
+          second = await killableServer(dir);
+          front.setUpstream(second.url);
+          return;
+        }
+        await visitor.waitForTimeout(20);
+      }
+    })();
+    const input = visitor.getByTestId("input");
+    for (let i = 0; i < M; i++) {
+      await input.fill(`burst ${i}`);
+      await input.press("Enter");
+    }
+    await killer;
+    assert.ok(second, `the server was killed (after ${killAfter} sent)`);
+    // Only the newest lines are in the DOM: wait for the last message to show as sent.
+    await visitor.locator('[data-testid="message"][data-role="EndUser"][data-status="sent"]', { hasText: `burst ${M - 1}` }).waitFor({ timeout: 60_000 });
+    assert.equal(await visitor.locator('[data-testid="message"][data-status="pending"]').count(), 0);
+
+    // An agent on the restarted server gets the whole history.
+    const agentContext = await browser.newContext();
+    const agent = await agentContext.newPage();
+    await agent.goto(`${second.url}/healthz`);
+    await agent.evaluate(installAgent, { wsUrl: `${second.url.replace("http", "ws")}/agent/ws`, username: AGENT.username, credential: AGENT.credential, texts: [] });
+    await agent.waitForFunction((m) => [...window.__agent.entries.values()].filter((e) => e.entryPayload.entryType === "Message").length >= m, M, { timeout: 30_000 });
+    const state = await agentState(agent);
+    await agent.evaluate(() => window.__agent.stop());
+    await agentContext.close();
+    assert.deepEqual(state.violations, []);
+    const seqs = state.entries.map((e) => e.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), "no gaps");
+    const stored = state.entries.filter(isMessage).map((e) => ({ entryId: e.identifier, seq: e.seq, role: e.sender.role, text: textOf(e) }));
+    assert.deepEqual(stored.map((m) => m.text), Array.from({ length: M }, (_, i) => `burst ${i}`), "every message once, in the order typed");
+    await visitor.waitForTimeout(300); // a late duplicate would show up here
+    const rows = await widgetRows(visitor);
+    assert.deepEqual(rows.map(({ entryId, seq, role, text }) => ({ entryId, seq, role, text })), stored, "the widget shows what was stored");
+    console.log(`faults.test.mjs: kill -9 after ${killedAt} of ${M} messages sent; all ${M} stored once`);
+  } finally {
+    await context.close();
+    await front.close();
+    await first.kill();
+    await second?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -31,7 +31,7 @@ const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
  * Faults start off; `setFaults(true)` turns them on (e.g. once the page has loaded its assets).
  */
 export async function startProxy({ upstream, seed, faults = CHAOS }) {
-  const target = new URL(upstream);
+  let target = new URL(upstream);
   const rnd = seededRandom(seed);
   const between = (r, [lo, hi]) => lo + Math.floor(r() * (hi - lo + 1));
   const stats = { connections: 0, cuts: 0, stalls: 0, delays: 0, splits: 0, bytes: 0 };
@@ -132,6 +132,8 @@ export async function startProxy({ upstream, seed, faults = CHAOS }) {
       // Connections opened while faults were off get their lifetime now.
       for (const c of open) if (on) c.arm(); else { clearTimeout(c.timer); c.timer = null; }
     },
+    /** Where new connections go (e.g. a restarted server on another port). */
+    setUpstream(url) { target = new URL(url); },
     /** Cuts every open connection now. */
     cutAll() { for (const c of [...open]) c.cut(); },
     async close() {

@@ -45,6 +45,8 @@ pub fn build() -> Result<(), String> {
     minify("bootstrap.js", "bootstrap.min.js")?;
     write("bootstrap.inline.js", wrap(&glue, &inline, &loader))?;
     minify("bootstrap.inline.js", "bootstrap.inline.js")?;
+    // Types of the page-facing global and its events, served next to the script.
+    fs::copy(root.join("src/bootstrap.d.ts"), pkg.join("bootstrap.d.ts")).map_err(|e| format!("src/bootstrap.d.ts: {e}"))?;
     println!("xtask: widget built into pkg/ (bootstrap.min.js + {WASM})");
     Ok(())
 }
