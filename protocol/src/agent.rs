@@ -63,6 +63,12 @@ pub enum ToAgent {
         username: String,
         display_name: String,
         capacity: u32,
+        /// Other agents, for transfers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        agents: Vec<AgentRef>,
+        /// Queue names, for transfers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        queues: Vec<String>,
     },
     /// The current presence, after `setPresence`.
     Presence { presence: Presence },
@@ -84,6 +90,14 @@ pub enum ToAgent {
     Pong,
     #[serde(other)]
     Unknown,
+}
+
+/// Another agent, as a transfer target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRef {
+    pub username: String,
+    pub display_name: String,
 }
 
 /// What an agent sees about a conversation besides its entries.

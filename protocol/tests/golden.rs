@@ -312,9 +312,24 @@ fn agent_welcome() {
             username: "ada".into(),
             display_name: "Ada".into(),
             capacity: 3,
+            agents: vec![],
+            queues: vec![],
         },
         json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
                "capacity": 3}),
+    );
+    golden(
+        agent::ToAgent::Welcome {
+            protocol_version: 1,
+            username: "ada".into(),
+            display_name: "Ada".into(),
+            capacity: 3,
+            agents: vec![agent::AgentRef { username: "grace".into(), display_name: "Grace".into() }],
+            queues: vec!["billing".into(), "support".into()],
+        },
+        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
+               "capacity": 3, "agents": [{"username": "grace", "displayName": "Grace"}],
+               "queues": ["billing", "support"]}),
     );
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
-use em_protocol::agent::{Presence, ToAgent, ToServer};
+use em_protocol::agent::{AgentRef, Presence, ToAgent, ToServer};
 use em_protocol::{ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 use futures::StreamExt;
 
@@ -177,11 +177,22 @@ impl AgentSocket {
             ));
         };
         self.username = Some(agent.username.clone());
+        let config = self.engine.config();
         self.out.send(&ToAgent::Welcome {
             protocol_version: PROTOCOL_VERSION,
             username: agent.username.clone(),
             display_name: agent.display_name.clone(),
             capacity: agent.capacity,
+            agents: config
+                .agent
+                .iter()
+                .filter(|a| a.username != agent.username)
+                .map(|a| AgentRef {
+                    username: a.username.clone(),
+                    display_name: a.display_name.clone(),
+                })
+                .collect(),
+            queues: config.queue.iter().map(|q| q.name.clone()).collect(),
         });
         Ok(())
     }

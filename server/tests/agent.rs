@@ -23,7 +23,7 @@ async fn agent_sign_in() {
         .await;
     assert_eq!(
         a.recv().await,
-        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada", "capacity": 1})
+        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada", "capacity": 1, "queues": ["support"]})
     );
 }
 

@@ -1,5 +1,6 @@
-// Agent console: signs in on the agent socket, shows assigned conversations live, replies and
-// ends sessions. No framework; every text from the network goes through textContent.
+// Agent console: signs in on the agent socket, sets presence, shows assigned conversations live
+// with their context, replies (with a typing indicator), transfers and ends sessions. No
+// framework; every text from the network goes through textContent.
 "use strict";
 
 (() => {
@@ -12,8 +13,12 @@
     credential: "",
     signedIn: false,      // the server accepted us at least once; reconnects are automatic
     authed: false,        // the current connection got `welcome`
-    wantOnline: false,    // what the agent chose; restored after a reconnect
+    wantPresence: "Offline", // what the agent chose; restored after a reconnect
     presence: "Offline",
+    agents: [],           // other agents, for transfers
+    queues: [],
+    typingIn: null,       // the conversation we told the visitor we type in
+    typingTimer: null,
     conversations: new Map(), // id -> { summary, entries: Map(seq -> entry), pending: Map(entryId -> text), unread, ended }
     selected: null,
     backoff: 500,
@@ -65,7 +70,11 @@
         $("signin").hidden = true;
         $("workspace").hidden = false;
         $("presence").hidden = false;
-        send({ type: "setPresence", presence: state.wantOnline ? "Online" : "Offline" });
+        $("presence-label").hidden = false;
+        state.agents = f.agents || [];
+        state.queues = f.queues || [];
+        renderTransferTargets();
+        send({ type: "setPresence", presence: state.wantPresence });
         clearInterval(state.pingTimer);
         state.pingTimer = setInterval(() => send({ type: "ping" }), 25000);
         resendPending();
@@ -78,6 +87,7 @@
         const c = conversation(f.conversation.conversationId);
         c.summary = f.conversation;
         c.ended = f.conversation.status === "Ended";
+        c.gone = false;
         for (const e of f.history) addEntry(c, e);
         if (!state.selected) state.selected = c.summary.conversationId;
         renderList();
@@ -96,8 +106,9 @@
       case "ack":
         break; // the entry itself arrives on the same socket and replaces the pending bubble
       case "released": {
+        // Ended, or transferred away: either way no longer ours to answer.
         const c = state.conversations.get(f.conversationId);
-        if (c) { c.ended = true; c.summary.status = "Ended"; }
+        if (c) { c.gone = true; if (c.summary.status !== "Ended") c.summary.status = "Transferred"; }
         renderList();
         renderThread();
         break;
@@ -133,7 +144,7 @@
   function conversation(id) {
     let c = state.conversations.get(id);
     if (!c) {
-      c = { summary: { conversationId: id, status: "New" }, entries: new Map(), pending: new Map(), failed: new Set(), unread: 0, ended: false };
+      c = { summary: { conversationId: id, status: "New" }, entries: new Map(), pending: new Map(), failed: new Set(), unread: 0, ended: false, gone: false };
       state.conversations.set(id, c);
     }
     return c;
@@ -185,10 +196,43 @@
 
   function renderPresence() {
     const online = state.presence === "Online";
-    setStatus(online ? "Online" : "Offline", online ? "online" : "offline");
+    setStatus(state.presence, online ? "online" : "offline");
     const b = $("presence");
     b.setAttribute("aria-pressed", String(online));
     b.textContent = online ? "Go offline" : "Go online";
+    $("presence-state").value = state.presence;
+  }
+
+  function renderTransferTargets() {
+    const sel = $("transfer-target");
+    sel.replaceChildren();
+    for (const a of state.agents) sel.append(el("option", { value: `agent:${a.username}` }, `Agent: ${a.displayName}`));
+    for (const q of state.queues) sel.append(el("option", { value: `queue:${q}` }, `Queue: ${q}`));
+  }
+
+  function renderContext(c) {
+    const dl = $("context-list");
+    dl.replaceChildren();
+    const rows = [];
+    if (c) {
+      const ctx = c.summary.context || {};
+      if (c.summary.queue) rows.push(["queue", "Queue", c.summary.queue]);
+      if (ctx.page?.url) rows.push(["page.url", "Page", ctx.page.title ? `${ctx.page.title} (${ctx.page.url})` : ctx.page.url]);
+      for (const [k, v] of Object.entries(ctx.prechatFields || {})) rows.push([`prechat.${k}`, `Pre-chat: ${k}`, v]);
+      for (const [k, v] of Object.entries(ctx.hiddenFields || {})) rows.push([`hidden.${k}`, `Hidden: ${k}`, v]);
+      for (const [k, v] of Object.entries(ctx.variables || {})) rows.push([`var.${k}`, `Bot: ${k}`, v]);
+      rows.push(["visitor", "Visitor", c.summary.endUserId || ""]);
+    }
+    for (const [key, label, value] of rows) {
+      dl.append(el("dt", {}, label), el("dd", { "data-testid": "console-context-item", "data-key": key }, value));
+    }
+    $("no-context").hidden = rows.length > 0;
+  }
+
+  function stopTyping() {
+    clearTimeout(state.typingTimer);
+    if (state.typingIn) send({ type: "typing", conversationId: state.typingIn, typing: false });
+    state.typingIn = null;
   }
 
   function visitorName(c) {
@@ -202,13 +246,13 @@
     const items = [...state.conversations.values()].sort((a, b) => lastTime(b) - lastTime(a));
     for (const c of items) {
       const id = c.summary.conversationId;
-      const button = el("button", { type: "button", "data-testid": "console-conversation", "data-conversation-id": id });
+      const button = el("button", { type: "button", "data-testid": "console-conversation", "data-conversation-id": id, className: c.gone ? "gone" : "" });
       if (state.selected === id) button.setAttribute("aria-current", "true");
       button.append(el("span", {}, visitorName(c)));
       const last = lastMessage(c);
       button.append(el("span", { className: "sub" }, last ? textOf(last).slice(0, 60) : "No messages yet"));
       button.append(el("span", { className: "sub" }, c.summary.status));
-      if (c.unread) button.append(el("span", { className: "unread" }, `${c.unread} unread`));
+      if (c.unread) button.append(el("span", { className: "unread", "data-testid": "console-unread" }, `${c.unread} unread`));
       button.addEventListener("click", () => select(id));
       const li = el("li");
       li.append(button);
@@ -218,6 +262,7 @@
   }
 
   function select(id) {
+    if (state.selected !== id) stopTyping();
     state.selected = id;
     const c = state.conversations.get(id);
     if (c) c.unread = 0;
@@ -232,6 +277,7 @@
     const list = $("messages");
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.replaceChildren();
+    renderContext(c);
     if (!c) {
       $("thread-heading").textContent = "Select a conversation";
       setComposer(false);
@@ -245,7 +291,7 @@
       list.append(li);
     }
     if (nearBottom) list.scrollTop = list.scrollHeight;
-    setComposer(!c.ended);
+    setComposer(!c.ended && !c.gone);
   }
 
   function entryItem(e) {
@@ -261,16 +307,27 @@
     const meta = el("div", { className: "meta" });
     meta.append(el("span", {}, e.senderDisplayName), stamp);
     li.append(meta, el("p", { className: "text" }, textOf(e)));
+    const choices = e.entryPayload.abstractMessage?.choices?.optionItems;
+    if (choices) {
+      const row = el("div", { className: "choices" });
+      for (const o of choices) row.append(el("span", {}, o.titleItem?.title ?? ""));
+      li.append(row);
+    }
     return li;
   }
 
   function textOf(e) {
     const p = e.entryPayload;
     switch (p.entryType) {
-      case "Message": return p.abstractMessage?.staticContent?.text ?? "(unsupported message)";
+      case "Message": return p.abstractMessage?.staticContent?.text ?? p.abstractMessage?.choices?.text ?? "(unsupported message)";
       case "ParticipantChanged": return p.entries.map((x) => `${x.displayName} ${x.operation === "add" ? "joined" : "left"}`).join(", ");
       case "SessionStatusChanged": return `Session ${p.sessionStatus}`;
-      case "RoutingResult": return p.failureType ? `Routing failed: ${p.failureType}` : "Routed to the queue";
+      case "RoutingResult": {
+        if (p.failureType) return `Routing: ${p.failureType}`;
+        const w = p.estimatedWaitTime;
+        const kind = p.routingType && p.routingType !== "Initial" ? ` (${p.routingType})` : "";
+        return w ? `Queued${kind}: position ${w.position}, about ${Math.ceil(w.estimatedWaitTimeInSeconds / 60)} min` : `Routed${kind}`;
+      }
       default: return `(${p.entryType})`;
     }
   }
@@ -291,6 +348,9 @@
     $("input").disabled = !enabled;
     $("send").disabled = !enabled;
     $("end").disabled = !enabled;
+    const canTransfer = enabled && $("transfer-target").options.length > 0;
+    $("transfer-target").disabled = !canTransfer;
+    $("transfer").disabled = !canTransfer;
   }
 
   function showSignin(message) {
@@ -324,8 +384,40 @@
   });
 
   $("presence").addEventListener("click", () => {
-    state.wantOnline = state.presence !== "Online";
-    send({ type: "setPresence", presence: state.wantOnline ? "Online" : "Offline" });
+    state.wantPresence = state.presence === "Online" ? "Offline" : "Online";
+    send({ type: "setPresence", presence: state.wantPresence });
+  });
+
+  $("presence-state").addEventListener("change", () => {
+    state.wantPresence = $("presence-state").value;
+    send({ type: "setPresence", presence: state.wantPresence });
+  });
+
+  $("transfer-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const c = state.selected && state.conversations.get(state.selected);
+    const target = $("transfer-target").value;
+    if (!c || c.gone || !target) return;
+    stopTyping();
+    const [kind, name] = [target.slice(0, target.indexOf(":")), target.slice(target.indexOf(":") + 1)];
+    send(kind === "agent"
+      ? { type: "transfer", conversationId: c.summary.conversationId, toAgent: name }
+      : { type: "transfer", conversationId: c.summary.conversationId, toQueue: name });
+  });
+
+  // Typing indicator: started on the first keystroke, stopped after 3 s without one or on send.
+  $("input").addEventListener("input", () => {
+    const id = state.selected;
+    if (!id) return;
+    if (state.typingIn !== id) {
+      stopTyping();
+      if ($("input").value.trim()) {
+        state.typingIn = id;
+        send({ type: "typing", conversationId: id, typing: true });
+      }
+    }
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(stopTyping, 3000);
   });
 
   $("composer").addEventListener("submit", (ev) => {
@@ -333,6 +425,7 @@
     const c = state.selected && state.conversations.get(state.selected);
     const text = $("input").value;
     if (!c || c.ended || !text.trim()) return;
+    stopTyping();
     const entryId = uuid();
     c.pending.set(entryId, text);
     send({ type: "sendMessage", conversationId: c.summary.conversationId, entryId, text });
