@@ -50,7 +50,9 @@ pub fn reply(bot: &BotConfig, state: &str, text: &str, vars: &BTreeMap<String, S
         state: "menu".into(),
         ..Turn::default()
     };
-    if let Some(i) = state.strip_prefix("collect:").and_then(|i| i.parse::<usize>().ok())
+    if let Some(i) = state
+        .strip_prefix("collect:")
+        .and_then(|i| i.parse::<usize>().ok())
         && let Some(intent) = bot.intent.get(i)
     {
         let value = text.trim().to_string();
@@ -76,11 +78,11 @@ pub fn reply(bot: &BotConfig, state: &str, text: &str, vars: &BTreeMap<String, S
     if is_handoff(bot, &lower) {
         return handoff(bot, turn);
     }
-    let found = bot
-        .intent
-        .iter()
-        .enumerate()
-        .find(|(_, i)| i.keywords.iter().any(|k| !k.trim().is_empty() && lower.contains(&k.trim().to_lowercase())));
+    let found = bot.intent.iter().enumerate().find(|(_, i)| {
+        i.keywords
+            .iter()
+            .any(|k| !k.trim().is_empty() && lower.contains(&k.trim().to_lowercase()))
+    });
     match found {
         Some((i, intent)) if intent.collect.is_some() => {
             turn.say.push(Say::Text(intent.prompt.clone()));
@@ -169,7 +171,9 @@ mod tests {
     // Menu choice → answer and the menu again; unknown text → fallback and the menu.
     fn menu_answer_and_fallback() {
         let b = bot();
-        assert!(matches!(&greet(&b)[..], [Say::Text(t), Say::Choices(c)] if t == "Hi!" && c.option_items.len() == 3));
+        assert!(
+            matches!(&greet(&b)[..], [Say::Text(t), Say::Choices(c)] if t == "Hi!" && c.option_items.len() == 3)
+        );
         let t = reply(&b, "menu", "Opening hours", &BTreeMap::new());
         assert_eq!(t.say[0], Say::Text("9 to 5.".into()));
         assert!(t.answered && !t.handoff && matches!(t.say[1], Say::Choices(_)));
@@ -183,7 +187,10 @@ mod tests {
     fn collect_then_handoff() {
         let b = bot();
         let t = reply(&b, "menu", "Order status", &BTreeMap::new());
-        assert_eq!((t.say.clone(), t.state.as_str()), (vec![Say::Text("Your order number?".into())], "collect:1"));
+        assert_eq!(
+            (t.say.clone(), t.state.as_str()),
+            (vec![Say::Text("Your order number?".into())], "collect:1")
+        );
         let again = reply(&b, "collect:1", "abc", &BTreeMap::new());
         assert_eq!(again.state, "collect:1");
         let t = reply(&b, "collect:1", " 12345 ", &BTreeMap::new());

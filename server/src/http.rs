@@ -170,7 +170,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn prometheus(State(state): State<AppState>) -> Response {
     match state.engine.report().await {
         Ok(r) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             r.prometheus(),
         )
             .into_response(),
@@ -215,7 +218,11 @@ fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let config = state.engine.config();
     let Some(token) = config.admin.token.as_deref() else {
         return Err(Box::new(
-            (StatusCode::NOT_FOUND, "admin endpoints are off: set [admin] token").into_response(),
+            (
+                StatusCode::NOT_FOUND,
+                "admin endpoints are off: set [admin] token",
+            )
+                .into_response(),
         ));
     };
     let given = headers

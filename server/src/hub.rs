@@ -131,7 +131,12 @@ impl Hub {
     /// Asks every known connection to close (shutdown).
     pub fn close_all(&self) {
         let inner = self.lock();
-        for o in inner.conversations.values().chain(inner.agents.values()).flatten() {
+        for o in inner
+            .conversations
+            .values()
+            .chain(inner.agents.values())
+            .flatten()
+        {
             o.close();
         }
     }

@@ -5,7 +5,8 @@
 //! - [`store`]: SQLite tables named after the data model, migrated forward on open.
 //! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
-//! - [`lifecycle`]: waiting (rules), assigning, reopening, transferring, ending, rebuilding.
+//! - [`lifecycle`]: waiting (rules), assigning, ending, rebuilding; [`transfer`]: transfers
+//!   and reopened conversations.
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
 //! - [`session`]: create, resume, context and send in conversations (both sockets use it).
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
@@ -28,6 +29,7 @@ pub mod routing;
 pub mod session;
 pub mod socket;
 pub mod store;
+pub mod transfer;
 pub mod triage;
 pub mod visitor;
 
@@ -42,8 +44,8 @@ use em_protocol::paths;
 use tokio::net::TcpListener;
 
 pub use crate::cli::Cli;
-pub use crate::config::Config;
 use crate::clock::{SharedClock, SystemClock};
+pub use crate::config::Config;
 use crate::engine::Engine;
 pub use crate::error::{Error, Result};
 
@@ -63,7 +65,12 @@ impl AppState {
     }
 
     /// Like [`AppState::new`] with another clock (tests script time with `ManualClock`).
-    pub fn with_clock(config: Config, db: &Path, widget_dir: PathBuf, clock: SharedClock) -> Result<Self> {
+    pub fn with_clock(
+        config: Config,
+        db: &Path,
+        widget_dir: PathBuf,
+        clock: SharedClock,
+    ) -> Result<Self> {
         Ok(Self {
             engine: Arc::new(Engine::open(Arc::new(config), db, clock)?),
             widget_dir: Arc::new(widget_dir),
@@ -74,7 +81,10 @@ impl AppState {
     /// Re-reads the deployments file and swaps it in; an invalid file changes nothing.
     pub async fn reload(&self) -> Result<()> {
         let Some(path) = &self.config_path else {
-            return Err(Error::peer(em_protocol::ErrorCode::NotFound, "no config file to reload"));
+            return Err(Error::peer(
+                em_protocol::ErrorCode::NotFound,
+                "no config file to reload",
+            ));
         };
         let config = Config::load(path)?;
         self.engine.reload(config).await?;
@@ -217,7 +227,9 @@ pub async fn serve_until(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app).with_graceful_shutdown(stop).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
 }
 
 /// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the

@@ -1,11 +1,10 @@
-//! Session transitions that involve routing: waiting (with the rules), assigning, reopening,
-//! transferring, ending, and rebuilding the routing state from the store at start.
+//! Session transitions that involve routing: waiting (with the rules), assigning, ending, and
+//! rebuilding the routing state from the store at start (transfers and reopening: `transfer.rs`).
 
 use em_protocol::agent::{ConversationSummary, ToAgent};
 use em_protocol::{
-    ConversationEntry, ConversationId, EntryId, EntryPayload, ErrorCode, EstimatedWaitTime,
-    Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
-    agent::Presence, visitor::ToVisitor,
+    ConversationEntry, ConversationId, EntryId, EntryPayload, EstimatedWaitTime, Participant,
+    ParticipantChange, ParticipantOperation, Role, SessionStatus, visitor::ToVisitor,
 };
 
 use crate::config::{Config, Route};
@@ -147,10 +146,7 @@ impl Ctx {
         let route = route.unwrap_or_else(|| d.route(&s.context));
         inner.store.set_route(id, &route)?;
         inner.routing.enqueue(id, &route);
-        let now_assigned = inner
-            .routing
-            .next()
-            .is_some_and(|a| a.conversation == id);
+        let now_assigned = inner.routing.next().is_some_and(|a| a.conversation == id);
         let (mut failure, mut wait, mut say) = (None, None, None);
         if let Some(st) = inner.routing.standing(id).filter(|_| !now_assigned) {
             if !d.is_open(self.clock.now_ms()) && !st.agent_online {
@@ -160,7 +156,9 @@ impl Ctx {
                 failure = Some("NoAgentAvailable".to_string());
                 say = Some(d.no_agent_message.clone());
             } else {
-                let handle = config.queue(&route.queue).map_or(300, |q| q.average_handle_seconds);
+                let handle = config
+                    .queue(&route.queue)
+                    .map_or(300, |q| q.average_handle_seconds);
                 let rounds = u64::from(st.position).div_ceil(st.serving_capacity.max(1) as u64);
                 wait = Some(EstimatedWaitTime {
                     position: st.position,
@@ -204,13 +202,28 @@ impl Ctx {
     }
 
     /// Gives a conversation to `a.agent`; `from` is the agent it is transferred from.
-    fn assign(&self, inner: &mut Inner, a: &Assignment, from: Option<&str>) -> Result<()> {
+    pub(crate) fn assign(
+        &self,
+        inner: &mut Inner,
+        a: &Assignment,
+        from: Option<&str>,
+    ) -> Result<()> {
         let mut changes = Vec::new();
         if let Some(from) = from {
-            changes.push(change(ParticipantOperation::Remove, from, self.display_name(from)));
+            changes.push(change(
+                ParticipantOperation::Remove,
+                from,
+                self.display_name(from),
+            ));
         }
-        changes.push(change(ParticipantOperation::Add, &a.agent, self.display_name(&a.agent)));
-        let mut entries = vec![system_entry(EntryPayload::ParticipantChanged { entries: changes })];
+        changes.push(change(
+            ParticipantOperation::Add,
+            &a.agent,
+            self.display_name(&a.agent),
+        ));
+        let mut entries = vec![system_entry(EntryPayload::ParticipantChanged {
+            entries: changes,
+        })];
         let status = inner.store.session(a.conversation)?.map(|s| s.status);
         if status != Some(SessionStatus::Active) {
             entries.push(system_entry(EntryPayload::SessionStatusChanged {
@@ -225,7 +238,9 @@ impl Ctx {
             Appended::Stored(e) => e,
             Appended::Duplicate { .. } => Vec::new(),
         };
-        inner.store.assignment_start(a.conversation, &a.agent, &a.queue)?;
+        inner
+            .store
+            .assignment_start(a.conversation, &a.agent, &a.queue)?;
         inner.routing.commit(a);
         tracing::info!(conversation = %a.conversation, agent = %a.agent, queue = %a.queue, "assigned");
         let frame = assigned_frame(inner, a.conversation)?;
@@ -238,39 +253,6 @@ impl Ctx {
         }
         Ok(())
     }
-
-    /// A visitor writes in a conversation whose agent is not Online and that was idle for
-    /// `reopen_after_seconds`: it goes to whoever is available instead.
-    pub fn reopen_if_stale(&self, inner: &mut Inner, s: &Session) -> Result<()> {
-        let Some(agent) = s.agent_username.as_deref() else {
-            return Ok(());
-        };
-        let idle_ms = self.clock.now_ms() - s.updated_at;
-        let limit_ms = self.config().routing.reopen_after_seconds as i64 * 1000;
-        if s.status != SessionStatus::Active
-            || inner.routing.presence(agent) == Presence::Online
-            || idle_ms < limit_ms
-        {
-            return Ok(());
-        }
-        tracing::info!(conversation = %s.conversation_id, agent, "reopened; routing again");
-        self.leave(inner, s.conversation_id, agent, false)?;
-        self.start_waiting(inner, s.conversation_id, "Reopened", None)
-    }
-
-    /// `agent` leaves the conversation: stored, capacity freed, `released` sent.
-    fn leave(&self, inner: &mut Inner, id: ConversationId, agent: &str, transfer: bool) -> Result<()> {
-        let entries = vec![system_entry(EntryPayload::ParticipantChanged {
-            entries: vec![change(ParticipantOperation::Remove, agent, self.display_name(agent))],
-        })];
-        inner.store.assignment_end(id, agent, transfer)?;
-        if let Appended::Stored(stored) = inner.store.append(id, entries, Update { status: None, agent: Some(None) })? {
-            self.publish(inner, id, Some(agent), stored);
-        }
-        inner.routing.release(agent, id);
-        self.to_agent(inner, agent, &ToAgent::Released { conversation_id: id });
-        Ok(())
-    }
 }
 
 impl Engine {
@@ -281,7 +263,11 @@ impl Engine {
             if s.status != SessionStatus::Ended {
                 let entries = vec![
                     system_entry(EntryPayload::ParticipantChanged {
-                        entries: vec![change(ParticipantOperation::Remove, &agent, ctx.display_name(&agent))],
+                        entries: vec![change(
+                            ParticipantOperation::Remove,
+                            &agent,
+                            ctx.display_name(&agent),
+                        )],
                     }),
                     system_entry(EntryPayload::SessionStatusChanged {
                         session_status: SessionStatus::Ended,
@@ -298,64 +284,13 @@ impl Engine {
                 }
             }
             inner.routing.release(&agent, id);
-            ctx.to_agent(inner, &agent, &ToAgent::Released { conversation_id: id });
-            ctx.route(inner);
-            Ok(())
-        })
-        .await
-    }
-
-    /// `transfer`: to an Online agent with room (at once), or to a queue (waits there).
-    pub async fn transfer(
-        &self,
-        agent: String,
-        id: ConversationId,
-        to_agent: Option<String>,
-        to_queue: Option<String>,
-    ) -> Result<()> {
-        self.run(move |inner, ctx| {
-            let s = assigned_session(inner, &agent, id)?;
-            if s.status == SessionStatus::Ended {
-                return Err(Error::peer(ErrorCode::ConversationEnded, format!("conversation {id} has ended")));
-            }
-            let config = ctx.config();
-            match (to_agent, to_queue) {
-                (Some(target), None) => {
-                    if target == agent || config.agent(&target).is_none() {
-                        return Err(Error::peer(ErrorCode::NotFound, format!("no other agent named {target:?}")));
-                    }
-                    if !inner.routing.can_take(&target) {
-                        return Err(Error::peer(
-                            ErrorCode::Conflict,
-                            format!("{target} is not Online with free capacity; transfer to a queue instead"),
-                        ));
-                    }
-                    inner.store.assignment_end(id, &agent, true)?;
-                    inner.routing.release(&agent, id);
-                    let a = Assignment {
-                        queue: s.queue.clone(),
-                        conversation: id,
-                        agent: target,
-                    };
-                    ctx.assign(inner, &a, Some(&agent))?;
-                    ctx.to_agent(inner, &agent, &ToAgent::Released { conversation_id: id });
-                }
-                (None, Some(queue)) => {
-                    if config.queue(&queue).is_none() {
-                        return Err(Error::peer(ErrorCode::NotFound, format!("no queue named {queue:?}")));
-                    }
-                    ctx.leave(inner, id, &agent, true)?;
-                    let route = Route {
-                        queue,
-                        priority: s.priority,
-                        skills: Vec::new(),
-                    };
-                    ctx.start_waiting(inner, id, "Transfer", Some(route))?;
-                }
-                _ => {
-                    return Err(Error::peer(ErrorCode::BadFrame, "transfer needs exactly one of toAgent and toQueue"));
-                }
-            }
+            ctx.to_agent(
+                inner,
+                &agent,
+                &ToAgent::Released {
+                    conversation_id: id,
+                },
+            );
             ctx.route(inner);
             Ok(())
         })
@@ -387,7 +322,11 @@ pub fn summary(s: &Session) -> ConversationSummary {
     }
 }
 
-fn change(operation: ParticipantOperation, agent: &str, display_name: String) -> ParticipantChange {
+pub(crate) fn change(
+    operation: ParticipantOperation,
+    agent: &str,
+    display_name: String,
+) -> ParticipantChange {
     ParticipantChange {
         operation,
         participant: Participant {

@@ -89,7 +89,8 @@ impl Engine {
             };
             let mut out = Vec::with_capacity(sessions.len());
             for s in sessions {
-                let deflected = s.bot && s.bot_answers > 0 && !s.handed_off && s.waiting_at.is_none();
+                let deflected =
+                    s.bot && s.bot_answers > 0 && !s.handed_off && s.waiting_at.is_none();
                 totals.conversations += 1;
                 totals.with_bot += u64::from(s.bot);
                 totals.deflected += u64::from(deflected);
@@ -165,14 +166,54 @@ impl Report {
             }
         };
         let one = |v: u64| vec![(String::new(), v as f64)];
-        metric("em_conversations_total", "counter", "Conversations created.", one(t.conversations));
-        metric("em_bot_conversations_total", "counter", "Conversations the bot took part in.", one(t.with_bot));
-        metric("em_bot_deflected_total", "counter", "Conversations resolved by the bot alone.", one(t.deflected));
-        metric("em_handoffs_total", "counter", "Conversations the bot handed to routing.", one(t.handed_off));
-        metric("em_transfers_total", "counter", "Transfers between agents or queues.", one(t.transfers));
-        metric("em_conversations_ended_total", "counter", "Conversations ended by an agent.", one(t.ended));
-        metric("em_waiting_conversations", "gauge", "Conversations waiting for an agent now.", one(t.waiting_now));
-        metric("em_agents_online", "gauge", "Agents Online now.", one(t.agents_online));
+        metric(
+            "em_conversations_total",
+            "counter",
+            "Conversations created.",
+            one(t.conversations),
+        );
+        metric(
+            "em_bot_conversations_total",
+            "counter",
+            "Conversations the bot took part in.",
+            one(t.with_bot),
+        );
+        metric(
+            "em_bot_deflected_total",
+            "counter",
+            "Conversations resolved by the bot alone.",
+            one(t.deflected),
+        );
+        metric(
+            "em_handoffs_total",
+            "counter",
+            "Conversations the bot handed to routing.",
+            one(t.handed_off),
+        );
+        metric(
+            "em_transfers_total",
+            "counter",
+            "Transfers between agents or queues.",
+            one(t.transfers),
+        );
+        metric(
+            "em_conversations_ended_total",
+            "counter",
+            "Conversations ended by an agent.",
+            one(t.ended),
+        );
+        metric(
+            "em_waiting_conversations",
+            "gauge",
+            "Conversations waiting for an agent now.",
+            one(t.waiting_now),
+        );
+        metric(
+            "em_agents_online",
+            "gauge",
+            "Agents Online now.",
+            one(t.agents_online),
+        );
         let sum = |f: fn(&SessionReport) -> Option<f64>| {
             let v: Vec<f64> = self.sessions.iter().filter_map(f).collect();
             vec![
@@ -181,9 +222,21 @@ impl Report {
             ]
         };
         for (name, help, f) in [
-            ("em_wait_seconds", "Time from waiting to the first assignment.", (|s: &SessionReport| s.wait_seconds) as fn(&SessionReport) -> Option<f64>),
-            ("em_first_response_seconds", "Time from waiting to the first agent message.", |s: &SessionReport| s.first_response_seconds),
-            ("em_handle_seconds", "Time from the first assignment to the end.", |s: &SessionReport| s.handle_seconds),
+            (
+                "em_wait_seconds",
+                "Time from waiting to the first assignment.",
+                (|s: &SessionReport| s.wait_seconds) as fn(&SessionReport) -> Option<f64>,
+            ),
+            (
+                "em_first_response_seconds",
+                "Time from waiting to the first agent message.",
+                |s: &SessionReport| s.first_response_seconds,
+            ),
+            (
+                "em_handle_seconds",
+                "Time from the first assignment to the end.",
+                |s: &SessionReport| s.handle_seconds,
+            ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} summary");
             for (suffix, v) in sum(f) {
@@ -192,8 +245,16 @@ impl Report {
         }
         for (kind, groups) in [("queue", &self.queues), ("agent", &self.agents)] {
             for (what, help, value) in [
-                ("assignments_total", "Assignments.", (|g: &GroupReport| g.volume as f64) as fn(&GroupReport) -> f64),
-                ("handle_seconds_total", "Summed handle time of finished assignments.", |g: &GroupReport| g.handle_seconds),
+                (
+                    "assignments_total",
+                    "Assignments.",
+                    (|g: &GroupReport| g.volume as f64) as fn(&GroupReport) -> f64,
+                ),
+                (
+                    "handle_seconds_total",
+                    "Summed handle time of finished assignments.",
+                    |g: &GroupReport| g.handle_seconds,
+                ),
             ] {
                 let name = format!("em_{kind}_{what}");
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -207,5 +268,8 @@ impl Report {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

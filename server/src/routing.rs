@@ -162,7 +162,9 @@ impl Routing {
     }
 
     pub fn presence(&self, agent: &str) -> Presence {
-        self.agents.get(agent).map_or(Presence::Offline, |a| a.presence)
+        self.agents
+            .get(agent)
+            .map_or(Presence::Offline, |a| a.presence)
     }
 
     /// Agents not Offline, with their presence (kept across a failed commit's reload).
@@ -209,7 +211,9 @@ impl Routing {
         });
         self.waiting.values().find_map(|id| {
             let w = &self.index[id];
-            let (agent, _) = free.iter().find(|(_, a)| a.can_serve(&w.queue, &w.skills))?;
+            let (agent, _) = free
+                .iter()
+                .find(|(_, a)| a.can_serve(&w.queue, &w.skills))?;
             Some(Assignment {
                 queue: w.queue.clone(),
                 conversation: *id,
@@ -248,7 +252,10 @@ impl Routing {
             .range(..w.key)
             .filter(|(_, other)| self.index[*other].queue == w.queue)
             .count();
-        let serving = self.agents.values().filter(|a| a.can_serve(&w.queue, &w.skills));
+        let serving = self
+            .agents
+            .values()
+            .filter(|a| a.can_serve(&w.queue, &w.skills));
         let (mut capacity, mut online) = (0, false);
         for a in serving {
             capacity += a.capacity;

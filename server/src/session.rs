@@ -143,7 +143,9 @@ impl Engine {
             if k.is_empty() || k.len() > 100 || value.chars().count() > 1000 {
                 return Err(Error::peer(
                     ErrorCode::BadFrame,
-                    format!("field {k:?}: names are 1 to 100 bytes, values at most 1000 characters"),
+                    format!(
+                        "field {k:?}: names are 1 to 100 bytes, values at most 1000 characters"
+                    ),
                 ));
             }
         }
@@ -185,7 +187,12 @@ impl Engine {
     }
 
     /// An agent's `typing`: relayed to the visitor's sockets, not stored.
-    pub async fn agent_typing(&self, agent: String, id: ConversationId, typing: bool) -> Result<()> {
+    pub async fn agent_typing(
+        &self,
+        agent: String,
+        id: ConversationId,
+        typing: bool,
+    ) -> Result<()> {
         self.run(move |inner, ctx| {
             assigned_session(inner, &agent, id)?;
             let frame = ToVisitor::Typing {

@@ -40,20 +40,27 @@ fn bot_entry(bot: &BotConfig, say: Say) -> NewEntry {
 impl Ctx {
     /// Whether the bot handles the next visitor message of `s`.
     pub fn bot_for(&self, s: &Session) -> Option<BotConfig> {
-        let config = self.config();
-        let bot = config
-            .deployment(&s.org_id, &s.deployment_name)?
-            .bot
-            .clone()?;
         let fresh = s.status == SessionStatus::New;
         let talking = s.status == SessionStatus::Active
             && s.agent_username.is_none()
             && s.bot_state.as_deref().is_some_and(|st| st != bot::HANDOFF);
-        (fresh || talking).then_some(bot)
+        if !(fresh || talking) {
+            return None; // the common case (an agent's conversation) costs no config lookup
+        }
+        self.config()
+            .deployment(&s.org_id, &s.deployment_name)?
+            .bot
+            .clone()
     }
 
     /// The bot answers `text` (already stored) in conversation `s`.
-    pub fn bot_turn(&self, inner: &mut Inner, s: &Session, bot: &BotConfig, text: &str) -> Result<()> {
+    pub fn bot_turn(
+        &self,
+        inner: &mut Inner,
+        s: &Session,
+        bot: &BotConfig,
+        text: &str,
+    ) -> Result<()> {
         let id: ConversationId = s.conversation_id;
         let mut entries = Vec::new();
         let first = s.status == SessionStatus::New;
@@ -97,7 +104,9 @@ impl Ctx {
             context.variables.insert(name.clone(), value.clone());
             inner.store.set_context(id, &context)?;
         }
-        inner.store.set_bot(id, &turn.state, turn.answered, turn.handoff)?;
+        inner
+            .store
+            .set_bot(id, &turn.state, turn.answered, turn.handoff)?;
         let update = Update {
             status: first.then_some(SessionStatus::Active),
             agent: None,

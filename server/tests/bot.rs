@@ -59,7 +59,9 @@ fn text(f: &Value) -> Option<&str> {
 
 /// The next bot message (text or choices).
 async fn bot_says(v: &mut Ws) -> Value {
-    let f = v.recv_until(|f| is_entry_type(f, "Message") && f["entry"]["sender"]["role"] == "Chatbot").await;
+    let f = v
+        .recv_until(|f| is_entry_type(f, "Message") && f["entry"]["sender"]["role"] == "Chatbot")
+        .await;
     assert_eq!(f["entry"]["senderDisplayName"], "Assistant");
     f
 }
@@ -75,9 +77,17 @@ async fn menu_then_answer() {
     let s = Server::start_with_clock(&bot_config(), ManualClock::new(MONDAY_10)).await;
     let (mut v, id) = s.visitor_with_conversation().await;
     say(&mut v, &id, "hi").await;
-    let joined = v.recv_until(|f| is_entry_type(f, "ParticipantChanged")).await;
-    assert_eq!(payload(&joined)["entries"][0]["participant"]["role"], "Chatbot");
-    assert_eq!(text(&bot_says(&mut v).await), Some("Hi, I'm the assistant."));
+    let joined = v
+        .recv_until(|f| is_entry_type(f, "ParticipantChanged"))
+        .await;
+    assert_eq!(
+        payload(&joined)["entries"][0]["participant"]["role"],
+        "Chatbot"
+    );
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("Hi, I'm the assistant.")
+    );
     let menu = bot_says(&mut v).await;
     let choices = &payload(&menu)["abstractMessage"];
     assert_eq!(choices["messageType"], "ChoicesMessage");
@@ -88,11 +98,20 @@ async fn menu_then_answer() {
         .iter()
         .map(|o| o["titleItem"]["title"].as_str().unwrap())
         .collect();
-    assert_eq!(titles, ["Opening hours", "Order status", "Talk to a person"]);
+    assert_eq!(
+        titles,
+        ["Opening hours", "Order status", "Talk to a person"]
+    );
 
     say(&mut v, &id, "Opening hours").await;
-    assert_eq!(text(&bot_says(&mut v).await), Some("9:00 to 17:00, Monday to Friday."));
-    assert_eq!(payload(&bot_says(&mut v).await)["abstractMessage"]["messageType"], "ChoicesMessage");
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("9:00 to 17:00, Monday to Friday.")
+    );
+    assert_eq!(
+        payload(&bot_says(&mut v).await)["abstractMessage"]["messageType"],
+        "ChoicesMessage"
+    );
     v.assert_quiet().await;
 }
 
@@ -104,18 +123,36 @@ async fn collected_value_reaches_the_agent() {
     let mut ada = s.agent_online().await;
     let (mut v, id) = s.visitor_with_conversation().await;
     say(&mut v, &id, "Order status").await;
-    assert_eq!(text(&bot_says(&mut v).await), Some("Hi, I'm the assistant."));
-    assert_eq!(text(&bot_says(&mut v).await), Some("What is your order number?"));
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("Hi, I'm the assistant.")
+    );
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("What is your order number?")
+    );
     say(&mut v, &id, "it's the blue one").await;
-    assert_eq!(text(&bot_says(&mut v).await), Some("What is your order number?"));
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("What is your order number?")
+    );
     ada.assert_quiet().await;
     say(&mut v, &id, "12345").await;
-    assert_eq!(text(&bot_says(&mut v).await), Some("Thanks, a person will check order 12345."));
-    assert_eq!(text(&bot_says(&mut v).await), Some("Let me connect you with a person."));
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("Thanks, a person will check order 12345.")
+    );
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("Let me connect you with a person.")
+    );
 
     let f = ada.recv_until(|f| f["type"] == "assigned").await;
     assert_eq!(f["conversation"]["conversationId"], id);
-    assert_eq!(f["conversation"]["context"]["variables"], json!({"orderNumber": "12345"}));
+    assert_eq!(
+        f["conversation"]["context"]["variables"],
+        json!({"orderNumber": "12345"})
+    );
     let roles: Vec<&str> = f["history"]
         .as_array()
         .unwrap()
@@ -124,9 +161,15 @@ async fn collected_value_reaches_the_agent() {
         .collect();
     assert!(roles.contains(&"Chatbot") && roles.contains(&"EndUser"));
     let joined = v
-        .recv_until(|f| is_entry_type(f, "ParticipantChanged") && payload(f)["entries"][0]["participant"]["role"] == "Agent")
+        .recv_until(|f| {
+            is_entry_type(f, "ParticipantChanged")
+                && payload(f)["entries"][0]["participant"]["role"] == "Agent"
+        })
         .await;
-    assert_eq!(payload(&joined)["entries"][0]["participant"]["subject"], "ada");
+    assert_eq!(
+        payload(&joined)["entries"][0]["participant"]["subject"],
+        "ada"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +181,10 @@ async fn no_agent_then_reply_later_in_the_same_thread() {
     say(&mut v, &id, "hello").await;
     bot_says(&mut v).await;
     say(&mut v, &id, "Talk to a person").await;
-    assert_eq!(text(&bot_says(&mut v).await), Some("Let me connect you with a person."));
+    assert_eq!(
+        text(&bot_says(&mut v).await),
+        Some("Let me connect you with a person.")
+    );
     let routed = v.recv_until(|f| is_entry_type(f, "RoutingResult")).await;
     assert_eq!(payload(&routed)["failureType"], "NoAgentAvailable");
     let sorry = bot_says(&mut v).await;
@@ -155,7 +201,8 @@ async fn no_agent_then_reply_later_in_the_same_thread() {
 
     let mut back = s.visitor().await;
     back.hello(Some(&credential)).await;
-    back.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0})).await;
+    back.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
+        .await;
     let reply = back
         .recv_until(|f| f["type"] == "entry" && f["entry"]["sender"]["role"] == "Agent")
         .await;
@@ -172,5 +219,8 @@ async fn after_hours_message() {
     let routed = v.recv_until(|f| is_entry_type(f, "RoutingResult")).await;
     assert_eq!(payload(&routed)["failureType"], "OutsideBusinessHours");
     let closed = bot_says(&mut v).await;
-    assert_eq!(text(&closed), Some("We are closed; we will answer here tomorrow."));
+    assert_eq!(
+        text(&closed),
+        Some("We are closed; we will answer here tomorrow.")
+    );
 }

@@ -54,7 +54,8 @@ async fn bot_visitor(s: &Server) -> (Ws, String) {
     let mut v = Ws::connect(s.addr, &path, Some(ORIGIN)).await.unwrap();
     v.hello(None).await;
     let id = uuid();
-    v.send(json!({"type": "createConversation", "conversationId": id})).await;
+    v.send(json!({"type": "createConversation", "conversationId": id}))
+        .await;
     v.recv().await;
     (v, id)
 }
@@ -65,7 +66,8 @@ async fn first(v: &mut Ws, id: &str, text: &str) {
 }
 
 async fn reply(a: &mut Ws, id: &str) {
-    a.send(json!({"type": "sendMessage", "conversationId": id, "entryId": uuid(), "text": "hi"})).await;
+    a.send(json!({"type": "sendMessage", "conversationId": id, "entryId": uuid(), "text": "hi"}))
+        .await;
     a.recv_until(|f| f["type"] == "ack").await;
 }
 
@@ -75,7 +77,8 @@ async fn presence(a: &mut Ws, p: &str) {
 }
 
 async fn end(a: &mut Ws, id: &str) {
-    a.send(json!({"type": "endSession", "conversationId": id})).await;
+    a.send(json!({"type": "endSession", "conversationId": id}))
+        .await;
     a.recv_until(|f| f["type"] == "released").await;
 }
 
@@ -97,7 +100,8 @@ async fn scripted_scenario_gives_exact_figures() {
     reply(&mut ada, &a).await;
     clock.advance_secs(90);
     presence(&mut grace, "Online").await;
-    ada.send(json!({"type": "transfer", "conversationId": a, "toAgent": "grace"})).await;
+    ada.send(json!({"type": "transfer", "conversationId": a, "toAgent": "grace"}))
+        .await;
     grace.recv_until(|f| f["type"] == "assigned").await;
     clock.advance_secs(60);
     end(&mut grace, &a).await;
@@ -124,7 +128,12 @@ async fn scripted_scenario_gives_exact_figures() {
 
     let refused = s.get("/admin/report", None).await;
     assert_eq!(refused.status, 401);
-    let r = http_get_with(s.addr, "/admin/report", &[("Authorization", &format!("Bearer {TOKEN}"))]).await;
+    let r = http_get_with(
+        s.addr,
+        "/admin/report",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    )
+    .await;
     assert_eq!(r.status, 200);
     let report = r.json();
     assert_eq!(
@@ -134,32 +143,58 @@ async fn scripted_scenario_gives_exact_figures() {
     );
     let session = |id: &str| -> Value {
         let all = report["sessions"].as_array().unwrap();
-        let mut s = all.iter().find(|s| s["conversationId"] == id).unwrap().clone();
+        let mut s = all
+            .iter()
+            .find(|s| s["conversationId"] == id)
+            .unwrap()
+            .clone();
         s.as_object_mut().unwrap().remove("conversationId");
         s
     };
-    assert_eq!(session(&a), json!({"deploymentName": DEPLOYMENT, "status": "Ended", "queue": "support",
+    assert_eq!(
+        session(&a),
+        json!({"deploymentName": DEPLOYMENT, "status": "Ended", "queue": "support",
         "agent": "grace", "deflected": false, "waitSeconds": 0.0, "firstResponseSeconds": 30.0,
-        "handleSeconds": 180.0, "transfers": 1}));
-    assert_eq!(session(&b), json!({"deploymentName": DEPLOYMENT, "status": "Ended", "queue": "support",
+        "handleSeconds": 180.0, "transfers": 1})
+    );
+    assert_eq!(
+        session(&b),
+        json!({"deploymentName": DEPLOYMENT, "status": "Ended", "queue": "support",
         "agent": "ada", "deflected": false, "waitSeconds": 45.0, "firstResponseSeconds": 60.0,
-        "handleSeconds": 75.0, "transfers": 0}));
-    assert_eq!(session(&c), json!({"deploymentName": BOT, "status": "Active", "queue": "",
+        "handleSeconds": 75.0, "transfers": 0})
+    );
+    assert_eq!(
+        session(&c),
+        json!({"deploymentName": BOT, "status": "Active", "queue": "",
         "agent": null, "deflected": true, "waitSeconds": null, "firstResponseSeconds": null,
-        "handleSeconds": null, "transfers": 0}));
-    assert_eq!(session(&d), json!({"deploymentName": BOT, "status": "Active", "queue": "support",
+        "handleSeconds": null, "transfers": 0})
+    );
+    assert_eq!(
+        session(&d),
+        json!({"deploymentName": BOT, "status": "Active", "queue": "support",
         "agent": "ada", "deflected": false, "waitSeconds": 0.0, "firstResponseSeconds": null,
-        "handleSeconds": null, "transfers": 0}));
-    assert_eq!(report["agents"], json!([
+        "handleSeconds": null, "transfers": 0})
+    );
+    assert_eq!(
+        report["agents"],
+        json!([
         {"name": "ada", "volume": 3, "handled": 2, "handleSeconds": 195.0, "averageHandleSeconds": 97.5},
-        {"name": "grace", "volume": 1, "handled": 1, "handleSeconds": 60.0, "averageHandleSeconds": 60.0}]));
-    assert_eq!(report["queues"], json!([
+        {"name": "grace", "volume": 1, "handled": 1, "handleSeconds": 60.0, "averageHandleSeconds": 60.0}])
+    );
+    assert_eq!(
+        report["queues"],
+        json!([
         {"name": "billing", "volume": 0, "handled": 0, "handleSeconds": 0.0, "averageHandleSeconds": null},
-        {"name": "support", "volume": 4, "handled": 3, "handleSeconds": 255.0, "averageHandleSeconds": 85.0}]));
+        {"name": "support", "volume": 4, "handled": 3, "handleSeconds": 255.0, "averageHandleSeconds": 85.0}])
+    );
 
     let m = s.get("/metrics", None).await;
     assert_eq!(m.status, 200);
-    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
     let text = m.text();
     for line in [
         "em_conversations_total 4",
@@ -174,6 +209,9 @@ async fn scripted_scenario_gives_exact_figures() {
         "em_queue_handle_seconds_total{queue=\"support\"} 255",
         "em_agents_online 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
     }
 }

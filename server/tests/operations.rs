@@ -21,7 +21,14 @@ fn with_title(title: &str) -> String {
 
 async fn spawn(config: &std::path::Path, db: &std::path::Path) -> (Child, std::net::SocketAddr) {
     let mut child = Command::new(BIN)
-        .args(["--config", config.to_str().unwrap(), "--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -54,8 +61,13 @@ async fn post(addr: std::net::SocketAddr, path: &str, token: &str) -> u16 {
 }
 
 async fn title(addr: std::net::SocketAddr) -> String {
-    let path = format!("/embeddedservice/v1/embedded-service-config?orgId={ORG}&esConfigName={DEPLOYMENT}");
-    http_get(addr, &path, None).await.json()["branding"]["title"].as_str().unwrap().to_string()
+    let path = format!(
+        "/embeddedservice/v1/embedded-service-config?orgId={ORG}&esConfigName={DEPLOYMENT}"
+    );
+    http_get(addr, &path, None).await.json()["branding"]["title"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
@@ -81,10 +93,19 @@ async fn reload_by_endpoint_and_signal() {
 
     std::fs::write(&file, with_title("Three")).unwrap();
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while title(addr).await != "Three" {
-        assert!(tokio::time::Instant::now() < deadline, "SIGHUP did not reload");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -96,18 +117,31 @@ async fn graceful_shutdown_closes_sockets() {
     let file = dir.path().join("d.toml");
     std::fs::write(&file, config(1)).unwrap();
     let (mut child, addr) = spawn(&file, &dir.path().join("em.sqlite")).await;
-    let mut v = Ws::connect(addr, &visitor_path(), Some(ORIGIN)).await.unwrap();
+    let mut v = Ws::connect(addr, &visitor_path(), Some(ORIGIN))
+        .await
+        .unwrap();
     v.hello(None).await;
     let id = uuid();
-    v.send(serde_json::json!({"type": "createConversation", "conversationId": id})).await;
+    v.send(serde_json::json!({"type": "createConversation", "conversationId": id}))
+        .await;
     v.recv().await;
     let pid = child.id().unwrap().to_string();
     let started = std::time::Instant::now();
-    std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
     assert!(v.recv().await.is_null(), "the server closes the socket");
-    let status = tokio::time::timeout(Duration::from_secs(6), child.wait()).await.unwrap().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(6), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "{status:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -132,18 +166,26 @@ async fn schema_migrates_forward() {
     let (_child, addr) = spawn(&file, &db).await;
     assert_eq!(http_get(addr, "/readyz", None).await.status, 200);
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, em_server::store::SCHEMA_VERSION);
     let (status, queue): (String, String) = conn
-        .query_row("SELECT status, queue FROM messaging_session", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT status, queue FROM messaging_session", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((status.as_str(), queue.as_str()), ("Waiting", ""));
     // The waiting conversation was queued again: an agent coming online gets it.
     let mut a = Ws::connect(addr, "/agent/ws", None).await.unwrap();
     a.send(serde_json::json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"})).await;
     a.recv().await;
-    a.send(serde_json::json!({"type": "setPresence", "presence": "Online"})).await;
-    assert_eq!(a.recv_until(|f| f["type"] == "assigned").await["conversation"]["queue"], "support");
+    a.send(serde_json::json!({"type": "setPresence", "presence": "Online"}))
+        .await;
+    assert_eq!(
+        a.recv_until(|f| f["type"] == "assigned").await["conversation"]["queue"],
+        "support"
+    );
 }
 
 #[test]
@@ -155,7 +197,12 @@ fn hash_password_subcommand() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let line = String::from_utf8(out.stdout).unwrap();

@@ -76,12 +76,18 @@ async fn first_message(s: &Server, context: Option<Value>) -> (Ws, String, Value
 
 fn assigned_id(f: &Value) -> String {
     assert_eq!(f["type"], "assigned", "{f}");
-    f["conversation"]["conversationId"].as_str().unwrap().to_string()
+    f["conversation"]["conversationId"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn presence(a: &mut Ws, p: &str) {
     a.send(json!({"type": "setPresence", "presence": p})).await;
-    assert_eq!(a.recv_until(|f| f["type"] == "presence").await["presence"], p);
+    assert_eq!(
+        a.recv_until(|f| f["type"] == "presence").await["presence"],
+        p
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -100,8 +106,14 @@ async fn capacity_holds_under_concurrency() {
             let mut a = s.agent_named(name).await;
             let mut open = HashSet::new();
             loop {
-                let f = a.recv_until(|f| matches!(f["type"].as_str(), Some("assigned" | "released"))).await;
-                let id = f["conversation"]["conversationId"].as_str().or(f["conversationId"].as_str()).unwrap().to_string();
+                let f = a
+                    .recv_until(|f| matches!(f["type"].as_str(), Some("assigned" | "released")))
+                    .await;
+                let id = f["conversation"]["conversationId"]
+                    .as_str()
+                    .or(f["conversationId"].as_str())
+                    .unwrap()
+                    .to_string();
                 if f["type"] == "released" {
                     open.remove(&id);
                     continue;
@@ -111,7 +123,8 @@ async fn capacity_holds_under_concurrency() {
                 seen.lock().unwrap().push((id.clone(), name.to_string()));
                 // Hold it a moment so conversations pile up, then end it.
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                a.send(json!({"type": "endSession", "conversationId": id})).await;
+                a.send(json!({"type": "endSession", "conversationId": id}))
+                    .await;
             }
         }));
     }
@@ -121,7 +134,10 @@ async fn capacity_holds_under_concurrency() {
         visitors.push(tokio::spawn(async move {
             let (mut v, id) = s.visitor_with_conversation().await;
             v.send(send_message(&id, &uuid(), "help")).await;
-            v.recv_until(|f| is_entry_type(f, "SessionStatusChanged") && payload(f)["sessionStatus"] == "Ended").await;
+            v.recv_until(|f| {
+                is_entry_type(f, "SessionStatusChanged") && payload(f)["sessionStatus"] == "Ended"
+            })
+            .await;
             id
         }));
     }
@@ -152,9 +168,11 @@ async fn skills_and_rules_pick_the_agent() {
     let s = Server::start(&team()).await;
     let mut grace = s.agent_named("grace").await;
     let (mut v, id) = s.visitor_with_conversation().await;
-    v.send(json!({"type": "setContext", "conversationId": id, "prechatFields": {"Topic": "Billing"},
-                  "page": {"url": "https://shop.example.com/cart", "title": "Cart"}}))
-        .await;
+    v.send(
+        json!({"type": "setContext", "conversationId": id, "prechatFields": {"Topic": "Billing"},
+                  "page": {"url": "https://shop.example.com/cart", "title": "Cart"}}),
+    )
+    .await;
     v.send(send_message(&id, &uuid(), "my invoice")).await;
     let routed = v.recv_until(|f| is_entry_type(f, "RoutingResult")).await;
     // ada (who has the skill) is offline: nobody can take it now.
@@ -165,25 +183,44 @@ async fn skills_and_rules_pick_the_agent() {
     let f = ada.recv_until(|f| f["type"] == "assigned").await;
     assert_eq!(assigned_id(&f), id);
     assert_eq!(f["conversation"]["queue"], "billing");
-    assert_eq!(f["conversation"]["context"]["prechatFields"], json!({"Topic": "Billing"}));
-    assert_eq!(f["conversation"]["context"]["page"]["url"], "https://shop.example.com/cart");
-    v.recv_until(|f| is_entry_type(f, "ParticipantChanged")).await;
+    assert_eq!(
+        f["conversation"]["context"]["prechatFields"],
+        json!({"Topic": "Billing"})
+    );
+    assert_eq!(
+        f["conversation"]["context"]["page"]["url"],
+        "https://shop.example.com/cart"
+    );
+    v.recv_until(|f| is_entry_type(f, "ParticipantChanged"))
+        .await;
 
     // Equal free capacity (1 each): the agent with fewer conversations, grace, goes first.
     let (_v2, c2) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await), c2);
+    assert_eq!(
+        assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await),
+        c2
+    );
     let (_v3, c3) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await), c3);
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        c3
+    );
     // Everyone Online is full: the next two wait and are told where they stand. Seats that
     // serve support: ada 2 + grace 1 + bob 1 (offline, but he could) → 4 per 120 s round.
     let (_v4, _, r4) = first_message(&s, None).await;
-    assert_eq!(payload(&r4)["estimatedWaitTime"], json!({"position": 1, "estimatedWaitTimeInSeconds": 120}));
+    assert_eq!(
+        payload(&r4)["estimatedWaitTime"],
+        json!({"position": 1, "estimatedWaitTimeInSeconds": 120})
+    );
     assert!(payload(&r4)["failureType"].is_null());
     for _ in 0..3 {
         first_message(&s, None).await;
     }
     let (_v8, _, r8) = first_message(&s, None).await;
-    assert_eq!(payload(&r8)["estimatedWaitTime"], json!({"position": 5, "estimatedWaitTimeInSeconds": 240}));
+    assert_eq!(
+        payload(&r8)["estimatedWaitTime"],
+        json!({"position": 5, "estimatedWaitTimeInSeconds": 240})
+    );
 }
 
 #[tokio::test]
@@ -192,14 +229,19 @@ async fn priority_then_arrival() {
     let s = Server::start(&team()).await;
     let mut grace = s.agent_named("grace").await;
     let (_v0, c0) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await), c0);
+    assert_eq!(
+        assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await),
+        c0
+    );
     let (_v1, c1) = waiting_visitor(&s, None).await;
     let (_v2, c2) = waiting_visitor(&s, Some(json!({"hiddenFields": {"Tier": "Gold"}}))).await;
     let (_v3, c3) = waiting_visitor(&s, None).await;
     let mut order = Vec::new();
     let mut open = c0;
     for _ in 0..3 {
-        grace.send(json!({"type": "endSession", "conversationId": open})).await;
+        grace
+            .send(json!({"type": "endSession", "conversationId": open}))
+            .await;
         open = assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await);
         order.push(open.clone());
     }
@@ -212,17 +254,27 @@ async fn presence_changes_mid_flight() {
     let s = Server::start(&config(2)).await;
     let mut ada = s.agent_online().await;
     let (mut v1, c1) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await), c1);
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        c1
+    );
     presence(&mut ada, "Busy").await;
     let (_v2, c2) = waiting_visitor(&s, None).await;
     ada.send(json!({"type": "sendMessage", "conversationId": c1, "entryId": uuid(), "text": "still here"}))
         .await;
-    assert_eq!(ada.recv_until(|f| f["type"] != "entry").await["type"], "ack");
-    v1.recv_until(|f| f["entry"]["sender"]["role"] == "Agent").await;
+    assert_eq!(
+        ada.recv_until(|f| f["type"] != "entry").await["type"],
+        "ack"
+    );
+    v1.recv_until(|f| f["entry"]["sender"]["role"] == "Agent")
+        .await;
     presence(&mut ada, "Away").await;
     ada.assert_quiet().await;
     presence(&mut ada, "Online").await;
-    assert_eq!(assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await), c2);
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        c2
+    );
 }
 
 #[tokio::test]
@@ -233,7 +285,10 @@ async fn reopened_conversation_goes_to_whoever_is_available() {
     let s = Server::start_with_clock(&team(), clock.clone()).await;
     let mut ada = s.agent_named("ada").await;
     let (mut v, id) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await), id);
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        id
+    );
     // Within the hour nothing moves, even with ada gone.
     clock.advance_secs(600);
     drop(ada);
@@ -243,7 +298,8 @@ async fn reopened_conversation_goes_to_whoever_is_available() {
     grace.assert_quiet().await;
 
     clock.advance_secs(5 * 3600);
-    v.send(send_message(&id, &uuid(), "back the next morning")).await;
+    v.send(send_message(&id, &uuid(), "back the next morning"))
+        .await;
     let f = grace.recv_until(|f| f["type"] == "assigned").await;
     assert_eq!(assigned_id(&f), id);
     let texts: Vec<&str> = f["history"]
@@ -254,13 +310,24 @@ async fn reopened_conversation_goes_to_whoever_is_available() {
         .collect();
     assert_eq!(texts, ["hello", "quick follow-up", "back the next morning"]);
     let left = v
-        .recv_until(|f| is_entry_type(f, "ParticipantChanged") && payload(f)["entries"][0]["operation"] == "remove")
+        .recv_until(|f| {
+            is_entry_type(f, "ParticipantChanged")
+                && payload(f)["entries"][0]["operation"] == "remove"
+        })
         .await;
-    assert_eq!(payload(&left)["entries"][0]["participant"]["subject"], "ada");
+    assert_eq!(
+        payload(&left)["entries"][0]["participant"]["subject"],
+        "ada"
+    );
     let again = v.recv_until(|f| is_entry_type(f, "RoutingResult")).await;
     assert_eq!(payload(&again)["routingType"], "Reopened");
-    let joined = v.recv_until(|f| is_entry_type(f, "ParticipantChanged")).await;
-    assert_eq!(payload(&joined)["entries"][0]["participant"]["subject"], "grace");
+    let joined = v
+        .recv_until(|f| is_entry_type(f, "ParticipantChanged"))
+        .await;
+    assert_eq!(
+        payload(&joined)["entries"][0]["participant"]["subject"],
+        "grace"
+    );
 }
 
 #[tokio::test]
@@ -270,37 +337,71 @@ async fn transfer_to_agent_and_to_queue() {
     let s = Server::start(&team()).await;
     let mut grace = s.agent_named("grace").await;
     let (mut v, id) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await), id);
+    assert_eq!(
+        assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await),
+        id
+    );
 
-    grace.send(json!({"type": "transfer", "conversationId": id, "toAgent": "bob"})).await;
+    grace
+        .send(json!({"type": "transfer", "conversationId": id, "toAgent": "bob"}))
+        .await;
     let refused = grace.recv_until(|f| f["type"] == "error").await;
     assert_eq!(refused["code"], "conflict");
 
     let mut bob = s.agent_named("bob").await;
-    grace.send(json!({"type": "transfer", "conversationId": id, "toAgent": "bob"})).await;
-    assert_eq!(grace.recv_until(|f| f["type"] == "released").await["conversationId"], id);
+    grace
+        .send(json!({"type": "transfer", "conversationId": id, "toAgent": "bob"}))
+        .await;
+    assert_eq!(
+        grace.recv_until(|f| f["type"] == "released").await["conversationId"],
+        id
+    );
     let f = bob.recv_until(|f| f["type"] == "assigned").await;
     assert_eq!(assigned_id(&f), id);
-    let change = v.recv_until(|f| is_entry_type(f, "ParticipantChanged") && payload(f)["entries"].as_array().unwrap().len() == 2).await;
+    let change = v
+        .recv_until(|f| {
+            is_entry_type(f, "ParticipantChanged")
+                && payload(f)["entries"].as_array().unwrap().len() == 2
+        })
+        .await;
     let ops: Vec<(&str, &str)> = payload(&change)["entries"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["operation"].as_str().unwrap(), e["participant"]["subject"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap(),
+                e["participant"]["subject"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(ops, [("remove", "grace"), ("add", "bob")]);
     // grace's capacity is free again: a new conversation reaches her.
     let (_v2, c2) = waiting_visitor(&s, None).await;
-    assert_eq!(assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await), c2);
+    assert_eq!(
+        assigned_id(&grace.recv_until(|f| f["type"] == "assigned").await),
+        c2
+    );
 
-    bob.send(json!({"type": "transfer", "conversationId": id, "toQueue": "billing"})).await;
-    assert_eq!(bob.recv_until(|f| f["type"] == "released").await["conversationId"], id);
+    bob.send(json!({"type": "transfer", "conversationId": id, "toQueue": "billing"}))
+        .await;
+    assert_eq!(
+        bob.recv_until(|f| f["type"] == "released").await["conversationId"],
+        id
+    );
     let routed = v.recv_until(|f| is_entry_type(f, "RoutingResult")).await;
     assert_eq!(payload(&routed)["routingType"], "Transfer");
     let mut ada = s.agent_named("ada").await;
     let f = ada.recv_until(|f| f["type"] == "assigned").await;
-    assert_eq!((assigned_id(&f), f["conversation"]["queue"].as_str()), (id.clone(), Some("billing")));
+    assert_eq!(
+        (assigned_id(&f), f["conversation"]["queue"].as_str()),
+        (id.clone(), Some("billing"))
+    );
     // bob may no longer write there.
-    bob.send(json!({"type": "sendMessage", "conversationId": id, "entryId": uuid(), "text": "x"})).await;
-    assert_eq!(bob.recv_until(|f| f["type"] == "error").await["code"], "unauthorized");
+    bob.send(json!({"type": "sendMessage", "conversationId": id, "entryId": uuid(), "text": "x"}))
+        .await;
+    assert_eq!(
+        bob.recv_until(|f| f["type"] == "error").await["code"],
+        "unauthorized"
+    );
 }

@@ -57,13 +57,22 @@ impl BotConfig {
                 return Err((at("keywords"), "list at least one keyword".into()));
             }
             if intent.collect.is_some() && intent.prompt.trim().is_empty() {
-                return Err((at("prompt"), "an intent that collects a value needs a prompt".into()));
+                return Err((
+                    at("prompt"),
+                    "an intent that collects a value needs a prompt".into(),
+                ));
             }
             if intent.collect.is_none() && intent.answer.trim().is_empty() && !intent.handoff {
-                return Err((at("answer"), "say something, collect a value, or hand off".into()));
+                return Err((
+                    at("answer"),
+                    "say something, collect a value, or hand off".into(),
+                ));
             }
             if !matches!(intent.pattern.as_str(), "any" | "digits") {
-                return Err((at("pattern"), format!("{:?} is not `any` or `digits`", intent.pattern)));
+                return Err((
+                    at("pattern"),
+                    format!("{:?} is not `any` or `digits`", intent.pattern),
+                ));
             }
         }
         Ok(())

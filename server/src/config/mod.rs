@@ -114,7 +114,8 @@ fn default_handle_seconds() -> u64 {
     300
 }
 fn default_no_agent() -> String {
-    "Nobody is available right now. Leave your message here: we will answer in this conversation.".into()
+    "Nobody is available right now. Leave your message here: we will answer in this conversation."
+        .into()
 }
 fn default_after_hours() -> String {
     "We are closed right now. Leave your message here: we will answer in this conversation when we are back.".into()
@@ -175,7 +176,8 @@ impl Config {
         for (i, a) in self.agent.iter_mut().enumerate() {
             let at = |f: &str| format!("agent[{i}].{f}");
             non_empty(&a.username, || at("username"))?;
-            a.hash = Some(PasswordHash::parse(&a.password_hash).map_err(|m| (at("password_hash"), m))?);
+            a.hash =
+                Some(PasswordHash::parse(&a.password_hash).map_err(|m| (at("password_hash"), m))?);
             non_empty(&a.display_name, || at("display_name"))?;
             if a.capacity < 1 {
                 return Err((at("capacity"), "must be at least 1".into()));
@@ -228,12 +230,15 @@ impl Config {
                 if let Some(k) = r.when.keys().find(|k| !rules::valid_key(k)) {
                     return Err((
                         at("when"),
-                        format!("{k:?} is not prechat.<field>, hidden.<field>, page.url, page.title or var.<name>"),
+                        format!(
+                            "{k:?} is not prechat.<field>, hidden.<field>, page.url, page.title or var.<name>"
+                        ),
                     ));
                 }
             }
             if let Some(bot) = &d.bot {
-                bot.validate().map_err(|(f, m)| (at(&format!("bot.{f}")), m))?;
+                bot.validate()
+                    .map_err(|(f, m)| (at(&format!("bot.{f}")), m))?;
             }
             if let Some(h) = &d.business_hours {
                 h.validate()
@@ -315,7 +320,9 @@ impl Deployment {
 
     /// Whether the deployment is within business hours (always, without any).
     pub fn is_open(&self, now_ms: i64) -> bool {
-        self.business_hours.as_ref().is_none_or(|h| h.is_open(now_ms))
+        self.business_hours
+            .as_ref()
+            .is_none_or(|h| h.is_open(now_ms))
     }
 
     pub fn allows(&self, origin: &str) -> bool {
@@ -370,6 +377,10 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/deployments.toml");
         let c = Config::load(&path).unwrap();
         assert!(c.deployment.iter().any(|d| d.bot.is_some()));
-        assert!(c.agent.iter().all(|a| a.hash.as_ref().is_some_and(|h| h.verify("demo-password"))));
+        assert!(
+            c.agent
+                .iter()
+                .all(|a| a.hash.as_ref().is_some_and(|h| h.verify("demo-password")))
+        );
     }
 }

@@ -21,7 +21,9 @@ impl PasswordHash {
     /// Parses a PHC string; the error says what is wrong in words.
     pub fn parse(s: &str) -> Result<Self, String> {
         let bad = |why: &str| {
-            format!("{why}; expected $pbkdf2-sha256$i=<n>$<salt>$<hash> (make one with `em-server hash-password`)")
+            format!(
+                "{why}; expected $pbkdf2-sha256$i=<n>$<salt>$<hash> (make one with `em-server hash-password`)"
+            )
         };
         let parts: Vec<&str> = s.split('$').collect();
         let ["", "pbkdf2-sha256", params, salt, hash] = parts[..] else {
@@ -75,7 +77,11 @@ mod tests {
         let h = PasswordHash::parse(&PasswordHash::create("pw", 10)).unwrap();
         assert!(h.verify("pw"));
         assert!(!h.verify("pw "));
-        for bad in ["pw", "$pbkdf2-sha256$i=0$AAAAAAAAAAA$AAAA", "$argon2id$v=19$x$y$z"] {
+        for bad in [
+            "pw",
+            "$pbkdf2-sha256$i=0$AAAAAAAAAAA$AAAA",
+            "$argon2id$v=19$x$y$z",
+        ] {
             assert!(PasswordHash::parse(bad).is_err(), "{bad}");
         }
     }

@@ -33,7 +33,8 @@ pub struct Route {
 impl RoutingRule {
     pub fn matches(&self, ctx: &ConversationContext) -> bool {
         self.when.iter().all(|(key, pattern)| {
-            lookup(ctx, key).is_some_and(|value| glob(&pattern.to_lowercase(), &value.to_lowercase()))
+            lookup(ctx, key)
+                .is_some_and(|value| glob(&pattern.to_lowercase(), &value.to_lowercase()))
         })
     }
 }
@@ -102,7 +103,10 @@ impl BusinessHours {
     pub fn validate(&self) -> Result<(), (String, String)> {
         for (i, d) in self.days.iter().enumerate() {
             if !DAYS.contains(&d.as_str()) {
-                return Err((format!("days[{i}]"), format!("{d:?} is not one of {DAYS:?}")));
+                return Err((
+                    format!("days[{i}]"),
+                    format!("{d:?} is not one of {DAYS:?}"),
+                ));
             }
         }
         for (field, v) in [("open", &self.open), ("close", &self.close)] {
@@ -146,7 +150,11 @@ mod tests {
         ctx.prechat_fields.insert("Topic".into(), "Billing".into());
         ctx.variables.insert("orderNumber".into(), "123".into());
         let rule = RoutingRule {
-            when: [("prechat.Topic".into(), "billing".into()), ("var.orderNumber".into(), "*".into())].into(),
+            when: [
+                ("prechat.Topic".into(), "billing".into()),
+                ("var.orderNumber".into(), "*".into()),
+            ]
+            .into(),
             queue: None,
             priority: 1,
             skills: vec![],
@@ -154,7 +162,12 @@ mod tests {
         assert!(rule.matches(&ctx));
         ctx.variables.clear();
         assert!(!rule.matches(&ctx));
-        assert!(valid_key("hidden.Plan") && valid_key("page.url") && !valid_key("var.") && !valid_key("x"));
+        assert!(
+            valid_key("hidden.Plan")
+                && valid_key("page.url")
+                && !valid_key("var.")
+                && !valid_key("x")
+        );
         let h = BusinessHours {
             days: vec!["Mon".into()],
             open: "09:00".into(),

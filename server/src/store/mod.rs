@@ -47,7 +47,12 @@ pub struct Session {
 
 impl Session {
     /// A new session as `createConversation` makes it.
-    pub fn new(id: ConversationId, end_user_id: EndUserId, org_id: &str, deployment_name: &str) -> Self {
+    pub fn new(
+        id: ConversationId,
+        end_user_id: EndUserId,
+        org_id: &str,
+        deployment_name: &str,
+    ) -> Self {
         Self {
             conversation_id: id,
             end_user_id,
@@ -132,8 +137,11 @@ impl Store {
         // Each step in its own transaction: a crash mid-way resumes at the last finished one.
         for v in version.max(1)..SCHEMA_VERSION {
             let step = MIGRATIONS[(v - 1) as usize];
-            conn.execute_batch(&format!("BEGIN; {step} PRAGMA user_version = {}; COMMIT;", v + 1))
-                .map_err(open_err)?;
+            conn.execute_batch(&format!(
+                "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+                v + 1
+            ))
+            .map_err(open_err)?;
             tracing::info!(from = v, to = v + 1, "database schema migrated");
         }
         Ok(Self { conn, clock })
@@ -197,7 +205,10 @@ impl Store {
     }
 
     pub fn create_session(&self, s: &Session) -> Result<()> {
-        debug_assert!(s.queue.is_empty() && s.bot_state.is_none(), "set later, by routing and the bot");
+        debug_assert!(
+            s.queue.is_empty() && s.bot_state.is_none(),
+            "set later, by routing and the bot"
+        );
         let now = self.now();
         self.exec(
             "INSERT INTO messaging_session (conversation_id, end_user_id, org_id, deployment_name, status,
@@ -282,7 +293,13 @@ impl Store {
         self.exec(
             "UPDATE messaging_session SET queue = ?2, priority = ?3, skills_json = ?4,
              waiting_at = coalesce(waiting_at, ?5) WHERE conversation_id = ?1",
-            params![id.to_string(), r.queue, r.priority, json(&r.skills), self.now()],
+            params![
+                id.to_string(),
+                r.queue,
+                r.priority,
+                json(&r.skills),
+                self.now()
+            ],
         )
     }
 
@@ -294,7 +311,13 @@ impl Store {
     }
 
     /// The bot's new state; `answered` counts an answer it gave, `handoff` marks the handoff.
-    pub fn set_bot(&self, id: ConversationId, state: &str, answered: bool, handoff: bool) -> Result<()> {
+    pub fn set_bot(
+        &self,
+        id: ConversationId,
+        state: &str,
+        answered: bool,
+        handoff: bool,
+    ) -> Result<()> {
         self.exec(
             "UPDATE messaging_session SET bot_state = ?2, bot_answers = bot_answers + ?3,
              handed_off = handed_off OR ?4 WHERE conversation_id = ?1",

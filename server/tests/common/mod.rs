@@ -19,7 +19,8 @@ pub const ORIGIN: &str = "http://127.0.0.1:5555";
 pub const EVIL: &str = "http://evil.test";
 
 /// `pw`, hashed with one PBKDF2 iteration (cheap in tests; real configs use the default).
-pub const PW_HASH: &str = "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
+pub const PW_HASH: &str =
+    "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
 
 /// One deployment, one queue, agent `ada` with the given capacity.
 pub fn config(capacity: u32) -> String {
@@ -119,8 +120,10 @@ impl Server {
     /// Agent `name` (password `pw`), signed in and Online.
     pub async fn agent_named(&self, name: &str) -> Ws {
         let mut a = self.agent().await;
-        a.send(json!({"type": "hello", "protocolVersion": 1, "username": name, "credential": "pw"}))
-            .await;
+        a.send(
+            json!({"type": "hello", "protocolVersion": 1, "username": name, "credential": "pw"}),
+        )
+        .await;
         assert_eq!(a.recv().await["type"], "welcome");
         a.send(json!({"type": "setPresence", "presence": "Online"}))
             .await;
