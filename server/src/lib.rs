@@ -108,6 +108,8 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/report", get(http::report))
         .route("/admin/reload", post(http::admin_reload))
         .fallback(assets::widget)
+        // One span per request (`RUST_LOG=tower_http=debug` shows method, path, status, latency).
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -118,10 +118,14 @@ impl Engine {
             if !store_and_ack(inner, ctx, &s, &m, entries, Update::default(), &out, ack)? {
                 return Ok(());
             }
+            let unattended = s.status == SessionStatus::Active && s.agent_username.is_none();
             if let Some(bot) = ctx.bot_for(&s) {
                 ctx.bot_turn(inner, &s, &bot, &m.text)
             } else if s.status == SessionStatus::New {
                 ctx.start_waiting(inner, s.conversation_id, "Initial", None)
+            } else if unattended {
+                // The bot was talking and a reload removed it: hand off to a person.
+                ctx.start_waiting(inner, s.conversation_id, "Transfer", None)
             } else {
                 ctx.reopen_if_stale(inner, &s)
             }

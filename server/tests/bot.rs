@@ -224,3 +224,26 @@ async fn after_hours_message() {
         Some("We are closed; we will answer here tomorrow.")
     );
 }
+
+#[tokio::test]
+// A reload that removes the bot mid-conversation hands the visitor's next message to routing.
+async fn bot_removed_by_reload_hands_off() {
+    let s = Server::start_with_clock(&bot_config(), ManualClock::new(MONDAY_10)).await;
+    let (mut v, id) = s.visitor_with_conversation().await;
+    say(&mut v, &id, "hi").await;
+    bot_says(&mut v).await;
+    let without_bot = bot_config().replace("[deployment.bot]", "[deployment.bot_removed]");
+    let without_bot = without_bot
+        .split("[deployment.bot_removed]")
+        .next()
+        .unwrap()
+        .to_string()
+        + "[[queue]]\nname = \"support\"\n[[agent]]\nusername = \"ada\"\ndisplay_name = \"Ada\"\n"
+        + &format!("password_hash = \"{PW_HASH}\"\ncapacity = 1\nqueues = [\"support\"]\n");
+    let config = em_server::Config::parse(&without_bot).unwrap();
+    s.state.engine.reload(config).await.unwrap();
+    let mut ada = s.agent_online().await;
+    say(&mut v, &id, "still there?").await;
+    let f = ada.recv_until(|f| f["type"] == "assigned").await;
+    assert_eq!(f["conversation"]["conversationId"], id);
+}

@@ -118,11 +118,7 @@ async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
         "seqs without gaps"
     );
     let mut stored: HashMap<EntryId, Vec<&ConversationEntry>> = HashMap::new();
-    for e in history
-        .iter()
-        // The visitor's messages (the server's own, like "nobody is available", are not counted).
-        .filter(|e| matches!(e.entry_payload, EntryPayload::Message { .. }) && e.sender.role == Role::EndUser)
-    {
+    for e in history.iter().filter(|e| is_visitor_message(e)) {
         stored.entry(e.identifier).or_default().push(e);
     }
     assert_eq!(
@@ -147,8 +143,7 @@ async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
     for (acked, at) in &kills {
         let before = history
             .iter()
-            // The visitor's messages (the server's own, like "nobody is available", are not counted).
-        .filter(|e| matches!(e.entry_payload, EntryPayload::Message { .. }) && e.sender.role == Role::EndUser)
+            .filter(|e| is_visitor_message(e))
             .filter(|e| e.transcripted_timestamp <= *at)
             .count();
         println!("kill at {at}: {acked} acknowledged, {before} stored");
@@ -157,6 +152,11 @@ async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
             "an acknowledged message was lost in the kill"
         );
     }
+}
+
+/// The visitor's messages (the server's own, like "nobody is available", are not counted).
+fn is_visitor_message(e: &ConversationEntry) -> bool {
+    matches!(e.entry_payload, EntryPayload::Message { .. }) && e.sender.role == Role::EndUser
 }
 
 /// Every stored entry of the visitor's conversation, read directly from the server.

@@ -47,6 +47,8 @@ queues = ["support"]
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// The app's state, for tests that reload the config or read the engine.
+    pub state: em_server::AppState,
     pub dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
 }
@@ -70,12 +72,18 @@ impl Server {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app_state = state.clone();
         let task = tokio::spawn(async move {
             em_server::serve(listener, em_server::app(state))
                 .await
                 .unwrap();
         });
-        Server { addr, dir, task }
+        Server {
+            addr,
+            state: app_state,
+            dir,
+            task,
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

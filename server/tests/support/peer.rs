@@ -171,11 +171,12 @@ impl Peer {
         n
     }
 
-    /// Received `Message` entries, in `seq` order: (seq, identifier, sender role).
+    /// Received visitor and agent messages (not the bot's), in `seq` order: (seq, id, role).
     pub fn messages(&self) -> Vec<(u64, EntryId, Role)> {
         self.entries
             .values()
             .filter(|e| matches!(e.entry_payload, EntryPayload::Message { .. }))
+            .filter(|e| matches!(e.sender.role, Role::EndUser | Role::Agent))
             .map(|e| (e.seq, e.identifier, e.sender.role))
             .collect()
     }
