@@ -142,7 +142,8 @@ const agentState = (page) => page.evaluate(() => {
   };
 });
 
-const isMessage = (e) => e.entryPayload.entryType === "Message";
+/** A message from the visitor or the agent (not the bot's or the system's). */
+const isMessage = (e) => e.entryPayload.entryType === "Message" && (e.sender.role === "EndUser" || e.sender.role === "Agent");
 const textOf = (e) => e.entryPayload.abstractMessage.staticContent.text;
 
 /** Every visitor/agent message row in the widget, oldest first, after loading all history. */
