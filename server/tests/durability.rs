@@ -177,3 +177,88 @@ async fn stored_history(addr: SocketAddr, visitor: &Peer) -> Vec<ConversationEnt
     }
     entries
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_both_sides_write_keeps_the_assignment_and_both_sequences() {
+    // Visitor and agent both burst; after two SIGKILLs both outboxes drain into one sequence.
+    let seed = support::seed("durability-both");
+    let mut rng = support::Rng::new(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let config_file = dir.path().join("deployments.toml");
+    std::fs::write(&config_file, config(1)).unwrap();
+    let db = dir.path().join("em.sqlite");
+
+    let (mut child, addr) = start(&config_file, &db).await;
+    let target = Arc::new(Mutex::new(addr));
+    let n = 300;
+    let mut visitor = Peer::visitor(target.clone(), &visitor_path(), ORIGIN, seed ^ 1);
+    let mut agent = Peer::agent(target.clone(), "ada", "pw", seed ^ 2);
+    for i in 0..n {
+        visitor.write(format!("visitor {i}"));
+        agent.write(format!("agent {i}"));
+    }
+    visitor.window = 16;
+    agent.window = 16;
+    let (vp, ap) = (visitor.progress.clone(), agent.progress.clone());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let all_in = move |p: &Peer| {
+        p.outbox_empty()
+            && p.messages().len() == 2 * n
+            && p.entries.keys().last().copied() == Some(p.contiguous())
+    };
+    let v = tokio::spawn(async move {
+        let r = visitor.run_until(deadline, all_in).await;
+        (visitor, r)
+    });
+    let a = tokio::spawn(async move {
+        let r = agent.run_until(deadline, all_in).await;
+        (agent, r)
+    });
+
+    let mut kills = Vec::new();
+    for at in [rng.between(30, 100), rng.between(150, 250)] {
+        // Both sides are writing: the agent got the conversation and has replies acknowledged.
+        while vp.load(Relaxed) + ap.load(Relaxed) < 2 * at as usize || ap.load(Relaxed) == 0 {
+            assert!(Instant::now() < deadline, "stuck at {vp:?} / {ap:?} acks");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.start_kill().unwrap(); // SIGKILL
+        child.wait().await.unwrap();
+        kills.push((vp.load(Relaxed), ap.load(Relaxed)));
+        let (next, addr) = start(&config_file, &db).await;
+        (child, *target.lock().unwrap()) = (next, addr);
+    }
+    let ((visitor, rv), (agent, ra)) = (v.await.unwrap(), a.await.unwrap());
+    println!("kills after (visitor acks, agent acks): {kills:?}");
+    println!("visitor: {}", visitor.summary());
+    println!("agent: {}", agent.summary());
+    rv.unwrap();
+    ra.unwrap();
+
+    let addr = *target.lock().unwrap();
+    let history = stored_history(addr, &visitor).await;
+    let seqs: Vec<u64> = history.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>());
+    assert!(
+        visitor.entries.values().eq(history.iter()),
+        "the visitor's sequence is the server's"
+    );
+    assert!(
+        agent.entries.values().eq(history.iter()),
+        "the agent's sequence is the server's"
+    );
+    for peer in [&visitor, &agent] {
+        let mut last = 0;
+        for (id, text) in &peer.written {
+            let copies: Vec<_> = history.iter().filter(|e| e.identifier == *id).collect();
+            assert_eq!(copies.len(), 1, "{text:?} stored {} times", copies.len());
+            assert_eq!(
+                peer.acked.get(id),
+                Some(&copies[0].seq),
+                "{text:?}: ack and store agree"
+            );
+            assert!(copies[0].seq > last, "{text:?} out of order");
+            last = copies[0].seq;
+        }
+    }
+}
