@@ -43,7 +43,7 @@ struct Core {
     _keepalive: Interval,
     _other_tabs: Option<EventListener>,
     _visibility: Option<EventListener>,
-    _online: Option<EventListener>,
+    _online: Option<[EventListener; 2]>,
     blink: Option<Interval>,
     socket_url: String,
     storage_key: String,
@@ -114,8 +114,13 @@ impl Runtime {
             })
         });
         let d = dispatch.clone();
-        let online = web_sys::window()
-            .map(|w| EventListener::new(&w, "online", move |_| d(Msg::BrowserOnline)));
+        let online = web_sys::window().map(|w| {
+            let d2 = d.clone();
+            [
+                EventListener::new(&w, "online", move |_| d(Msg::BrowserOnline)),
+                EventListener::new(&w, "offline", move |_| d2(Msg::BrowserOffline)),
+            ]
+        });
         let saved_outbox = storage::write_outbox(&state.outbox());
         *inner.core.borrow_mut() = Some(Core {
             state,
@@ -203,6 +208,7 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
                 | Msg::StoredRecordChanged(_)
                 | Msg::StoredOutboxChanged(_)
                 | Msg::BrowserOnline
+                | Msg::BrowserOffline
         );
         let emitted = match inner.core.borrow_mut().as_mut() {
             Some(core) => core.step(msg),

@@ -186,6 +186,9 @@ pub enum Msg {
     },
     /// The browser is back online (`online` event): reconnect now instead of waiting.
     BrowserOnline,
+    /// The browser went offline (`offline` event): messages wait in the outbox, not in a
+    /// socket that may be dead without knowing it.
+    BrowserOffline,
     /// Another tab of this site wrote the stored outbox.
     StoredOutboxChanged(Vec<Outgoing>),
     /// The page's tab was hidden or shown (`visibilitychange`).
@@ -562,6 +565,14 @@ impl State {
             }
             Msg::RetryClicked { entry_id } => self.retry(entry_id, &mut fx),
             Msg::BrowserOnline => self.wake(&mut fx),
+            Msg::BrowserOffline => {
+                if !matches!(self.link, Link::Offline | Link::Backoff) {
+                    self.link = Link::Backoff;
+                    let delay_ms = self.jitter(retry_delay(self.attempt));
+                    self.attempt = self.attempt.saturating_add(1);
+                    fx.push(Effect::ScheduleRetry { delay_ms });
+                }
+            }
             Msg::StoredOutboxChanged(outbox) => {
                 // Another tab's unsent messages: show them, and send them too (the server
                 // deduplicates by entry id), so closing that tab loses nothing.

@@ -321,6 +321,22 @@ fn online_and_a_visible_tab_reconnect_at_once() {
 }
 
 #[test]
+fn going_offline_drops_the_socket_and_keeps_new_messages_in_the_outbox() {
+    // The `offline` event: the socket is let go (a retry is scheduled, `online` cuts it
+    // short); messages written meanwhile are pending in the outbox, sent after the resume.
+    let mut s = live();
+    let fx = s.update(Msg::BrowserOffline);
+    assert!(matches!(fx[..], [Effect::ScheduleRetry { .. }]), "{fx:?}");
+    assert_eq!(s.update(Msg::BrowserOffline), vec![]);
+    assert!(sent_frames(&s.update(send(1, "offline"))).is_empty());
+    assert_eq!(s.outbox().len(), 1);
+    assert_eq!(s.update(Msg::BrowserOnline), vec![Effect::Connect]);
+    s.update(Msg::SocketOpened);
+    s.update(welcome("cred"));
+    assert_eq!(sent_ids(&s.update(conversation(0, false))), vec![eid(1)]);
+}
+
+#[test]
 fn another_tabs_unsent_messages_are_shown_and_sent_here_too() {
     // Tab A stored an outbox (and may close): this tab shows those lines pending and sends
     // them (the server deduplicates); known or failed entries are left alone.
