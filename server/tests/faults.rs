@@ -144,3 +144,66 @@ async fn stored_history(
     }
     entries
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_and_an_agent_through_faults_see_one_sequence() {
+    // Two tabs of one visitor (one credential, one conversation) and an agent all write through
+    // faults; all three end with the server's sequence, every message once.
+    let seed = support::seed("faults-tabs");
+    let n = messages_each_way() / 4;
+    let server = Server::start(&config(1)).await;
+    let proxy = Proxy::start(server.addr, chaos(), seed).await;
+    let target = Arc::new(Mutex::new(proxy.addr));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut first = Peer::visitor(target.clone(), &visitor_path(), ORIGIN, seed ^ 1);
+    first.run_until(deadline, Peer::joined).await.unwrap();
+    let mut second = first.another_tab("second tab", seed ^ 3);
+    let mut agent = Peer::agent(target.clone(), "ada", "pw", seed ^ 2);
+    for i in 0..n {
+        first.write(format!("first tab {i}"));
+        second.write(format!("second tab {i}"));
+        agent.write(format!("agent {i}"));
+    }
+    let all_in = move |p: &Peer| {
+        p.outbox_empty()
+            && p.messages().len() == 3 * n
+            && p.entries.keys().last().copied() == Some(p.contiguous())
+    };
+    let tasks = [first, second, agent].map(|mut p| {
+        tokio::spawn(async move {
+            let r = p.run_until(deadline, all_in).await;
+            (p, r)
+        })
+    });
+    let mut peers = Vec::new();
+    for t in tasks {
+        let (p, r) = t.await.unwrap();
+        println!("{}: {}", p.name, p.summary());
+        peers.push((p, r));
+    }
+    println!("proxy: {}", proxy.stats());
+    let peers: Vec<Peer> = peers
+        .into_iter()
+        .map(|(p, r)| r.map(|()| p).unwrap())
+        .collect();
+    drop(proxy);
+
+    let conversation = peers[0].conversation.unwrap().to_string();
+    let credential = peers[0].credential.clone().unwrap();
+    let history = stored_history(&server, &credential, &conversation).await;
+    for p in &peers {
+        assert!(
+            p.entries.values().eq(history.iter()),
+            "{}'s sequence is the server's",
+            p.name
+        );
+        let mut last = 0;
+        for (id, text) in &p.written {
+            let copies: Vec<_> = history.iter().filter(|e| e.identifier == *id).collect();
+            assert_eq!(copies.len(), 1, "{text:?} stored {} times", copies.len());
+            assert_eq!(p.acked.get(id), Some(&copies[0].seq));
+            assert!(copies[0].seq > last, "{text:?} out of order");
+            last = copies[0].seq;
+        }
+    }
+}

@@ -137,6 +137,28 @@ impl Peer {
         }
     }
 
+    /// Another tab of this visitor: same credential, same conversation, its own socket and
+    /// outbox. Call once this visitor has joined (`joined()`).
+    pub fn another_tab(&self, name: &str, seed: u64) -> Peer {
+        let kind = match &self.kind {
+            Kind::Visitor { path, origin } => Kind::Visitor {
+                path: path.clone(),
+                origin: origin.clone(),
+            },
+            Kind::Agent { .. } => panic!("only a visitor has tabs"),
+        };
+        let mut p = Peer::new(name, kind, self.target.clone(), seed);
+        p.credential = self.credential.clone();
+        p.conversation = self.conversation;
+        p.created = true;
+        p
+    }
+
+    /// A visitor that has its credential and its conversation.
+    pub fn joined(&self) -> bool {
+        self.credential.is_some() && self.created
+    }
+
     /// Queues a message; it is sent when a connection is up and the window has room.
     pub fn write(&mut self, text: String) -> EntryId {
         let id = EntryId(uuid::Uuid::new_v4());
