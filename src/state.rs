@@ -39,6 +39,9 @@ pub struct Persisted {
     pub credential: Option<String>,
     pub conversation_id: Option<ConversationId>,
     pub last_seq: u64,
+    /// Highest `seq` the visitor has seen (window open, tab visible) in any tab: agent lines
+    /// after it are unread, in every tab and after coming back hours later.
+    pub read_seq: u64,
     pub window: WindowState,
 }
 
@@ -265,8 +268,9 @@ pub struct State {
     opened_fired: bool,
     welcomed_once: bool,
     first_bot_fired: bool,
-    /// Agent/bot messages that arrived while the window was not maximized.
+    /// Agent/bot messages after `read_seq` (not yet seen in any tab).
     pub unread: u32,
+    pub read_seq: u64,
     /// The transcript shows its latest line (new lines then scroll into view).
     pub at_bottom: bool,
     /// The launcher is hidden (`hideChatButtonOnLoad`, `utilAPI.hideChatButton()`).
@@ -315,6 +319,7 @@ impl State {
             welcomed_once: false,
             first_bot_fired: false,
             unread: 0,
+            read_seq: stored.read_seq,
             at_bottom: true,
             button_hidden: false,
             page_hidden: false,
@@ -371,6 +376,7 @@ impl State {
             credential: self.credential.clone(),
             conversation_id: self.conversation_id,
             last_seq: self.max_seq.max(self.stored_seq),
+            read_seq: self.read_seq,
             window: self.window,
         }
     }
@@ -499,9 +505,8 @@ impl State {
                         fx.push(Effect::Blink(false));
                     }
                     self.title_flash = false;
-                    if self.window == WindowState::Maximized && self.unread > 0 {
-                        self.unread = 0;
-                        fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
+                    if self.window == WindowState::Maximized {
+                        self.mark_read(&mut fx);
                     }
                 }
             }
@@ -555,7 +560,10 @@ impl State {
                 }
             }
             Msg::AnimationFrame => {}
-            Msg::StoredRecordChanged(other) => self.adopt(other, &mut fx),
+            Msg::StoredRecordChanged(other) => {
+                self.read_elsewhere(&other, &mut fx);
+                self.adopt(other, &mut fx);
+            }
             Msg::KeepAliveTick => self.heartbeat(&mut fx),
             Msg::NewConversationClicked => {
                 if self.session == Some(SessionStatus::Ended) {
@@ -607,6 +615,52 @@ impl State {
         }
     }
 
+    /// The visitor sees the window (it is open, the tab visible): everything so far is read.
+    pub(crate) fn viewing(&self) -> bool {
+        self.window == WindowState::Maximized && !self.page_hidden
+    }
+
+    /// Everything up to the newest line is read, here and (through the record) in other tabs.
+    fn mark_read(&mut self, fx: &mut Vec<Effect>) {
+        if self.unread > 0 {
+            self.unread = 0;
+            fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
+        }
+        if self.max_seq > self.read_seq {
+            self.read_seq = self.max_seq;
+            fx.push(Effect::Persist);
+        }
+    }
+
+    /// Another tab showed lines to the visitor: they are read here too (one unread count).
+    fn read_elsewhere(&mut self, other: &Persisted, fx: &mut Vec<Effect>) {
+        if other.v != 1
+            || other.conversation_id != self.conversation_id
+            || other.read_seq <= self.read_seq
+        {
+            return;
+        }
+        self.read_seq = other.read_seq;
+        let unread = self
+            .items
+            .iter()
+            .filter(|i| {
+                matches!(i.role, Role::Agent | Role::Chatbot)
+                    && matches!(i.body, Body::Text(_))
+                    && i.seq.is_some_and(|s| s > self.read_seq)
+            })
+            .count() as u32;
+        if unread != self.unread {
+            self.unread = unread;
+            fx.push(Effect::Emit(Event::UnreadCountChanged(unread)));
+        }
+        if unread == 0 && self.blinking {
+            self.blinking = false;
+            self.title_flash = false;
+            fx.push(Effect::Blink(false));
+        }
+    }
+
     /// Start the title blink if the tab is hidden with unread messages.
     fn blink(&mut self, fx: &mut Vec<Effect>) {
         if self.page_hidden && self.unread > 0 && !self.blinking {
@@ -634,10 +688,7 @@ impl State {
             self.at_bottom = true;
             fx.extend([Effect::Emit(Event::WindowMaximized), Effect::Persist]);
         }
-        if self.unread > 0 {
-            self.unread = 0;
-            fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
-        }
+        self.mark_read(fx);
         fx.push(Effect::FocusInput);
         if self.link == Link::Offline {
             self.connect(fx);

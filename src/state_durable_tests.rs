@@ -366,3 +366,71 @@ fn another_tabs_unsent_messages_are_shown_and_sent_here_too() {
     s.update(text(1, 2, Role::EndUser, "t2"));
     assert_eq!(texts(&s)[0], (Some(1), "t2".into(), "sent"));
 }
+
+#[test]
+fn replies_written_while_the_tab_was_closed_are_unread_on_return() {
+    // The visitor read up to seq 2 and closed the tab; the agent replied (3, 4). Hours later
+    // the replayed replies count as unread (badge on the button), without announcements;
+    // opening the window reads them and stores readSeq.
+    let mut s = State::new(
+        Persisted {
+            v: 1,
+            credential: Some("cred".into()),
+            conversation_id: Some(cid(C)),
+            last_seq: 2,
+            read_seq: 2,
+            ..Persisted::default()
+        },
+        "Agent",
+    );
+    s.update(Msg::Booted);
+    s.update(Msg::SocketOpened);
+    s.update(welcome("cred"));
+    s.update(conversation(4, false));
+    s.update(text(1, 1, Role::EndUser, "hi"));
+    s.update(text(2, 2, Role::Agent, "seen"));
+    s.update(text(3, 3, Role::Agent, "reply 1"));
+    let fx = s.update(text(4, 4, Role::Agent, "reply 2"));
+    assert_eq!(events(&fx), vec![Event::UnreadCountChanged(2)]);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Announce(_))));
+    assert_eq!(s.unread, 2);
+    let fx = s.update(Msg::LauncherClicked);
+    assert!(fx.contains(&Effect::Emit(Event::UnreadCountChanged(0))));
+    assert_eq!((s.unread, s.persisted().read_seq), (0, 4));
+}
+
+#[test]
+fn lines_read_in_another_tab_are_read_here_too() {
+    // Two tabs, this one minimized with 2 unread and hidden (title blinking): the other tab
+    // shows the lines and stores readSeq; here the count drops to what is still unread.
+    let mut s = live();
+    s.update(Msg::MinimizeClicked);
+    s.update(Msg::VisibilityChanged { hidden: true });
+    s.update(text(1, 1, Role::Agent, "a"));
+    s.update(text(2, 2, Role::Agent, "b"));
+    assert_eq!(s.unread, 2);
+    let mut other = s.persisted();
+    other.read_seq = 1;
+    let fx = s.update(Msg::StoredRecordChanged(other.clone()));
+    assert_eq!(events(&fx), vec![Event::UnreadCountChanged(1)]);
+    other.read_seq = 2;
+    let fx = s.update(Msg::StoredRecordChanged(other.clone()));
+    assert_eq!(
+        fx,
+        vec![
+            Effect::Emit(Event::UnreadCountChanged(0)),
+            Effect::Blink(false)
+        ]
+    );
+    assert_eq!(
+        s.update(Msg::StoredRecordChanged(other)),
+        vec![],
+        "nothing new"
+    );
+    // A record of another conversation says nothing about this one.
+    let mut elsewhere = s.persisted();
+    elsewhere.conversation_id = Some(cid(99));
+    elsewhere.read_seq = 50;
+    s.update(Msg::StoredRecordChanged(elsewhere));
+    assert_eq!(s.read_seq, 2);
+}

@@ -123,6 +123,7 @@ pub(super) fn live() -> State {
             credential: Some("cred".into()),
             conversation_id: Some(cid(C)),
             last_seq: 0,
+            read_seq: 0,
             window: WindowState::Maximized,
         },
         "Agent",
@@ -202,6 +203,7 @@ fn returning_visitor_resumes_from_zero_and_reopens() {
             credential: Some("cred".into()),
             conversation_id: Some(cid(C)),
             last_seq: 9,
+            read_seq: 9,
             window: WindowState::Maximized,
         },
         "Agent",
@@ -314,8 +316,10 @@ fn received_agent_message_is_rendered_and_announced() {
         fx,
         vec![
             Effect::Persist,
-            Effect::Announce("Ada: How can I help?".into())
-        ]
+            Effect::Announce("Ada: How can I help?".into()),
+            Effect::Persist
+        ],
+        "seen at once (the window is open): readSeq is stored for the other tabs"
     );
     assert_eq!(texts(&s), vec![(Some(1), "How can I help?".into(), "sent")]);
     assert_eq!(s.items[0].sender_name, "Ada");
@@ -444,6 +448,7 @@ fn unauthorized_forgets_identity_and_starts_over() {
             credential: Some("stale".into()),
             conversation_id: Some(cid(C)),
             last_seq: 4,
+            read_seq: 4,
             window: WindowState::Maximized,
         },
         "Agent",
@@ -626,6 +631,8 @@ fn replayed_history_fires_no_events() {
             v: 1,
             conversation_id: Some(cid(C)),
             credential: Some("c".into()),
+            last_seq: 3,
+            read_seq: 3,
             ..Persisted::default()
         },
         "Agent",
@@ -635,7 +642,7 @@ fn replayed_history_fires_no_events() {
     s.update(welcome("c"));
     s.update(conversation(3, false));
     let fx = s.update(text(1, 1, Role::Agent, "old"));
-    assert_eq!(fx, vec![Effect::Persist]);
+    assert_eq!(fx, vec![], "already stored and read");
     let fx = s.update(entry(2, eid(2), Role::System, EntryPayload::Unknown));
     assert!(events(&fx).is_empty());
     assert_eq!(s.items.len(), 1);
@@ -643,7 +650,7 @@ fn replayed_history_fires_no_events() {
     let fx = s.update(text(4, 4, Role::Chatbot, "live"));
     assert_eq!(
         events(&fx),
-        vec![Event::UnreadCountChanged(1), Event::FirstBotMessageSent]
+        vec![Event::FirstBotMessageSent, Event::UnreadCountChanged(1)]
     );
 }
 
@@ -815,6 +822,7 @@ fn another_tabs_conversation_is_adopted() {
         credential: Some("shared".into()),
         conversation_id: Some(cid(7)),
         last_seq: 3,
+        read_seq: 3,
         window: WindowState::Closed,
     };
     let mut idle = State::new(Persisted::default(), "");
@@ -919,7 +927,8 @@ fn hidden_tab_counts_unread_and_blinks_the_title() {
         vec![
             Effect::Send(ToServer::Ping),
             Effect::Blink(false),
-            Effect::Emit(Event::UnreadCountChanged(0))
+            Effect::Emit(Event::UnreadCountChanged(0)),
+            Effect::Persist
         ],
         "a tab shown again also checks that its socket still answers"
     );

@@ -192,6 +192,10 @@ pub fn read_persisted(v: &Json) -> Option<Persisted> {
         credential: get(v, "credential").as_str().map(str::to_owned),
         conversation_id: id("conversationId").map(em_protocol::ConversationId),
         last_seq: uint(v, "lastSeq").unwrap_or(0),
+        // Records written before `readSeq` existed: everything stored counts as read.
+        read_seq: uint(v, "readSeq")
+            .or_else(|_| uint(v, "lastSeq"))
+            .unwrap_or(0),
         window: match opt_string(v, "window").as_str() {
             "maximized" => WindowState::Maximized,
             "minimized" => WindowState::Minimized,
@@ -344,6 +348,7 @@ pub fn write_persisted(p: &Persisted) -> String {
             opt_id(p.conversation_id.map(|u| u.0)).as_deref(),
         )
         .int("lastSeq", p.last_seq as i64)
+        .int("readSeq", p.read_seq as i64)
         .str(
             "window",
             match p.window {

@@ -231,12 +231,13 @@ fn stored_record_and_config_round_trip() {
         credential: Some("c".into()),
         conversation_id: Some(cid()),
         last_seq: 42,
+        read_seq: 40,
         window: WindowState::Minimized,
     };
     let json = write_persisted(&p);
     assert_eq!(
         json,
-        r#"{"v":1,"endUserId":"00000000-0000-0000-0000-000000000001","credential":"c","conversationId":"00000000-0000-0000-0000-000000c0ffee","lastSeq":42,"window":"minimized"}"#
+        r#"{"v":1,"endUserId":"00000000-0000-0000-0000-000000000001","credential":"c","conversationId":"00000000-0000-0000-0000-000000c0ffee","lastSeq":42,"readSeq":40,"window":"minimized"}"#
     );
     assert_eq!(read_persisted(&parse(&json)), Some(p));
     let empty = write_persisted(&Persisted {
@@ -245,7 +246,13 @@ fn stored_record_and_config_round_trip() {
     });
     assert_eq!(
         empty,
-        r#"{"v":1,"endUserId":null,"credential":null,"conversationId":null,"lastSeq":0,"window":"closed"}"#
+        r#"{"v":1,"endUserId":null,"credential":null,"conversationId":null,"lastSeq":0,"readSeq":0,"window":"closed"}"#
+    );
+    let older = r#"{"v":1,"lastSeq":7,"window":"closed"}"#;
+    assert_eq!(
+        read_persisted(&parse(older)).map(|p| p.read_seq),
+        Some(7),
+        "a record from before readSeq: everything stored was read"
     );
     assert_eq!(
         read_persisted(&parse(r#"{"window":"maximized"}"#)),

@@ -58,14 +58,23 @@ impl State {
                         } else {
                             name.clone() + ": " + text
                         }));
-                        if self.window != WindowState::Maximized || self.page_hidden {
-                            self.unread += 1;
-                            fx.push(Effect::Emit(Event::UnreadCountChanged(self.unread)));
-                            self.blink(fx);
-                        }
                         if entry.sender.role == Role::Chatbot && !self.first_bot_fired {
                             self.first_bot_fired = true;
                             fx.push(Effect::Emit(Event::FirstBotMessageSent));
+                        }
+                    }
+                    if matches!(entry.sender.role, Role::Agent | Role::Chatbot)
+                        && seq > self.read_seq
+                    {
+                        // Unread unless seen now; replayed lines count too (the visitor
+                        // comes back to replies written while the tab was closed).
+                        if self.viewing() {
+                            self.read_seq = seq;
+                            fx.push(Effect::Persist);
+                        } else {
+                            self.unread += 1;
+                            fx.push(Effect::Emit(Event::UnreadCountChanged(self.unread)));
+                            self.blink(fx);
                         }
                     }
                     Some(Body::Text(text.to_owned()))
