@@ -57,10 +57,51 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// How the server is stopped in the middle of the burst.
+#[derive(Clone, Copy, Debug)]
+enum Stop {
+    /// SIGKILL: no shutdown code runs.
+    Kill,
+    /// SIGTERM: the graceful shutdown, which must finish within its 5 s and exit 0.
+    Term,
+}
+
+async fn stop(child: &mut Child, how: Stop) {
+    match how {
+        Stop::Kill => {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+        Stop::Term => {
+            let pid = child.id().unwrap().to_string();
+            let sent = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            let status = tokio::time::timeout(Duration::from_secs(7), child.wait())
+                .await
+                .expect("a SIGTERM'd server exits within its 5 s drain")
+                .unwrap();
+            assert!(status.success(), "SIGTERM exits 0, not {status}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
     // Two SIGKILLs at seeded points of a 400-message burst with 32 messages in flight.
-    let seed = support::seed("durability");
+    burst_through_restarts("durability", Stop::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_burst_drains_and_keeps_every_ack_and_stores_resends_once() {
+    // Two SIGTERMs at seeded points of the same burst: the drain loses nothing and exits 0.
+    burst_through_restarts("durability-sigterm", Stop::Term).await;
+}
+
+async fn burst_through_restarts(test: &str, how: Stop) {
+    let seed = support::seed(test);
     let mut rng = support::Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("deployments.toml");
@@ -85,7 +126,7 @@ async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
         rng.between(40, 140) as usize,
         rng.between(200, 320) as usize,
     ];
-    let mut kills = Vec::new(); // (acknowledged before the kill, time of the kill in ms)
+    let mut kills = Vec::new(); // (acknowledged before the stop, time the server was gone in ms)
     for at in kill_points {
         while progress.load(Relaxed) < at {
             assert!(
@@ -95,8 +136,8 @@ async fn kill_9_mid_burst_keeps_every_ack_and_stores_resends_once() {
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        child.start_kill().unwrap(); // SIGKILL: no shutdown code runs
-        child.wait().await.unwrap();
+        stop(&mut child, how).await;
+        // Once it has exited: a SIGTERM'd server still stores and acks while it drains.
         kills.push((progress.load(Relaxed), now_ms()));
         let (next, addr) = start(&config_file, &db).await;
         (child, *target.lock().unwrap()) = (next, addr);
