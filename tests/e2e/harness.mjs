@@ -16,15 +16,15 @@ export const STORAGE_KEY = `embeddedMessaging:${ORG_ID}:${DEPLOYMENT}`;
 export const AGENT = { username: "ada", credential: "demo-password", displayName: "Ada" };
 
 /** Starts the real server; resolves once it printed its addresses. */
-export async function startServer({ config = join(ROOT, "server/demo/deployments.toml"), dbDir } = {}) {
+export async function startServer({ config = join(ROOT, "server/demo/deployments.toml"), dbDir, listen = "127.0.0.1:0", siteListen = "127.0.0.1:0" } = {}) {
   const dir = dbDir ?? mkdtempSync(join(tmpdir(), "em-e2e-"));
   const child = spawn(SERVER_BIN, [
     "--config", config,
     "--db", join(dir, "e2e.sqlite"),
     "--widget-dir", join(ROOT, "pkg"),
     "--site-dir", join(ROOT, "www"),
-    "--listen", "127.0.0.1:0",
-    "--site-listen", "127.0.0.1:0",
+    "--listen", listen,
+    "--site-listen", siteListen,
   ], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
   let log = "";
   child.stderr.on("data", (d) => { log += d; });

@@ -4,8 +4,8 @@
 
 use crate::cmd;
 use crate::{bundle, setup};
-use std::io::Write;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 fn run_sizes() -> Result<(), String> {
     let pkg = cmd::root().join("pkg");
@@ -36,12 +36,56 @@ pub fn run() -> Result<(), String> {
     bundle::build()?;
     println!();
     run_sizes()?;
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "em-server"]))?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "em-server", "--bins", "--examples"]))?;
     println!();
     let root = cmd::root();
     cmd::run(Command::new("node")
         .arg("tests/e2e/bench/ready.mjs")
-        .env("EM_SERVER_BIN", root.join("target/release/em-server")))
+        .env("EM_SERVER_BIN", root.join("target/release/em-server")))?;
+    println!();
+    cmd::run(Command::new("node")
+        .arg("tests/e2e/bench/restart.mjs")
+        .env("EM_SERVER_BIN", root.join("target/release/em-server")))?;
+    println!();
+    persisted_throughput()
+}
+
+/// Persisted messages per second and ack latency with the server's durability setting
+/// (SQLite WAL, `synchronous=FULL`, group commit): `server/examples/load.rs` against a fresh
+/// release server on a temporary database.
+fn persisted_throughput() -> Result<(), String> {
+    let root = cmd::root();
+    let dir = std::env::temp_dir().join(format!("em-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut server = Command::new(root.join("target/release/em-server"))
+        .args(["--config", "server/demo/deployments.toml", "--listen", "127.0.0.1:0", "--widget-dir", "pkg", "--db"])
+        .arg(dir.join("bench.sqlite"))
+        .current_dir(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start em-server: {e}"))?;
+    let stdout = server.stdout.take().expect("piped");
+    let url = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string));
+    let result = match url {
+        Some(url) => {
+            println!("persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):");
+            [(20, 200), (100, 100)].iter().try_for_each(|(visitors, messages)| {
+                print!("  ");
+                std::io::stdout().flush().ok();
+                cmd::run(Command::new(root.join("target/release/examples/load"))
+                    .args([url.as_str(), &visitors.to_string(), &messages.to_string()]))
+            })
+        }
+        None => Err("em-server did not print its address".into()),
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 fn gzip(bytes: &[u8]) -> usize {
