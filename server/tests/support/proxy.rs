@@ -55,6 +55,8 @@ pub struct Stats {
     pub delays: AtomicU64,
     pub splits: AtomicU64,
     pub bytes: AtomicU64,
+    /// Connections the upstream (the server) closed or reset.
+    pub closed_by_upstream: AtomicU64,
 }
 
 impl std::fmt::Display for Stats {
@@ -76,6 +78,9 @@ struct Shared {
     upstream: Mutex<SocketAddr>,
     faults: Faults,
     enabled: AtomicBool,
+    /// Read and discard everything, forward nothing, close nothing: a peer that vanished
+    /// without a FIN (a laptop lid closed, a NAT entry dropped).
+    blackhole: AtomicBool,
     stats: Stats,
 }
 
@@ -94,6 +99,7 @@ impl Proxy {
             upstream: Mutex::new(upstream),
             faults,
             enabled: AtomicBool::new(true),
+            blackhole: AtomicBool::new(false),
             stats: Stats::default(),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone(), Rng::new(seed)));
@@ -107,6 +113,11 @@ impl Proxy {
 
     pub fn set_faults(&self, on: bool) {
         self.shared.enabled.store(on, Relaxed);
+    }
+
+    /// Swallow all traffic on every connection (see `Shared::blackhole`).
+    pub fn set_blackhole(&self, on: bool) {
+        self.shared.blackhole.store(on, Relaxed);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -164,8 +175,8 @@ async fn connection(mut client: TcpStream, shared: Arc<Shared>, mut rng: Rng) {
     let cut = {
         let (cr, cw) = client.split();
         let (sr, sw) = server.split();
-        let up = pump(cr, sw, &shared, rng.fork(1));
-        let down = pump(sr, cw, &shared, rng.fork(2));
+        let up = pump(cr, sw, &shared, rng.fork(1), false);
+        let down = pump(sr, cw, &shared, rng.fork(2), true);
         let timer = async {
             match lifetime {
                 Some(d) => sleep(d).await,
@@ -202,7 +213,13 @@ async fn connection(mut client: TcpStream, shared: Arc<Shared>, mut rng: Rng) {
     }
 }
 
-async fn pump<R, W>(mut from: R, mut to: W, shared: &Shared, mut rng: Rng) -> End
+async fn pump<R, W>(
+    mut from: R,
+    mut to: W,
+    shared: &Shared,
+    mut rng: Rng,
+    from_upstream: bool,
+) -> End
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -212,12 +229,18 @@ where
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => {
+                if from_upstream {
+                    shared.stats.closed_by_upstream.fetch_add(1, Relaxed);
+                }
                 let _ = to.shutdown().await;
                 return End::Eof;
             }
             Ok(n) => n,
         };
         shared.stats.bytes.fetch_add(n as u64, Relaxed);
+        if shared.blackhole.load(Relaxed) {
+            continue;
+        }
         let mut at = 0;
         if shared.enabled.load(Relaxed) {
             if rng.chance(f.cut) {
