@@ -86,6 +86,11 @@ pub enum ToAgent {
     },
     /// The conversation left this agent (ended, transferred, or re-routed after it reopened).
     Released { conversation_id: ConversationId },
+    /// The visitor of an assigned conversation started or stopped typing.
+    Typing {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
     Error(ErrorFrame),
     Pong,
     #[serde(other)]

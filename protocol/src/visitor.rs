@@ -39,6 +39,11 @@ pub enum ToServer {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page: Option<PageContext>,
     },
+    /// The visitor started (`true`) or stopped typing; relayed to the agent, not stored.
+    Typing {
+        conversation_id: ConversationId,
+        typing: bool,
+    },
     /// Keep-alive; answered by `pong`.
     Ping,
     /// A frame type this server does not know: answered with `error` `bad_frame`, not fatal.

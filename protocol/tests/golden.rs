@@ -254,6 +254,18 @@ fn visitor_typing() {
 }
 
 #[test]
+fn visitor_typing_to_agent() {
+    golden(
+        visitor::ToServer::Typing { conversation_id: cid(), typing: true },
+        json!({"type": "typing", "conversationId": C, "typing": true}),
+    );
+    golden(
+        agent::ToAgent::Typing { conversation_id: cid(), typing: true },
+        json!({"type": "typing", "conversationId": C, "typing": true}),
+    );
+}
+
+#[test]
 fn agent_transfer_and_typing() {
     golden(
         agent::ToServer::Transfer { conversation_id: cid(), to_agent: Some("grace".into()), to_queue: None },

@@ -190,6 +190,22 @@ impl Engine {
         .await
     }
 
+    /// A visitor's `typing`: relayed to the assigned agent's connections, not stored.
+    pub async fn visitor_typing(&self, v: Visitor, id: ConversationId, typing: bool) -> Result<()> {
+        self.run(move |inner, ctx| {
+            let s = owned_session(inner, &v, id)?;
+            if let Some(agent) = s.agent_username.as_deref() {
+                let frame = ToAgent::Typing {
+                    conversation_id: id,
+                    typing,
+                };
+                ctx.to_agent(inner, agent, &frame);
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// An agent's `typing`: relayed to the visitor's sockets, not stored.
     pub async fn agent_typing(
         &self,

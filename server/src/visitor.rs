@@ -149,6 +149,10 @@ impl VisitorSocket {
                     .set_context(v, conversation_id, prechat_fields, hidden_fields, page)
                     .await
             }
+            ToServer::Typing {
+                conversation_id,
+                typing,
+            } => engine.visitor_typing(v, conversation_id, typing).await,
             ToServer::Ping => {
                 out.send(&ToVisitor::Pong);
                 Ok(())

@@ -215,7 +215,11 @@ async fn reconnect_restores_assignments_and_offline_gets_nothing() {
     // Nobody Online can take it: the visitor is told so (the routing fallback message).
     let fallback = v2.recv().await;
     assert_eq!(fallback["entry"]["sender"]["role"], "System");
-    assert!(text_of(&fallback).unwrap().starts_with("Nobody is available"));
+    assert!(
+        text_of(&fallback)
+            .unwrap()
+            .starts_with("Nobody is available")
+    );
     v2.assert_quiet().await;
 
     let mut a = s.agent().await;
@@ -242,4 +246,43 @@ async fn reconnect_restores_assignments_and_offline_gets_nothing() {
         .await;
     assert_eq!(a.recv().await["presence"], "Online");
     assert_eq!(a.recv().await["conversation"]["conversationId"], c2);
+}
+
+#[tokio::test]
+// Typing indicators are relayed both ways between the visitor and the assigned agent, and never stored.
+async fn typing_is_relayed_both_ways_and_not_stored() {
+    let s = Server::start(&config(1)).await;
+    let mut a = s.agent_online().await;
+    let (mut v, id) = s.visitor_with_conversation().await;
+    v.send(send_message(&id, &uuid(), "hello")).await;
+    a.recv_until(|f| f["type"] == "assigned").await;
+    v.recv_until(|f| {
+        is_entry_type(f, "SessionStatusChanged") && payload(f)["sessionStatus"] == "Active"
+    })
+    .await;
+
+    v.send(json!({"type": "typing", "conversationId": id, "typing": true}))
+        .await;
+    assert_eq!(
+        a.recv().await,
+        json!({"type": "typing", "conversationId": id, "typing": true})
+    );
+    a.send(json!({"type": "typing", "conversationId": id, "typing": true}))
+        .await;
+    assert_eq!(
+        v.recv().await,
+        json!({"type": "typing", "conversationId": id, "typing": true,
+               "sender": {"role": "Agent", "subject": "ada"}, "senderDisplayName": "Ada"})
+    );
+    // Not stored: the conversation's last seq is unchanged (message, routing, agent joined, Active).
+    v.send(json!({"type": "resume", "conversationId": id, "afterSeq": 5}))
+        .await;
+    assert_eq!(v.recv().await["lastSeq"], 5);
+    v.assert_quiet().await;
+    // Someone else's conversation: refused.
+    let (mut other, _) = s.visitor_with_conversation().await;
+    other
+        .send(json!({"type": "typing", "conversationId": id, "typing": true}))
+        .await;
+    assert_eq!(other.recv().await["code"], "not_found");
 }

@@ -1,6 +1,6 @@
 // The agent console in headless Chromium against the real server: sign in, receive a routed
-// conversation with its context (pre-chat and hidden fields, page, bot variables), reply with
-// a typing indicator, change presence, transfer to another agent, and end the session.
+// conversation with its context (pre-chat and hidden fields, page, bot variables), typing
+// indicators both ways, reply, change presence, transfer to another agent, and end the session.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launchBrowser, agentConsole, ORG_ID } from "./harness.mjs";
@@ -56,7 +56,9 @@ test("agent signs in, sees context, replies with typing, changes presence, trans
   assert.match(await contextValue(ada, "page.url"), /index\.html/);
   assert.equal(await item(grace, id).count(), 0, "grace does not serve billing");
 
-  // Typing reaches the visitor before the reply.
+  // The visitor's typing shows in the console; the agent's typing reaches the visitor before the reply.
+  await visitor.evaluate((id) => window.__ws.send(JSON.stringify({ type: "typing", conversationId: id, typing: true })), id);
+  await ada.getByTestId("console-typing").filter({ hasText: "is typing" }).waitFor();
   await ada.getByTestId("console-input").pressSequentially("Let me check");
   const typing = await visitor.frame(`f.type === "typing" && f.typing`);
   assert.equal(typing.senderDisplayName, "Ada");

@@ -98,9 +98,15 @@
         const c = state.conversations.get(f.entry.conversationId);
         if (!c) break; // not (yet) ours: `assigned` will carry it in its history
         addEntry(c, f.entry);
+        if (f.entry.sender.role === "EndUser") c.visitorTyping = false;
         if (state.selected !== c.summary.conversationId && f.entry.sender.role === "EndUser") c.unread += 1;
         renderList();
         if (state.selected === c.summary.conversationId) renderThread();
+        break;
+      }
+      case "typing": {
+        const c = state.conversations.get(f.conversationId);
+        if (c) { c.visitorTyping = f.typing; if (state.selected === f.conversationId) renderTyping(c); }
         break;
       }
       case "ack":
@@ -229,6 +235,10 @@
     $("no-context").hidden = rows.length > 0;
   }
 
+  function renderTyping(c) {
+    $("typing").textContent = c && c.visitorTyping && !c.gone ? `${visitorName(c)} is typing…` : "";
+  }
+
   function stopTyping() {
     clearTimeout(state.typingTimer);
     if (state.typingIn) send({ type: "typing", conversationId: state.typingIn, typing: false });
@@ -278,6 +288,7 @@
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     list.replaceChildren();
     renderContext(c);
+    renderTyping(c);
     if (!c) {
       $("thread-heading").textContent = "Select a conversation";
       setComposer(false);

@@ -5,6 +5,7 @@
 
 pub mod peer;
 pub mod proxy;
+mod wire;
 
 /// SplitMix64: a tiny seeded generator, so a failing run can be replayed from its seed
 /// without depending on a particular `rand` version's algorithm.

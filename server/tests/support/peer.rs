@@ -8,17 +8,17 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use em_protocol::{ConversationEntry, ConversationId, EntryId, EntryPayload, ErrorFrame, Role};
-use futures::{SinkExt, StreamExt};
+use em_protocol::{ConversationEntry, ConversationId, EntryId, EntryPayload, Role};
 use serde_json::{Value, json};
 use tokio::time::{Instant, sleep, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{Message, http::HeaderValue};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::Rng;
+use super::wire::{Fault, In, Ws, recv, send, timeout_at, violation};
 
 /// No frame at all (pongs included) for this long: the connection is dead, reconnect.
-const IDLE: Duration = Duration::from_millis(1500);
+pub(crate) const IDLE: Duration = Duration::from_millis(1500);
 const PING_EVERY: Duration = Duration::from_millis(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -67,31 +67,6 @@ pub struct Peer {
     pub stats: PeerStats,
     rng: Rng,
 }
-
-/// A frame from either socket, reduced to what the client acts on.
-enum In {
-    Welcome {
-        credential: Option<String>,
-    },
-    Conversation {
-        id: ConversationId,
-    },
-    Presence,
-    Entry(ConversationEntry),
-    Ack {
-        entry_id: EntryId,
-        seq: u64,
-    },
-    Assigned {
-        id: ConversationId,
-        history: Vec<ConversationEntry>,
-    },
-    Error(ErrorFrame),
-    Other,
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Peer {
     pub fn visitor(target: Arc<Mutex<SocketAddr>>, path: &str, origin: &str, seed: u64) -> Peer {
@@ -455,87 +430,4 @@ impl Peer {
             }
         }
     }
-}
-
-enum Fault {
-    /// The connection failed or went quiet: reconnect.
-    Disconnected,
-    /// The server broke a promise: stop the test.
-    Violation(String),
-}
-
-fn violation<T>(msg: String) -> Result<T, Fault> {
-    Err(Fault::Violation(msg))
-}
-
-async fn timeout_at<F: std::future::Future>(deadline: Instant, f: F) -> Result<F::Output, ()> {
-    tokio::time::timeout_at(deadline, f).await.map_err(|_| ())
-}
-
-async fn send(ws: &mut Ws, frame: Value) -> Result<(), Fault> {
-    match timeout(IDLE, ws.send(Message::text(frame.to_string()))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(Fault::Disconnected),
-    }
-}
-
-/// The next text frame, parsed; `Disconnected` on close or error.
-async fn recv(ws: &mut Ws, agent: bool) -> Result<In, Fault> {
-    loop {
-        let msg = match ws.next().await {
-            Some(Ok(m)) => m,
-            _ => return Err(Fault::Disconnected),
-        };
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Close(_) => return Err(Fault::Disconnected),
-            _ => continue,
-        };
-        return if agent {
-            parse_agent(&text)
-        } else {
-            parse_visitor(&text)
-        };
-    }
-}
-
-fn parse_visitor(text: &str) -> Result<In, Fault> {
-    use em_protocol::visitor::ToVisitor as T;
-    let frame: T = serde_json::from_str(text)
-        .or_else(|e| violation(format!("unparsable frame {text}: {e}")))?;
-    Ok(match frame {
-        T::Welcome { credential, .. } => In::Welcome {
-            credential: Some(credential),
-        },
-        T::Conversation {
-            conversation_id, ..
-        } => In::Conversation {
-            id: conversation_id,
-        },
-        T::Entry { entry } => In::Entry(entry),
-        T::Ack { entry_id, seq, .. } => In::Ack { entry_id, seq },
-        T::Error(e) => In::Error(e),
-        _ => In::Other,
-    })
-}
-
-fn parse_agent(text: &str) -> Result<In, Fault> {
-    use em_protocol::agent::ToAgent as T;
-    let frame: T = serde_json::from_str(text)
-        .or_else(|e| violation(format!("unparsable frame {text}: {e}")))?;
-    Ok(match frame {
-        T::Welcome { .. } => In::Welcome { credential: None },
-        T::Presence { .. } => In::Presence,
-        T::Assigned {
-            conversation,
-            history,
-        } => In::Assigned {
-            id: conversation.conversation_id,
-            history,
-        },
-        T::Entry { entry } => In::Entry(entry),
-        T::Ack { entry_id, seq, .. } => In::Ack { entry_id, seq },
-        T::Error(e) => In::Error(e),
-        _ => In::Other,
-    })
 }
