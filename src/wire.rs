@@ -253,10 +253,11 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("text", text)
             .int("clientTimestamp", *client_timestamp)
             .end(),
-        // The widget does not send `setContext` yet.
-        ToServer::Ping | ToServer::SetContext { .. } | ToServer::Unknown => {
-            Obj::new().str("type", "ping").end()
-        }
+        // The widget does not send `setContext` or `typing` yet.
+        ToServer::Ping
+        | ToServer::SetContext { .. }
+        | ToServer::Typing { .. }
+        | ToServer::Unknown => Obj::new().str("type", "ping").end(),
     }
 }
 
