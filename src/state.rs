@@ -443,7 +443,11 @@ impl State {
                     WindowState::Maximized => fx.push(Effect::Emit(Event::WindowMaximized)),
                     WindowState::Minimized => fx.push(Effect::Emit(Event::WindowMinimized)),
                 }
-                if self.conversation_id.is_some() || self.window != WindowState::Closed {
+                // A conversation to resume, an open window, or messages left to send.
+                if self.conversation_id.is_some()
+                    || self.window != WindowState::Closed
+                    || self.items.iter().any(|i| i.delivery == Delivery::Pending)
+                {
                     self.connect(&mut fx);
                 }
             }

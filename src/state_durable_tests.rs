@@ -434,3 +434,24 @@ fn lines_read_in_another_tab_are_read_here_too() {
     s.update(Msg::StoredRecordChanged(elsewhere));
     assert_eq!(s.read_seq, 2);
 }
+
+#[test]
+fn a_restored_outbox_connects_even_with_no_conversation_and_the_window_closed() {
+    // Typed before the first conversation existed, then the tab closed with the window
+    // state not yet stored: the next page still connects, creates one and sends.
+    let mut s = State::new(Persisted::default(), "Agent");
+    s.restore_outbox(vec![Outgoing {
+        id: eid(1),
+        text: "first words".into(),
+        time: 1,
+        failed: None,
+    }]);
+    assert_eq!(s.update(Msg::Booted), vec![Effect::Connect]);
+    s.update(Msg::SocketOpened);
+    assert_eq!(
+        s.update(welcome("new")).last(),
+        Some(&Effect::NewConversationId)
+    );
+    s.update(Msg::ConversationIdGenerated(cid(C)));
+    assert_eq!(sent_ids(&s.update(conversation(0, true))), vec![eid(1)]);
+}

@@ -3,7 +3,7 @@
 // why and can be retried from the keyboard.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, visitorPage, waitForEvent, STORAGE_KEY } from "./harness.mjs";
+import { startServer, launchBrowser, visitorPage, waitForEvent, agentConsole, STORAGE_KEY } from "./harness.mjs";
 
 let server, browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
@@ -88,5 +88,54 @@ test("a refused message shows the reason and Retry sends it again from the keybo
   assert.equal(refusals(), 2);
   await failed.getByTestId("message-retry").waitFor();
   assert.equal(await visitor.locator(mine).count(), 1);
+  await context.close();
+});
+
+test("two tabs: one thread live in both, one unread count, a closed tab's unsent message is sent by the other", async () => {
+  const context = await browser.newContext();
+  const a = await visitorPage(context);
+  const b = await visitorPage(context);
+  await a.goto(`${server.siteUrl}/index.html`);
+  await b.goto(`${server.siteUrl}/index.html`);
+  await openChat(a);
+  const [started] = await waitForEvent(a, "onEmbeddedMessagingConversationStarted");
+  await waitForEvent(a, "onEmbeddedMessagingConversationOpened");
+  await a.getByTestId("input").fill("from tab A");
+  await a.getByTestId("input").press("Enter");
+  await openChat(b);
+  await b.locator(mine, { hasText: "from tab A" }).waitFor();
+  assert.equal(await b.evaluate(() => window.__events.filter((e) => e.name === "onEmbeddedMessagingConversationStarted").length), 0,
+    "tab B joins tab A's conversation instead of starting one");
+
+  // Both minimized: an agent reply is unread in both; reading it in A clears B's count too.
+  await a.getByTestId("minimize").click();
+  await b.getByTestId("minimize").click();
+  const agentContext = await browser.newContext();
+  const agent = await agentConsole(agentContext, server.url);
+  await agent.locator(`[data-testid="console-conversation"][data-conversation-id="${started.detail.conversationId}"]`).click();
+  await agent.getByTestId("console-input").fill("Hello from Ada");
+  await agent.getByTestId("console-send").click();
+  for (const tab of [a, b]) await tab.waitForFunction(() => document.querySelector("#embedded-messaging [data-testid=host]")
+    .shadowRoot.querySelector("[data-testid=unread]")?.textContent === "1");
+  await a.getByTestId("minimized").click();
+  await b.waitForFunction(() => document.querySelector("#embedded-messaging [data-testid=host]")
+    .shadowRoot.querySelector("[data-testid=unread]").hidden);
+
+  await b.getByTestId("minimized").click();
+  await b.locator('[data-testid="message"][data-role="Agent"]', { hasText: "Hello from Ada" }).waitFor();
+
+  // Offline, A writes and closes: B shows the message pending and sends it once back online.
+  await context.setOffline(true);
+  await a.getByTestId("input").fill("written in A, then A closed");
+  await a.getByTestId("input").press("Enter");
+  await b.locator(mine, { hasText: "written in A, then A closed" }).waitFor();
+  await a.close();
+  await context.setOffline(false);
+  await b.locator(`${mine}[data-status="sent"]`, { hasText: "written in A, then A closed" }).waitFor({ timeout: 15_000 });
+  await agent.locator('[data-testid="console-message"][data-role="EndUser"]', { hasText: "written in A, then A closed" }).waitFor();
+  await b.waitForTimeout(300);
+  assert.equal(await agent.locator('[data-testid="console-message"][data-role="EndUser"]', { hasText: "written in A, then A closed" }).count(), 1);
+  assert.deepEqual(await myTexts(b), ["from tab A", "written in A, then A closed"]);
+  await agentContext.close();
   await context.close();
 });
