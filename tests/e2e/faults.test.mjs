@@ -164,7 +164,12 @@ async function widgetRows(visitor) {
   })));
 }
 
-test(`${N} messages each way between the widget and an agent through cuts, stalls and delays arrive once, in order`, { timeout: 600_000 }, async () => {
+/**
+ * The visitor types `n` messages in the widget while the agent writes `n` replies, all through
+ * `proxy` (in front of the server at `serverUrl`), faults on; then both sides must hold the
+ * same ordered sequence, every message once. Returns a line for the log.
+ */
+async function exchange({ proxy, serverUrl, n }) {
   const started = Date.now();
   const visitorContext = await browser.newContext();
   const visitor = await visitorPage(visitorContext);
@@ -175,14 +180,14 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
 
   const agentContext = await browser.newContext();
   const agent = await agentContext.newPage();
-  await agent.goto(`${server.url}/healthz`);
-  const texts = Array.from({ length: N }, (_, i) => `agent reply ${i}`);
+  await agent.goto(`${serverUrl}/healthz`);
+  const texts = Array.from({ length: n }, (_, i) => `agent reply ${i}`);
   await agent.evaluate(installAgent, { wsUrl: `ws://127.0.0.1:${proxy.port}/agent/ws`, username: AGENT.username, credential: AGENT.credential, texts });
 
   // Assets are loaded and the conversation is open: from here on, faults throughout.
   proxy.setFaults(true);
   const input = visitor.getByTestId("input");
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     await input.fill(`visitor message ${i}`);
     await input.press("Enter");
   }
@@ -194,7 +199,7 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
   for (const until = Date.now() + 240_000; ;) {
     state = await agentState(agent);
     assert.deepEqual(state.violations, []);
-    const done = state.pending === 0 && state.entries.filter(isMessage).length === 2 * N;
+    const done = state.pending === 0 && state.entries.filter(isMessage).length === 2 * n;
     const last = state.entries.at(-1)?.seq ?? 0;
     const widget = await visitor.locator('[data-testid="message"]').evaluateAll((rows) => ({
       pending: rows.filter((r) => r.dataset.status === "pending").length,
@@ -218,7 +223,7 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
     assert.equal(state.acked[entryId], copies[0].seq, `${text}: ack and store agree`);
   }
   assert.deepEqual(expected.filter((m) => m.role === "Agent").map((m) => m.text), texts, "agent replies in the order written");
-  assert.deepEqual(expected.filter((m) => m.role === "EndUser").map((m) => m.text), Array.from({ length: N }, (_, i) => `visitor message ${i}`), "visitor messages once each, in the order typed");
+  assert.deepEqual(expected.filter((m) => m.role === "EndUser").map((m) => m.text), Array.from({ length: n }, (_, i) => `visitor message ${i}`), "visitor messages once each, in the order typed");
 
   // The widget shows exactly that sequence.
   await visitor.waitForTimeout(300); // a late duplicate would show up here
@@ -226,11 +231,16 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
   assert.deepEqual(rows.map(({ entryId, seq, role, text }) => ({ entryId, seq, role, text })), expected);
   assert.ok(rows.every((r) => r.role === "Agent" || r.status === "sent"), "every visitor message is sent");
 
-  console.log(`faults.test.mjs: N=${N}: typed in ${((typed - started) / 1000).toFixed(1)} s, converged in ${((converged - started) / 1000).toFixed(1)} s; ` +
-    `proxy ${JSON.stringify(proxy.stats)}; agent connections ${state.connections}, resends ${state.resends}, duplicate entries ${state.duplicates}`);
+  const line = `n=${n}: typed in ${((typed - started) / 1000).toFixed(1)} s, converged in ${((converged - started) / 1000).toFixed(1)} s; ` +
+    `proxy ${JSON.stringify(proxy.stats)}; agent connections ${state.connections}, resends ${state.resends}, duplicate entries ${state.duplicates}`;
   assert.deepEqual(visitor.problems.filter((p) => !/WebSocket|ERR_CONNECTION|net::/.test(p)), [], "no console errors on the visitor page other than the cut connections");
   await visitorContext.close();
   await agentContext.close();
+  return line;
+}
+
+test(`${N} messages each way between the widget and an agent through cuts, stalls and delays arrive once, in order`, { timeout: 600_000 }, async () => {
+  console.log(`faults.test.mjs: ${await exchange({ proxy, serverUrl: server.url, n: N })}`);
 });
 
 /**
@@ -332,6 +342,21 @@ test("kill -9 of the server in the middle of the widget's burst: every message s
     await front.close();
     await first.kill();
     await second?.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("entries that arrive twice or out of order (besides cuts, stalls and delays) are shown once, in order", { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "em-e2e-mangle-"));
+  const own = await killableServer(dir); // its own server: the shared one's agent is busy with the first test
+  const mangler = await startProxy({ upstream: own.url, seed: SEED ^ 0xf4a3e5, frames: { duplicate: 0.05, swap: 0.3 } });
+  try {
+    const line = await exchange({ proxy: mangler, serverUrl: own.url, n: Math.min(N, 200) });
+    assert.ok(mangler.stats.duplicates > 0 && mangler.stats.swaps > 0, `entries were duplicated and swapped: ${JSON.stringify(mangler.stats)}`);
+    console.log(`faults.test.mjs: entries duplicated and swapped: ${line}`);
+  } finally {
+    await mangler.close();
+    await own.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });

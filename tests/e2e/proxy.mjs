@@ -27,14 +27,64 @@ export const CHAOS = {
 const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
 
 /**
+ * Server → client WebSocket mangling, for entry frames only: `duplicate` sends an `entry` frame
+ * twice, `swap` sends it after the entry frame that follows it in the same chunk. (TCP never
+ * does this on one connection; it stands for what a client sees across reconnects, replays and
+ * tabs, where an entry can arrive twice or late.) Returns a chunk → chunks transform.
+ */
+function entryMangler(r, frames, stats, on) {
+  let mode = "head"; // the HTTP response head, then "ws" after a 101, else "raw"
+  let buf = Buffer.alloc(0);
+  const isEntry = (f, off) => f.subarray(off, off + 20).toString("latin1").replace(/\s/g, "").startsWith('{"type":"entry"');
+  return (chunk) => {
+    if (mode === "raw") return [chunk];
+    buf = Buffer.concat([buf, chunk]);
+    const out = [];
+    if (mode === "head") {
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return out;
+      mode = buf.subarray(0, 12).toString("latin1") === "HTTP/1.1 101" ? "ws" : "raw";
+      out.push(buf.subarray(0, end + 4));
+      buf = buf.subarray(end + 4);
+      if (mode === "raw") { if (buf.length) out.push(buf); buf = Buffer.alloc(0); return out; }
+    }
+    const complete = []; // [frame, is an unfragmented entry text frame]
+    for (;;) {
+      if (buf.length < 2) break;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) break; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) break; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      if (buf[1] & 0x80) off += 4; // masked: never from a server, handled anyway
+      if (buf.length < off + len) break;
+      const frame = Buffer.from(buf.subarray(0, off + len));
+      buf = buf.subarray(off + len);
+      complete.push([frame, frame[0] === 0x81 && !(frame[1] & 0x80) && isEntry(frame, off)]);
+    }
+    for (let i = 0; i < complete.length; i++) {
+      const [frame, entry] = complete[i];
+      if (entry && on() && complete[i + 1]?.[1] && r() < frames.swap) {
+        stats.swaps += 1;
+        out.push(complete[i + 1][0], frame);
+        i += 1;
+        continue;
+      }
+      out.push(frame);
+      if (entry && on() && r() < frames.duplicate) { stats.duplicates += 1; out.push(frame); }
+    }
+    return out;
+  };
+}
+
+/**
  * Listens on 127.0.0.1:0 in front of `upstream` (a URL such as `http://127.0.0.1:1234`).
  * Faults start off; `setFaults(true)` turns them on (e.g. once the page has loaded its assets).
  */
-export async function startProxy({ upstream, seed, faults = CHAOS }) {
+export async function startProxy({ upstream, seed, faults = CHAOS, frames = null }) {
   let target = new URL(upstream);
   const rnd = seededRandom(seed);
   const between = (r, [lo, hi]) => lo + Math.floor(r() * (hi - lo + 1));
-  const stats = { connections: 0, cuts: 0, stalls: 0, delays: 0, splits: 0, bytes: 0 };
+  const stats = { connections: 0, cuts: 0, stalls: 0, delays: 0, splits: 0, bytes: 0, duplicates: 0, swaps: 0 };
   const open = new Set();
   let enabled = false;
   let closed = false;
@@ -79,17 +129,19 @@ export async function startProxy({ upstream, seed, faults = CHAOS }) {
     };
     conn.arm();
     pump(client, upstreamSocket, seededRandom(Math.floor(r() * 2 ** 32)), conn);
-    pump(upstreamSocket, client, seededRandom(Math.floor(r() * 2 ** 32)), conn);
+    const down = seededRandom(Math.floor(r() * 2 ** 32));
+    pump(upstreamSocket, client, down, conn, frames && entryMangler(down, frames, stats, () => enabled));
   });
 
   /** Forwards `from` → `to` in order, one chunk at a time, with faults between chunks. */
-  function pump(from, to, r, conn) {
+  function pump(from, to, r, conn, mangle = null) {
     const queue = [];
     let busy = false;
     const END = Symbol("end");
     from.on("data", (chunk) => {
       stats.bytes += chunk.length;
-      queue.push(chunk);
+      if (mangle) queue.push(...mangle(chunk).filter((c) => c.length));
+      else queue.push(chunk);
       if (queue.length > 64) from.pause();
       drain();
     });
