@@ -360,3 +360,48 @@ test("entries that arrive twice or out of order (besides cuts, stalls and delays
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a connection that goes silent without closing is noticed within 45 s and the message typed into it arrives", { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "em-e2e-silent-"));
+  const own = await killableServer(dir);
+  const front = await startProxy({ upstream: own.url, seed: SEED }); // no random faults
+  const context = await browser.newContext();
+  try {
+    const visitor = await visitorPage(context);
+    await visitor.goto(`${siteUrl}/p/${front.port}/faults.html`);
+    await waitForEvent(visitor, "onEmbeddedMessagingReady");
+    await visitor.locator("#embeddedMessagingConversationButton").click();
+    await waitForEvent(visitor, "onEmbeddedMessagingConversationOpened");
+    const input = visitor.getByTestId("input");
+    await input.fill("before the silence");
+    await input.press("Enter");
+    const sent = (text) => visitor.locator('[data-testid="message"][data-role="EndUser"][data-status="sent"]', { hasText: text });
+    await sent("before the silence").waitFor();
+
+    // The network drops the widget's socket without a FIN or RST (a NAT entry expired).
+    front.blackholeOpen();
+    const silentAt = Date.now();
+    await input.fill("typed into the silence");
+    await input.press("Enter");
+    await sent("typed into the silence").waitFor({ timeout: 60_000 });
+    const noticed = (Date.now() - silentAt) / 1000;
+    console.log(`faults.test.mjs: a silent socket was replaced and the message sent after ${noticed.toFixed(1)} s`);
+    assert.ok(noticed <= 47, `the dead socket was noticed within 45 s (+ reconnect), not ${noticed.toFixed(1)} s`);
+
+    // Stored once, in order, as an agent on the server sees it.
+    const agentContext = await browser.newContext();
+    const agent = await agentContext.newPage();
+    await agent.goto(`${own.url}/healthz`);
+    await agent.evaluate(installAgent, { wsUrl: `${own.url.replace("http", "ws")}/agent/ws`, username: AGENT.username, credential: AGENT.credential, texts: [] });
+    await agent.waitForFunction(() => [...window.__agent.entries.values()].some((e) => e.entryPayload.abstractMessage?.staticContent?.text === "typed into the silence"), null, { timeout: 20_000 });
+    const state = await agentState(agent);
+    await agent.evaluate(() => window.__agent.stop());
+    await agentContext.close();
+    assert.deepEqual(state.entries.filter(isMessage).map(textOf), ["before the silence", "typed into the silence"]);
+  } finally {
+    await context.close();
+    await front.close();
+    await own.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

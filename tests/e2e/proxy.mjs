@@ -166,7 +166,7 @@ export async function startProxy({ upstream, seed, faults = CHAOS, frames = null
           }
         }
         if (conn.dead) break;
-        to.write(chunk);
+        if (!conn.blackholed) to.write(chunk);
         if (queue.length < 16) from.resume();
       }
       busy = false;
@@ -186,6 +186,11 @@ export async function startProxy({ upstream, seed, faults = CHAOS, frames = null
     },
     /** Where new connections go (e.g. a restarted server on another port). */
     setUpstream(url) { target = new URL(url); },
+    /**
+     * From now on, every connection open now silently swallows all traffic both ways and is
+     * never closed by the proxy: a peer that vanished without a FIN. New connections are normal.
+     */
+    blackholeOpen() { for (const c of open) c.blackholed = true; },
     /** Cuts every open connection now. */
     cutAll() { for (const c of [...open]) c.cut(); },
     async close() {
