@@ -2,10 +2,19 @@
 //!
 //! Generic over `Sink`/`Stream` (as in axum's testing-websockets example) so a handler can be
 //! driven by plain channels in unit tests.
+//!
+//! Heartbeat: the writer sends a WebSocket ping every [`PING_EVERY`]; a peer that sent nothing
+//! (not even the pong every browser and WebSocket library answers with) for [`IDLE_LIMIT`] has
+//! vanished without closing (a dead network, a sleeping laptop), and its socket is closed, so
+//! a vanished agent goes Offline instead of receiving work.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::ws::Message;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use em_protocol::{ErrorCode, ErrorFrame};
 
@@ -28,6 +37,12 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest frame accepted: a maximal text message, JSON-escaped, with room to spare.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
+/// How often the server pings each peer.
+pub const PING_EVERY: Duration = Duration::from_secs(10);
+
+/// Silence after which a peer is taken for gone: three missed pongs.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
 /// Runs a connection until either side stops, then calls [`Handler::on_close`].
 pub async fn serve<W, R, E, H>(
     mut write: W,
@@ -40,11 +55,27 @@ pub async fn serve<W, R, E, H>(
     E: std::fmt::Display,
     H: Handler,
 {
+    let start = Instant::now();
+    // Milliseconds since `start` of the last frame from the peer (any frame, pongs included).
+    let heard = AtomicU64::new(0);
     let writer = async {
-        while let Some(out) = rx.recv().await {
-            let (msg, last) = match out {
-                Outbound::Text(t) => (Message::Text(t), false),
-                Outbound::Close => (Message::Close(None), true),
+        let mut beat = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (msg, last) = tokio::select! {
+                out = rx.recv() => match out {
+                    Some(Outbound::Text(t)) => (Message::Text(t), false),
+                    Some(Outbound::Close) => (Message::Close(None), true),
+                    None => break,
+                },
+                _ = beat.tick() => {
+                    let silent = start.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
+                    if silent >= IDLE_LIMIT {
+                        tracing::debug!(silent_ms = silent.as_millis() as u64, "peer silent; closing");
+                        break;
+                    }
+                    (Message::Ping(Default::default()), false)
+                }
             };
             if write.send(msg).await.is_err() || last {
                 break;
@@ -53,6 +84,7 @@ pub async fn serve<W, R, E, H>(
     };
     let reader = async {
         while let Some(msg) = read.next().await {
+            heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
             match msg {
                 Ok(Message::Text(t)) => handler.on_text(t.as_str()).await,
                 Ok(Message::Binary(_)) => handler.on_binary(),

@@ -210,7 +210,6 @@ async fn two_tabs_and_an_agent_through_faults_see_one_sequence() {
 }
 
 #[tokio::test]
-#[ignore = "server has no heartbeat yet (issue 3, connection health): a socket whose peer vanished without FIN stays open forever, and a vanished agent stays Online and keeps getting assigned work"]
 async fn the_server_closes_sockets_of_peers_that_vanished_within_45_s() {
     // A visitor and an agent whose network silently swallows everything (no FIN, no RST) are
     // noticed by the server within 45 s: it closes both sockets.
