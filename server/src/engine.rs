@@ -36,6 +36,8 @@ pub struct Engine {
     pub hub: Arc<Hub>,
     config: SharedConfig,
     pub clock: SharedClock,
+    /// The database file, for read-only connections off the store thread (metrics).
+    pub db: std::path::PathBuf,
 }
 
 /// What jobs get besides the state: the hub, the config and the clock.
@@ -110,6 +112,7 @@ impl Engine {
             hub,
             config,
             clock,
+            db: db.to_path_buf(),
         })
     }
 

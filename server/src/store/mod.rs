@@ -147,6 +147,21 @@ impl Store {
         Ok(Self { conn, clock })
     }
 
+    /// A read-only connection to the same file, for readers off the store thread (metrics):
+    /// with WAL it sees every committed group and never blocks the writer.
+    pub fn open_reader(path: &Path, clock: SharedClock) -> Result<Self> {
+        let open_err = |source| Error::OpenDb {
+            path: path.display().to_string(),
+            source,
+        };
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        Ok(Self { conn, clock })
+    }
+
     /// The injected clock's time (ms).
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
