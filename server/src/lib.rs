@@ -87,6 +87,9 @@ impl AppState {
             ));
         };
         let config = Config::load(path)?;
+        for w in config.warnings() {
+            tracing::warn!("{w}");
+        }
         self.engine.reload(config).await?;
         tracing::info!(file = %path.display(), "config reloaded");
         Ok(())
@@ -127,6 +130,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         message: "the deployments file is required".into(),
     })?;
     let config = Config::load(&config_path)?;
+    for w in config.warnings() {
+        tracing::warn!(file = %config_path.display(), "{w}");
+    }
     let mut state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
     state.config_path = Some(Arc::new(config_path.clone()));
     reload_on_sighup(state.clone());

@@ -299,6 +299,39 @@ impl Config {
     pub fn queue(&self, name: &str) -> Option<&Queue> {
         self.queue.iter().find(|q| q.name == name)
     }
+
+    /// Valid but probably unintended: work that no configured agent could ever take. Logged
+    /// at start and on reload.
+    pub fn warnings(&self) -> Vec<String> {
+        let can_take = |queue: &str, skills: &[String]| {
+            self.agent.iter().any(|a| {
+                a.queues.iter().any(|q| q == queue) && skills.iter().all(|s| a.skills.contains(s))
+            })
+        };
+        let mut out = Vec::new();
+        for q in &self.queue {
+            if !can_take(&q.name, &q.skills) {
+                out.push(format!(
+                    "queue {:?}: no agent serves it with skills {:?}",
+                    q.name, q.skills
+                ));
+            }
+        }
+        for d in &self.deployment {
+            for (j, r) in d.routing_rule.iter().enumerate() {
+                let queue = r.queue.as_deref().unwrap_or(&d.queue);
+                let mut skills = r.skills.clone();
+                skills.extend(self.queue(queue).into_iter().flat_map(|q| q.skills.clone()));
+                if !can_take(queue, &skills) {
+                    out.push(format!(
+                        "deployment {:?} routing_rule[{j}]: no agent serves queue {queue:?} with skills {skills:?}",
+                        d.name
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 impl Deployment {
@@ -381,6 +414,44 @@ mod tests {
             c.agent
                 .iter()
                 .all(|a| a.hash.as_ref().is_some_and(|h| h.verify("demo-password")))
+        );
+        assert_eq!(c.warnings(), Vec::<String>::new());
+    }
+
+    #[test]
+    // Work no agent could take is reported: a queue's skills, a rule's skills.
+    fn warnings_name_unservable_work() {
+        let hash = super::PasswordHash::create("x", 1);
+        let c = Config::parse(&format!(
+            r#"
+            [[deployment]]
+            org_id = "00D000000000001"
+            name = "D"
+            allowed_origins = ["http://x"]
+            queue = "q"
+            [[deployment.routing_rule]]
+            when = {{ "prechat.Lang" = "fr" }}
+            skills = ["french"]
+            [[queue]]
+            name = "q"
+            [[queue]]
+            name = "vip"
+            skills = ["vip"]
+            [[agent]]
+            username = "a"
+            display_name = "A"
+            password_hash = "{hash}"
+            capacity = 1
+            queues = ["q", "vip"]
+            "#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.warnings(),
+            [
+                r#"queue "vip": no agent serves it with skills ["vip"]"#,
+                r#"deployment "D" routing_rule[0]: no agent serves queue "q" with skills ["french"]"#,
+            ]
         );
     }
 }
