@@ -824,15 +824,14 @@ impl State {
         }
     }
 
-    /// The browser came back online or the tab became visible: reconnect now if waiting,
-    /// and check that a live socket still answers.
+    /// The browser came back online or the tab became visible: reconnect now if waiting;
+    /// ping a live socket (writing to a dead one makes the browser notice sooner). The ping
+    /// does not arm the dead-socket check: a tick right after it would give up on a healthy
+    /// socket whose pong is still on its way.
     fn wake(&mut self, fx: &mut Vec<Effect>) {
         match self.link {
             Link::Backoff => self.connect(fx),
-            Link::Live => {
-                self.heartbeat_pending = true;
-                fx.push(Effect::Send(ToServer::Ping));
-            }
+            Link::Live => fx.push(Effect::Send(ToServer::Ping)),
             _ => {}
         }
     }
