@@ -11,7 +11,10 @@ use em_protocol::{
 };
 
 mod frames;
+mod health;
 mod lines;
+mod outbox;
+mod tabs;
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
@@ -332,42 +335,6 @@ impl State {
         }
     }
 
-    /// Seed the reconnect jitter (so that many visitors do not retry in step).
-    pub fn seed(&mut self, seed: u32) {
-        self.rng = seed | 1;
-    }
-
-    /// Put back the messages a previous page (or tab) left unsent: pending ones go out once
-    /// the conversation is live, failed ones keep their reason and retry button.
-    pub fn restore_outbox(&mut self, outbox: Vec<Outgoing>) {
-        for o in outbox {
-            if o.text.trim().is_empty() || self.index_of(o.id).is_some() {
-                continue;
-            }
-            self.push_own(o);
-        }
-    }
-
-    /// The messages not yet stored by the server, in the order they were written.
-    pub fn outbox(&self) -> Vec<Outgoing> {
-        self.items
-            .iter()
-            .filter(|i| i.seq.is_none() && i.delivery != Delivery::Sent)
-            .filter_map(|i| match &i.body {
-                Body::Text(text) => Some(Outgoing {
-                    id: i.id,
-                    text: text.clone(),
-                    time: i.client_time.unwrap_or(i.time),
-                    failed: match &i.delivery {
-                        Delivery::Failed(why) => Some(why.clone()),
-                        _ => None,
-                    },
-                }),
-                Body::Notice(_) => None,
-            })
-            .collect()
-    }
-
     /// The record to store.
     pub fn persisted(&self) -> Persisted {
         Persisted {
@@ -600,71 +567,6 @@ impl State {
         fx
     }
 
-    /// Another tab created an identity or a conversation first: use the same one (one visitor,
-    /// one thread across tabs) instead of creating a second.
-    fn adopt(&mut self, other: Persisted, fx: &mut Vec<Effect>) {
-        if other.v != 1 || self.conversation_id.is_some() || other.credential.is_none() {
-            return;
-        }
-        if other.conversation_id.is_none() && self.credential.is_some() {
-            return;
-        }
-        self.end_user_id = other.end_user_id;
-        self.credential = other.credential;
-        self.conversation_id = other.conversation_id;
-        self.stored_seq = other.last_seq;
-        if self.conversation_id.is_some() && !matches!(self.link, Link::Offline) {
-            // Say hello again as that visitor and resume its conversation.
-            self.connect(fx);
-        }
-    }
-
-    /// The visitor sees the window (it is open, the tab visible): everything so far is read.
-    pub(crate) fn viewing(&self) -> bool {
-        self.window == WindowState::Maximized && !self.page_hidden
-    }
-
-    /// Everything up to the newest line is read, here and (through the record) in other tabs.
-    fn mark_read(&mut self, fx: &mut Vec<Effect>) {
-        if self.unread > 0 {
-            self.unread = 0;
-            fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
-        }
-        if self.max_seq > self.read_seq {
-            self.read_seq = self.max_seq;
-            fx.push(Effect::Persist);
-        }
-    }
-
-    /// Another tab showed lines to the visitor: they are read here too (one unread count).
-    fn read_elsewhere(&mut self, other: &Persisted, fx: &mut Vec<Effect>) {
-        if other.v != 1
-            || other.conversation_id != self.conversation_id
-            || other.read_seq <= self.read_seq
-        {
-            return;
-        }
-        self.read_seq = other.read_seq;
-        let unread = self
-            .items
-            .iter()
-            .filter(|i| {
-                matches!(i.role, Role::Agent | Role::Chatbot)
-                    && matches!(i.body, Body::Text(_))
-                    && i.seq.is_some_and(|s| s > self.read_seq)
-            })
-            .count() as u32;
-        if unread != self.unread {
-            self.unread = unread;
-            fx.push(Effect::Emit(Event::UnreadCountChanged(unread)));
-        }
-        if unread == 0 && self.blinking {
-            self.blinking = false;
-            self.title_flash = false;
-            fx.push(Effect::Blink(false));
-        }
-    }
-
     /// Start the title blink if the tab is hidden with unread messages.
     fn blink(&mut self, fx: &mut Vec<Effect>) {
         if self.page_hidden && self.unread > 0 && !self.blinking {
@@ -697,154 +599,6 @@ impl State {
         if self.link == Link::Offline {
             self.connect(fx);
         }
-    }
-
-    /// Add a pending message and send it when possible; false when there is nothing to send.
-    fn send_text(
-        &mut self,
-        text: String,
-        entry_id: EntryId,
-        now: i64,
-        fx: &mut Vec<Effect>,
-    ) -> bool {
-        let text = text.trim();
-        if text.is_empty() || self.index_of(entry_id).is_some() {
-            return false;
-        }
-        self.push_own(Outgoing {
-            id: entry_id,
-            text: text.to_owned(),
-            time: now,
-            failed: None,
-        });
-        fx.push(Effect::PersistOutbox);
-        if self.session == Some(SessionStatus::Ended) {
-            // The conversation is over: this message starts the next one.
-            self.new_conversation(fx);
-        } else {
-            self.send_last(fx);
-        }
-        true
-    }
-
-    /// A line for the visitor's own message, pending (or failed) at the end.
-    fn push_own(&mut self, o: Outgoing) {
-        let key = self.new_key();
-        self.items.push(Item {
-            key,
-            id: o.id,
-            seq: None,
-            role: Role::EndUser,
-            sender_name: String::new(),
-            sender_subject: self
-                .end_user_id
-                .map(|u| crate::wire::id_string(&u.0))
-                .unwrap_or_default(),
-            body: Body::Text(o.text),
-            time: o.time,
-            client_time: Some(o.time),
-            delivery: match o.failed {
-                Some(why) => Delivery::Failed(why),
-                None => Delivery::Pending,
-            },
-            sent_event_fired: false,
-            dirty: false,
-        });
-        self.touch(self.items.len() - 1);
-    }
-
-    /// Send the last line now if the conversation is live; otherwise it waits in the outbox
-    /// (and an idle widget starts connecting).
-    fn send_last(&mut self, fx: &mut Vec<Effect>) {
-        match (self.link, self.conversation_id) {
-            (Link::Live, Some(conversation_id)) => {
-                fx.push(Effect::Send(send_frame(conversation_id, self.items.last())));
-            }
-            (Link::Offline, _) => self.connect(fx),
-            _ => {} // goes out once the conversation is live
-        }
-    }
-
-    /// Leave the ended conversation; pending lines move to a new one.
-    fn new_conversation(&mut self, fx: &mut Vec<Effect>) {
-        self.forget_conversation();
-        self.opened_fired = false;
-        fx.push(Effect::Persist);
-        match self.link {
-            Link::Live => {
-                self.link = Link::Joining;
-                self.join(fx);
-            }
-            Link::Offline => self.connect(fx),
-            _ => {} // joins once welcomed
-        }
-    }
-
-    /// Send a failed message again (in a new conversation if this one has ended).
-    fn retry(&mut self, entry_id: EntryId, fx: &mut Vec<Effect>) {
-        let Some(i) = self.index_of(entry_id) else {
-            return;
-        };
-        if !matches!(self.items[i].delivery, Delivery::Failed(_)) {
-            return;
-        }
-        self.items[i].delivery = Delivery::Pending;
-        self.touch(i);
-        fx.push(Effect::PersistOutbox);
-        if self.session == Some(SessionStatus::Ended) {
-            self.new_conversation(fx);
-        } else if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
-            fx.push(Effect::Send(send_frame(conversation_id, self.items.get(i))));
-        } else if self.link == Link::Offline {
-            self.connect(fx);
-        }
-    }
-
-    /// Every `KEEPALIVE_MS`: ping a live socket, resend what is still pending (an `internal`
-    /// error or a lost frame), and give up on a socket silent since the last tick.
-    fn heartbeat(&mut self, fx: &mut Vec<Effect>) {
-        if matches!(self.link, Link::Offline | Link::Backoff) {
-            return;
-        }
-        if std::mem::replace(&mut self.heartbeat_pending, true) {
-            // Nothing heard for a whole tick after a ping (or stuck connecting): reconnect.
-            self.attempt = self.attempt.saturating_add(1);
-            self.connect(fx);
-            return;
-        }
-        if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
-            fx.push(Effect::Send(ToServer::Ping));
-            for item in self
-                .items
-                .iter()
-                .filter(|i| i.delivery == Delivery::Pending)
-            {
-                fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
-            }
-        }
-    }
-
-    /// The browser came back online or the tab became visible: reconnect now if waiting;
-    /// ping a live socket (writing to a dead one makes the browser notice sooner). The ping
-    /// does not arm the dead-socket check: a tick right after it would give up on a healthy
-    /// socket whose pong is still on its way.
-    fn wake(&mut self, fx: &mut Vec<Effect>) {
-        match self.link {
-            Link::Backoff => self.connect(fx),
-            Link::Live => fx.push(Effect::Send(ToServer::Ping)),
-            _ => {}
-        }
-    }
-
-    /// A delay between half of `base` and `base`, from the seeded xorshift ("equal jitter").
-    fn jitter(&mut self, base: u32) -> u32 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.rng = x;
-        let half = base / 2;
-        half + x % (base - half + 1)
     }
 
     /// `onEmbeddedMessagingConversationOpened` has fired for the current conversation.
