@@ -405,3 +405,30 @@ async fn transfer_to_agent_and_to_queue() {
         "unauthorized"
     );
 }
+
+#[tokio::test]
+// A reload that raises an agent's capacity routes waiting work at once; presence and open conversations survive it.
+async fn reload_applies_capacity_and_keeps_presence() {
+    let s = Server::start(&config(1)).await;
+    let mut ada = s.agent_online().await;
+    let (_v1, c1) = waiting_visitor(&s, None).await;
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        c1
+    );
+    let (_v2, c2) = waiting_visitor(&s, None).await;
+    ada.assert_quiet().await;
+    let bigger = em_server::Config::parse(&config(2)).unwrap();
+    s.state.engine.reload(bigger).await.unwrap();
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        c2
+    );
+    // c1 is still ada's: she can still answer it.
+    ada.send(json!({"type": "sendMessage", "conversationId": c1, "entryId": uuid(), "text": "still mine"}))
+        .await;
+    assert_eq!(
+        ada.recv_until(|f| f["type"] != "entry").await["type"],
+        "ack"
+    );
+}
