@@ -1,11 +1,16 @@
 //! What the page passes in: `embeddedservice_bootstrap.settings` and the `init` arguments,
-//! read once through serde-wasm-bindgen.
+//! read once, key by key, with `js_sys::Reflect` and typed checks.
 //!
 //! A mistyped setting is warned about (naming the setting and the fix) and its default used:
-//! one bad value never fails the widget. `targetElement` is a DOM element, read apart.
+//! one bad value never fails the widget. Unknown keys are never looked at.
+//!
+//! Why not serde-wasm-bindgen (STYLE's "JS config in through serde-wasm-bindgen"): reading
+//! these 5 settings and 4 init strings through `from_value` cost 11.5 KB of the 60 KB brotli
+//! budget, most of it serde's error messages, which format numbers and so pull in Rust's float
+//! formatting (~20 KB of code raw). One `Reflect::get` per known key plus `as_string` /
+//! `as_bool` is the same contract in well under 1 KB.
 
 use js_sys::Reflect;
-use serde::{Deserialize, Deserializer};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Element;
 
@@ -13,25 +18,12 @@ use crate::console;
 use crate::error::Error;
 
 /// The `init(orgId, deploymentName, siteURL, { scrt2URL })` arguments (checked by the loader).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InitArgs {
     pub org_id: String,
     pub deployment_name: String,
-    #[serde(rename = "siteURL")]
     pub site_url: String,
-    #[serde(rename = "scrt2URL")]
     pub scrt2_url: String,
-}
-
-/// The settings this widget understands, as the page wrote them (unknown keys are ignored).
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-struct PageSettings {
-    language: Checked<String>,
-    hide_chat_button_on_load: Checked<bool>,
-    chat_button_position: Checked<String>,
-    dev_mode: Checked<bool>,
 }
 
 /// The settings, checked.
@@ -45,91 +37,81 @@ pub struct Settings {
     pub dev_mode: bool,
 }
 
-/// One setting: unset (absent, `null`, `undefined`), a value, or why the value was refused.
-///
-/// serde-wasm-bindgen gives every property its own deserializer, so a refused value is
-/// caught here and the rest of the object is still read.
-#[derive(Debug)]
-struct Checked<T>(Option<Result<T, String>>);
-
-impl<T> Default for Checked<T> {
-    fn default() -> Self {
-        Checked(None)
+/// `obj[key]`; `undefined` when `obj` is not an object or the getter throws.
+fn prop(obj: &JsValue, key: &str) -> JsValue {
+    if !obj.is_object() {
+        return JsValue::UNDEFINED;
     }
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Checked(
-            Option::<T>::deserialize(d)
-                .map_err(|e| e.to_string())
-                .transpose(),
-        ))
+/// `settings.<name>`: unset (absent, `null`, `undefined`) → `None`; a value `read` refuses is
+/// warned about, naming the setting, what it got and `fix`, and reads as `None` (the default).
+fn setting<T>(
+    obj: &JsValue,
+    name: &str,
+    expected: &str,
+    fix: &str,
+    read: fn(&JsValue) -> Option<T>,
+) -> Option<T> {
+    let v = prop(obj, name);
+    if v.is_undefined() || v.is_null() {
+        return None;
     }
+    let got = read(&v);
+    if got.is_none() {
+        let kind = v.js_typeof().as_string().unwrap_or_default();
+        console::warn(
+            &("settings.".to_owned()
+                + name
+                + " was ignored (invalid type: "
+                + &kind
+                + ", expected "
+                + expected
+                + "): set it to "
+                + fix
+                + "; using the default."),
+        );
+    }
+    got
 }
 
-impl<T> Checked<T> {
-    /// The value; a refused one is warned about as `settings.<name>`, with `fix`.
-    fn value(self, name: &str, fix: &str) -> Option<T> {
-        match self.0? {
-            Ok(v) => Some(v),
-            Err(why) => {
-                console::warn(
-                    &("settings.".to_owned()
-                        + name
-                        + " was ignored ("
-                        + &why
-                        + "): set it to "
-                        + fix
-                        + "; using the default."),
-                );
-                None
-            }
-        }
-    }
+fn string(obj: &JsValue, name: &str, fix: &str) -> Option<String> {
+    setting(obj, name, "a string", fix, JsValue::as_string)
+}
+
+fn flag(obj: &JsValue, name: &str) -> bool {
+    setting(obj, name, "a boolean", "true or false", JsValue::as_bool) == Some(true)
 }
 
 impl InitArgs {
     pub fn from_js(value: &JsValue) -> Result<InitArgs, Error> {
-        let mut args: InitArgs = serde_wasm_bindgen::from_value(value.clone())
-            .map_err(|e| Error::Invalid("init: ".to_owned() + &e.to_string()))?;
-        for (name, v) in [
-            ("orgId", &args.org_id),
-            ("deploymentName", &args.deployment_name),
-            ("siteURL", &args.site_url),
-            ("scrt2URL", &args.scrt2_url),
-        ] {
-            if v.is_empty() {
-                return Err(Error::Invalid("init: missing ".to_owned() + name));
-            }
-        }
-        args.scrt2_url = args.scrt2_url.trim_end_matches('/').to_owned();
-        Ok(args)
+        let get = |name: &str| match prop(value, name).as_string() {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(Error::Invalid(
+                "init: missing ".to_owned() + name + " (a non-empty string)",
+            )),
+        };
+        Ok(InitArgs {
+            org_id: get("orgId")?,
+            deployment_name: get("deploymentName")?,
+            site_url: get("siteURL")?,
+            scrt2_url: get("scrt2URL")?.trim_end_matches('/').to_owned(),
+        })
     }
 }
 
 impl Settings {
     pub fn from_js(value: &JsValue) -> Settings {
-        let page: PageSettings = if value.is_object() {
-            serde_wasm_bindgen::from_value(value.clone()).unwrap_or_default()
-        } else {
-            PageSettings::default()
-        };
-        let flag = |c: Checked<bool>, name| c.value(name, "true or false") == Some(true);
         let mut s = Settings {
-            language: page
-                .language
-                .value("language", "a language code such as \"en_US\"")
+            language: string(value, "language", "a language code such as \"en_US\"")
                 .filter(|l| !l.is_empty()),
-            hide_chat_button_on_load: flag(page.hide_chat_button_on_load, "hideChatButtonOnLoad"),
-            dev_mode: flag(page.dev_mode, "devMode"),
+            hide_chat_button_on_load: flag(value, "hideChatButtonOnLoad"),
+            dev_mode: flag(value, "devMode"),
             ..Settings::default()
         };
         const POSITION: &str = "\"<bottom>, <right>\" in CSS lengths (e.g. \"25px, 30px\")";
-        if let Some(p) = page
-            .chat_button_position
-            .value("chatButtonPosition", POSITION)
-        {
+        if let Some(p) = string(value, "chatButtonPosition", POSITION) {
             s.button_position = parse_position(&p);
             if s.button_position.is_none() {
                 console::warn(
@@ -141,11 +123,7 @@ impl Settings {
                 );
             }
         }
-        let target = if value.is_object() {
-            Reflect::get(value, &JsValue::from_str("targetElement")).unwrap_or(JsValue::UNDEFINED)
-        } else {
-            JsValue::UNDEFINED
-        };
+        let target = prop(value, "targetElement");
         if !target.is_undefined() && !target.is_null() {
             match target.dyn_into::<Element>() {
                 Ok(el) => s.target_element = Some(el),
