@@ -263,7 +263,8 @@ pub struct State {
     /// arrive in order at the end, and B-trees cost ~15 KB of wasm.)
     seen: Vec<u64>,
     next_key: u32,
-    /// Highest `seq` seen in this page: the next `resume` starts after it.
+    /// Highest `seq` seen in this page (the next `resume` starts after the unbroken run
+    /// below it, see `unbroken_seq`).
     pub max_seq: u64,
     stored_seq: u64,
     /// Entries with `seq` above this are live (they fire events and are announced).

@@ -456,3 +456,26 @@ fn a_restored_outbox_connects_even_with_no_conversation_and_the_window_closed() 
     s.update(Msg::ConversationIdGenerated(cid(C)));
     assert_eq!(sent_ids(&s.update(conversation(0, true))), vec![eid(1)]);
 }
+
+#[test]
+fn an_entry_overtaken_before_a_drop_is_asked_for_again() {
+    // Seqs 1..3, then 5 overtakes 4, then the connection drops: the resume starts after 3,
+    // the unbroken run, so 4 is replayed; the replayed 5 is not rendered twice.
+    let mut s = live();
+    for seq in 1..=3 {
+        s.update(text(seq, u128::from(seq), Role::Agent, "in order"));
+    }
+    s.update(text(5, 5, Role::Agent, "overtook"));
+    s.update(Msg::SocketClosed);
+    s.update(Msg::RetryTimerFired);
+    s.update(Msg::SocketOpened);
+    let fx = s.update(welcome("cred"));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume { conversation_id: cid(C), after_seq: 3 }]
+    );
+    s.update(text(4, 4, Role::Agent, "late"));
+    s.update(text(5, 5, Role::Agent, "overtook"));
+    let seqs: Vec<_> = texts(&s).iter().map(|(seq, _, _)| *seq).collect();
+    assert_eq!(seqs, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
+}

@@ -74,7 +74,7 @@ impl State {
         match self.conversation_id {
             Some(conversation_id) => fx.push(Effect::Send(ToServer::Resume {
                 conversation_id,
-                after_seq: self.max_seq,
+                after_seq: self.unbroken_seq(),
             })),
             None => fx.push(Effect::NewConversationId),
         }
@@ -174,6 +174,13 @@ impl State {
             let entry = entry_of(item, conversation_id);
             fx.push(Effect::Emit(Event::MessageSent(entry)));
         }
+    }
+
+    /// Highest `seq` up to which every entry has been handled. A resume starts after it, not
+    /// after `max_seq`: an entry overtaken by a later one before the connection dropped is
+    /// then asked for again instead of being lost (replayed entries already seen are ignored).
+    pub(super) fn unbroken_seq(&self) -> u64 {
+        self.seen.iter().zip(1..).take_while(|&(&seen, n)| seen == n).count() as u64
     }
 
     pub(super) fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {
