@@ -76,13 +76,13 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
 
 /// Report a start-up failure: a console error and `onEmbeddedMessagingInitError {code, message}`.
 pub fn report(err: &Error) {
-    let message = err.to_string();
-    console::error(&message);
+    let message = err.message();
+    console::error(message);
     events::dispatch(
         "onEmbeddedMessagingInitError",
         &events::to_js(&events::InitErrorDetail {
             code: err.code(),
-            message: &message,
+            message,
         }),
     );
 }

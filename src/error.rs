@@ -25,6 +25,13 @@ impl Error {
             Error::Invalid(_) => "invalid_argument",
         }
     }
+
+    /// The message (what `Display` shows), borrowed: `to_string` would go through `core::fmt`.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Config { message, .. } | Error::Js(message) | Error::Invalid(message) => message,
+        }
+    }
 }
 
 impl From<JsValue> for Error {

@@ -40,8 +40,10 @@ pub struct ConversationEntryDetail<'a> {
     pub entry_payload: String,
     pub sender: SenderDetail<'a>,
     pub sender_display_name: &'a str,
-    pub transcripted_timestamp: i64,
-    pub client_timestamp: Option<i64>,
+    /// Milliseconds as JS numbers (`f64`, exact below 2^53): serializing an `i64` adds
+    /// serde-wasm-bindgen's out-of-range error, built with `format!`.
+    pub transcripted_timestamp: f64,
+    pub client_timestamp: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -61,8 +63,8 @@ impl<'a> ConversationEntryDetail<'a> {
                 subject: &e.sender.subject,
             },
             sender_display_name: &e.sender_display_name,
-            transcripted_timestamp: e.transcripted_timestamp,
-            client_timestamp: e.client_timestamp,
+            transcripted_timestamp: e.transcripted_timestamp as f64,
+            client_timestamp: e.client_timestamp.map(|t| t as f64),
         }
     }
 }

@@ -127,7 +127,7 @@ pub fn start(settings: JsValue, init: JsValue, config: JsValue) -> Result<Widget
         Ok(rt) => Ok(Widget { rt }),
         Err(e) => {
             boot::report(&e);
-            Err(JsError::new(&e.to_string()))
+            Err(JsError::new(e.message()))
         }
     }
 }

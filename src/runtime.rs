@@ -260,7 +260,7 @@ impl Core {
                 Effect::Connect => self.connect(),
                 Effect::Send(frame) => {
                     if let Some(Err(e)) = self.socket.as_ref().map(|s| s.send(&frame)) {
-                        console::warn(&("could not send a frame: ".to_owned() + &e.to_string()));
+                        console::warn(&("could not send a frame: ".to_owned() + e.message()));
                     }
                 }
                 Effect::ScheduleRetry { delay_ms } => {
@@ -295,7 +295,7 @@ impl Core {
         match Socket::open(&self.socket_url, self.dispatch.clone()) {
             Ok(socket) => self.socket = Some(socket),
             Err(e) => {
-                console::error(&("cannot open the messaging socket: ".to_owned() + &e.to_string()));
+                console::error(&("cannot open the messaging socket: ".to_owned() + e.message()));
                 (self.dispatch)(Msg::SocketClosed);
             }
         }

@@ -177,7 +177,7 @@ impl View {
             match self.win() {
                 Ok(win) => win.render(state),
                 Err(e) => crate::console::error(
-                    &("cannot build the chat window: ".to_owned() + &e.to_string()),
+                    &("cannot build the chat window: ".to_owned() + e.message()),
                 ),
             }
         }
