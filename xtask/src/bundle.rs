@@ -19,7 +19,7 @@ pub fn build() -> Result<(), String> {
     let pkg = root.join("pkg");
     // wasm-opt runs separately: wasm-pack would silently skip it if it could not find one.
     run(Command::new("wasm-pack").args([
-        "build", "--target", "no-modules", "--release", "--no-opt", "--mode", "no-install",
+        "build", "--target", "no-modules", "--profile", "widget", "--no-opt", "--mode", "no-install",
         "--out-dir", "pkg", "--out-name", "embedded_messaging",
     ]))?;
     let wasm_path = pkg.join(WASM);
