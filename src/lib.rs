@@ -25,9 +25,7 @@ pub mod style;
 pub mod view;
 pub mod wire;
 
-use em_protocol::EntryId;
 use js_sys::Promise;
-use uuid::Uuid;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -65,7 +63,7 @@ impl Widget {
                     "utilAPI.sendTextMessage: no conversation is open yet; call it after onEmbeddedMessagingConversationOpened.".into(),
                 );
             }
-            let (entry_id, now) = (EntryId(Uuid::new_v4()), js_sys::Date::now() as i64);
+            let (entry_id, now) = view::fresh_entry();
             rt.dispatch(Msg::SendTextRequested {
                 text,
                 entry_id,

@@ -6,8 +6,9 @@
 
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
-    ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode,
-    PROTOCOL_VERSION, Participant, ParticipantOperation, Role, SessionStatus,
+    AbstractMessage, Choices, ConversationEntry, ConversationId, EndUserId, EntryId, EntryPayload,
+    ErrorCode, OptionItem, PROTOCOL_VERSION, Participant, ParticipantOperation, Role,
+    SessionStatus, StaticContent,
 };
 
 mod frames;
@@ -184,6 +185,12 @@ pub enum Msg {
         entry_id: EntryId,
         now: i64,
     },
+    /// The visitor clicked a quick reply: sent as a message with its title as text.
+    ChoiceClicked {
+        title: String,
+        entry_id: EntryId,
+        now: i64,
+    },
     /// `utilAPI.minimizeChat()`.
     MinimizeRequested,
     /// The visitor asked to send a failed message again.
@@ -272,6 +279,9 @@ pub struct State {
     opened_fired: bool,
     welcomed_once: bool,
     first_bot_fired: bool,
+    /// The quick replies of the latest `ChoicesMessage` and the key of its (text) line, until
+    /// the visitor sends anything or a newer menu comes: only the latest menu is active.
+    pub menu: Option<(u32, Vec<OptionItem>)>,
     /// Agent/bot messages after `read_seq` (not yet seen in any tab).
     pub unread: u32,
     pub read_seq: u64,
@@ -322,6 +332,7 @@ impl State {
             opened_fired: false,
             welcomed_once: false,
             first_bot_fired: false,
+            menu: None,
             unread: 0,
             read_seq: stored.read_seq,
             at_bottom: true,
@@ -465,6 +476,16 @@ impl State {
                 now,
             } => {
                 self.send_text(text, entry_id, now, &mut fx);
+            }
+            Msg::ChoiceClicked {
+                title,
+                entry_id,
+                now,
+            } => {
+                // A second click before the menu left the DOM sends nothing.
+                if self.menu.is_some() && self.send_text(title, entry_id, now, &mut fx) {
+                    fx.push(Effect::FocusInput);
+                }
             }
             Msg::VisibilityChanged { hidden } => {
                 self.page_hidden = hidden;

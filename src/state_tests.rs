@@ -936,3 +936,110 @@ fn hidden_tab_counts_unread_and_blinks_the_title() {
     s.update(Msg::BlinkTick);
     assert!(!s.title_flash, "a late tick does nothing");
 }
+
+pub(super) fn menu(seq: u64, n: u128, titles: &[&str]) -> Msg {
+    let titles: Vec<String> = titles.iter().map(|t| (*t).to_owned()).collect();
+    entry(
+        seq,
+        eid(n),
+        Role::Chatbot,
+        EntryPayload::Message {
+            abstract_message: em_protocol::AbstractMessage::ChoicesMessage {
+                id: eid(n),
+                choices: em_protocol::Choices::quick_replies("What can I help you with?", &titles),
+            },
+        },
+    )
+}
+
+fn menu_titles(s: &State) -> Option<(u32, Vec<&str>)> {
+    let (key, options) = s.menu.as_ref()?;
+    Some((
+        *key,
+        options
+            .iter()
+            .map(|o| o.title_item.title.as_str())
+            .collect(),
+    ))
+}
+
+#[test]
+fn choices_message_is_a_bot_line_with_active_quick_replies() {
+    // A ChoicesMessage shows as the bot's text (announced, counted like any bot message) and
+    // its option titles become the active menu, keyed to that line; a newer menu replaces it.
+    let mut s = live();
+    let fx = s.update(menu(1, 1, &["Opening hours", "Order status"]));
+    assert_eq!(
+        texts(&s),
+        vec![(Some(1), "What can I help you with?".into(), "sent")]
+    );
+    assert_eq!(s.items[0].role, Role::Chatbot);
+    assert!(fx.contains(&Effect::Announce("What can I help you with?".into())));
+    assert!(events(&fx).contains(&Event::FirstBotMessageSent));
+    assert_eq!(
+        menu_titles(&s),
+        Some((s.items[0].key, vec!["Opening hours", "Order status"]))
+    );
+    s.update(menu(2, 2, &["Talk to a person"]));
+    assert_eq!(
+        menu_titles(&s),
+        Some((s.items[1].key, vec!["Talk to a person"])),
+        "only the latest menu is active"
+    );
+}
+
+#[test]
+fn clicking_a_quick_reply_sends_its_title_like_typing_and_closes_the_menu() {
+    // The click sends an ordinary sendMessage with the title as text: pending, then sent on
+    // the ack; the composer is left alone, focus goes back to it, and the menu is gone, so a
+    // second click (before the buttons leave the DOM) sends nothing.
+    let mut s = live();
+    s.update(menu(1, 1, &["Opening hours", "Order status"]));
+    let click = |n: u128| Msg::ChoiceClicked {
+        title: "Order status".into(),
+        entry_id: eid(n),
+        now: 700,
+    };
+    let fx = s.update(click(2));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::SendMessage {
+            conversation_id: cid(C),
+            entry_id: eid(2),
+            text: "Order status".into(),
+            client_timestamp: 700
+        }]
+    );
+    assert!(fx.contains(&Effect::FocusInput));
+    assert!(!fx.contains(&Effect::ClearInput));
+    assert_eq!(s.menu, None);
+    assert_eq!(texts(&s)[1], (None, "Order status".into(), "pending"));
+    assert!(
+        sent_frames(&s.update(click(3))).is_empty(),
+        "menu already answered"
+    );
+    s.update(ack(2, 2));
+    assert_eq!(texts(&s)[1], (Some(2), "Order status".into(), "sent"));
+    assert_eq!(s.items.len(), 2);
+}
+
+#[test]
+fn a_typed_or_replayed_visitor_message_answers_the_menu() {
+    // Typing instead of clicking closes the menu too; after a reload, a replayed visitor
+    // message after the menu leaves it closed, while an unanswered last menu stays active.
+    let mut s = live();
+    s.update(menu(1, 1, &["Opening hours"]));
+    s.update(send(2, "hours please"));
+    assert_eq!(s.menu, None);
+
+    let mut s = live();
+    s.update(menu(1, 1, &["Opening hours"]));
+    s.update(text(2, 2, Role::EndUser, "Opening hours"));
+    assert_eq!(s.menu, None);
+    s.update(text(3, 3, Role::Chatbot, "We are open 9 to 5."));
+    s.update(menu(4, 4, &["Opening hours"]));
+    assert_eq!(
+        menu_titles(&s),
+        Some((s.items[3].key, vec!["Opening hours"]))
+    );
+}

@@ -61,8 +61,9 @@ button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2
 .bar-label{flex:1;text-align:left;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .badge{min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#d92d20;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
 .ended{flex:none;display:flex;justify-content:center;padding:12px;border-top:1px solid #e4e7ec;background:#fff}
-.new-conv{border:0;border-radius:20px;padding:10px 18px;background:var(--em-button,#0b5cab);color:#fff;font:inherit;font-weight:600;cursor:pointer}
-.new-conv:hover{filter:brightness(1.08)}
+.msg div button{margin:4px 4px 0 0}
+.new-conv,.msg div button{border:0;border-radius:20px;padding:10px 18px;background:var(--em-button,#0b5cab);color:#fff;font:inherit;font-weight:600;cursor:pointer}
+.new-conv:hover,.msg div button:hover{filter:brightness(1.08)}
 .sr-only{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (max-width:480px),(max-height:520px){.window{inset:0;width:100%;height:100%;max-width:none;max-height:none;border-radius:0}}
 @media (prefers-reduced-motion:reduce){.window{animation:none}}

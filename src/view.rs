@@ -276,6 +276,12 @@ fn apply_branding(root: &HtmlElement, cfg: &ViewConfig) {
     }
 }
 
+/// A new visitor message's id and client time (one copy of the UUID and clock calls).
+#[inline(never)]
+pub fn fresh_entry() -> (EntryId, i64) {
+    (EntryId(Uuid::new_v4()), js_sys::Date::now() as i64)
+}
+
 fn first_non_empty<'a>(options: &[&'a str]) -> &'a str {
     options
         .iter()

@@ -7,9 +7,9 @@
 
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
-    AbstractMessage, Branding, ConversationEntry, DeploymentConfig, EntryPayload, ErrorCode,
-    ErrorFrame, Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
-    StaticContent,
+    AbstractMessage, Branding, Choices, ChoicesFormat, ConversationEntry, DeploymentConfig,
+    EntryPayload, ErrorCode, ErrorFrame, OptionItem, Participant, ParticipantChange,
+    ParticipantOperation, Role, SessionStatus, StaticContent, TitleItem,
 };
 use uuid::Uuid;
 
@@ -120,6 +120,32 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
                                 text: string(c, "text")?,
                             },
                             _ => StaticContent::Unknown,
+                        },
+                    }
+                }
+                "ChoicesMessage" => {
+                    let c = get(m, "choices");
+                    let mut option_items = Vec::new();
+                    for o in get(c, "optionItems").as_array().ok_or("optionItems")? {
+                        option_items.push(OptionItem {
+                            option_identifier: opt_string(o, "optionIdentifier"),
+                            title_item: TitleItem {
+                                item_type: "TitleItem".into(),
+                                title: string(get(o, "titleItem"), "title")?,
+                            },
+                        });
+                    }
+                    AbstractMessage::ChoicesMessage {
+                        id: em_protocol::EntryId(uuid(m, "id")?),
+                        choices: Choices {
+                            // Both render as buttons; only `Buttons` is told apart.
+                            format_type: if opt_string(c, "formatType") == "Buttons" {
+                                ChoicesFormat::Buttons
+                            } else {
+                                ChoicesFormat::QuickReplies
+                            },
+                            text: opt_string(c, "text"),
+                            option_items,
                         },
                     }
                 }
@@ -281,7 +307,7 @@ pub fn write_payload(p: &EntryPayload) -> String {
                         .str("id", &id_string(&id.0))
                         .raw("staticContent", &content.end())
                 }
-                // Read as `Unknown` (see `read_payload`), so never written.
+                // Events carry only the visitor's own (text) messages, so never written.
                 AbstractMessage::ChoicesMessage { .. } | AbstractMessage::Unknown => {
                     Obj::new().str("messageType", "Unknown")
                 }

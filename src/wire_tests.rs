@@ -51,6 +51,20 @@ fn readers_match_the_protocol_crate() {
         },
         ToVisitor::Entry {
             entry: entry(
+                EntryPayload::Message {
+                    abstract_message: AbstractMessage::ChoicesMessage {
+                        id: eid(1),
+                        choices: Choices::quick_replies(
+                            "How can I help?",
+                            &["Order status".into(), "Talk to a \"person\"".into()],
+                        ),
+                    },
+                },
+                None,
+            ),
+        },
+        ToVisitor::Entry {
+            entry: entry(
                 EntryPayload::ParticipantChanged {
                     entries: vec![ParticipantChange {
                         operation: ParticipantOperation::Remove,

@@ -957,3 +957,81 @@ fn outbox_is_stored_beside_the_record_and_read_back() {
     assert!(ls.get_item(&storage::outbox_key(key)).unwrap().is_none());
     assert!(storage::load_outbox(key).is_empty());
 }
+
+#[wasm_bindgen_test]
+fn quick_replies_render_as_focusable_buttons_and_a_click_sends_the_title() {
+    // A bot ChoicesMessage shows its text as a bot line with one real <button> per option
+    // (labelled by its title, reachable by keyboard); clicking one dispatches ChoiceClicked
+    // with that title; once the state has sent it, the buttons are gone and the answer is a
+    // pending visitor line.
+    let c = Container::new();
+    let (mut view, got) = view_in(&c);
+    let mut s = live_state();
+    let titles = ["Opening hours".to_owned(), "Order status".to_owned()];
+    s.update(frame(ToVisitor::Entry {
+        entry: ConversationEntry {
+            identifier: eid(1),
+            conversation_id: cid(),
+            seq: 1,
+            sender: Participant {
+                role: Role::Chatbot,
+                subject: "bot".into(),
+            },
+            sender_display_name: "Assistant".into(),
+            transcripted_timestamp: 1_700_000_000_000,
+            client_timestamp: None,
+            entry_payload: EntryPayload::Message {
+                abstract_message: AbstractMessage::ChoicesMessage {
+                    id: eid(1),
+                    choices: Choices::quick_replies("What can I help you with?", &titles),
+                },
+            },
+        },
+    }));
+    view.render(&mut s);
+    let li = shadow_query(&mut view, "li[data-testid=message]");
+    assert_eq!(attr(&li, "data-role"), "Chatbot");
+    assert_eq!(
+        shadow_query(&mut view, "li [data-testid=message-text]").text_content(),
+        Some("What can I help you with?".into())
+    );
+    let buttons = shadow_all(&mut view, "li [data-testid=quick-reply]");
+    assert_eq!(buttons.len(), 2);
+    let labels: Vec<String> = buttons
+        .iter()
+        .map(|b| b.text_content().unwrap_or_default())
+        .collect();
+    assert_eq!(labels, titles);
+    let second: HtmlElement = buttons[1].clone().unchecked_into();
+    assert_eq!(second.tag_name(), "BUTTON");
+    second.focus().unwrap();
+    assert!(
+        view.shadow()
+            .unwrap()
+            .active_element()
+            .is_some_and(|a| a.is_same_node(Some(&second))),
+        "reachable by keyboard focus"
+    );
+    second.click();
+    let clicked = got.borrow().last().cloned();
+    let Some(Msg::ChoiceClicked {
+        title, entry_id, ..
+    }) = clicked
+    else {
+        panic!("{clicked:?}")
+    };
+    assert_eq!(title, "Order status");
+    s.update(Msg::ChoiceClicked {
+        title,
+        entry_id,
+        now: 1_700_000_001_000,
+    });
+    view.render(&mut s);
+    assert!(shadow_all(&mut view, "[data-testid=quick-reply]").is_empty());
+    let mine = shadow_query(&mut view, "li[data-role=EndUser]");
+    assert_eq!(attr(&mine, "data-status"), "pending");
+    assert_eq!(
+        mine.text_content().map(|t| t.contains("Order status")),
+        Some(true)
+    );
+}

@@ -138,6 +138,7 @@ impl State {
     /// Drop the conversation and its lines; lines still pending move to the next one.
     pub(super) fn forget_conversation(&mut self) {
         self.conversation_id = None;
+        self.set_menu(None);
         self.session = None;
         self.agent = None;
         self.items

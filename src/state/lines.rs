@@ -3,7 +3,7 @@
 use super::*;
 
 impl State {
-    pub(super) fn entry(&mut self, entry: ConversationEntry, fx: &mut Vec<Effect>) {
+    pub(super) fn entry(&mut self, mut entry: ConversationEntry, fx: &mut Vec<Effect>) {
         if Some(entry.conversation_id) != self.conversation_id {
             return;
         }
@@ -49,9 +49,23 @@ impl State {
         } else {
             entry.sender_display_name.clone()
         };
+        // Quick replies are moved out of the entry (no copy); its text stays.
+        let options = match &mut entry.entry_payload {
+            EntryPayload::Message {
+                abstract_message: AbstractMessage::ChoicesMessage { choices, .. },
+            } => Some(std::mem::take(&mut choices.option_items)),
+            _ => None,
+        };
         let body = match &entry.entry_payload {
-            EntryPayload::Message { .. } => match entry.entry_payload.as_text() {
-                Some(text) => {
+            EntryPayload::Message { abstract_message } => match abstract_message {
+                AbstractMessage::StaticContentMessage {
+                    static_content: StaticContent::Text { text },
+                    ..
+                }
+                | AbstractMessage::ChoicesMessage {
+                    choices: Choices { text, .. },
+                    ..
+                } => {
                     if live && matches!(entry.sender.role, Role::Agent | Role::Chatbot) {
                         fx.push(Effect::Announce(if name.is_empty() {
                             text.to_owned()
@@ -77,9 +91,13 @@ impl State {
                             self.blink(fx);
                         }
                     }
+                    if entry.sender.role == Role::EndUser {
+                        // Answered (in another tab, or before a reload).
+                        self.set_menu(None);
+                    }
                     Some(Body::Text(text.to_owned()))
                 }
-                None => None,
+                _ => None,
             },
             EntryPayload::ParticipantChanged { entries } => {
                 let mut line = None;
@@ -135,6 +153,9 @@ impl State {
         };
         let Some(body) = body else { return };
         let key = self.new_key();
+        if options.is_some() {
+            self.set_menu(options.map(|o| (key, o)));
+        }
         self.place(Item {
             key,
             id: entry.identifier,
@@ -149,6 +170,12 @@ impl State {
             sent_event_fired: true,
             dirty: false,
         });
+    }
+
+    /// Replace the active quick replies (one copy of their drop code).
+    #[inline(never)]
+    pub(super) fn set_menu(&mut self, menu: Option<(u32, Vec<OptionItem>)>) {
+        self.menu = menu;
     }
 
     pub(super) fn new_key(&mut self) -> u32 {

@@ -47,6 +47,7 @@ impl State {
         if text.is_empty() || self.index_of(entry_id).is_some() {
             return false;
         }
+        self.set_menu(None);
         self.push_own(Outgoing {
             id: entry_id,
             text: text.to_owned(),

@@ -94,6 +94,34 @@ impl Win {
         scroll
     }
 
+    /// Buttons under the line of the active quick replies; gone once the state drops them.
+    pub(super) fn render_menu(&mut self, state: &State) {
+        let active = state.menu.as_ref().map(|m| m.0);
+        if self.menu.as_ref().map(|m| m.0) == active {
+            return;
+        }
+        if let Some((_, group)) = self.menu.take() {
+            group.remove();
+        }
+        if let Some((key, options)) = &state.menu
+            && let Some(row) = self.row(*key)
+            && let Ok(group) = dom::child(&row.li, "div", &[])
+        {
+            // Real buttons (Tab, Enter, Space) named by their title; their clicks reach the
+            // list's one listener, which reads the title back from `value`.
+            for option in options {
+                let title = &option.title_item.title;
+                let _ = dom::text_child(
+                    &group,
+                    "button",
+                    &[("data-testid", "quick-reply"), ("value", title)],
+                    title,
+                );
+            }
+            self.menu = Some((*key, group));
+        }
+    }
+
     pub(super) fn row(&self, key: u32) -> Option<&Row> {
         self.rows.get(key as usize)?.as_ref()
     }

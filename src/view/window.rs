@@ -27,6 +27,8 @@ pub(super) struct Win {
     pub(super) rendered: usize,
     /// Rendered lines by `Item::key`.
     pub(super) rows: Vec<Option<Row>>,
+    /// The active quick replies: their line and their group of buttons.
+    pub(super) menu: Option<(u32, HtmlElement)>,
     pub(super) epoch: u32,
     pub(super) window_shown: Option<WindowState>,
     pub(super) status_text: String,
@@ -214,8 +216,18 @@ impl Win {
         }));
         let d = dispatch.clone();
         listeners.push(EventListener::new(&list, "click", move |e| {
-            if let Some(entry_id) = retry_target(e) {
+            let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+                return;
+            };
+            if let Some(entry_id) = retry_target(&target) {
                 d(Msg::RetryClicked { entry_id });
+            } else if let Ok(Some(choice)) = target.closest("[data-testid=quick-reply]") {
+                let (entry_id, now) = crate::view::fresh_entry();
+                d(Msg::ChoiceClicked {
+                    title: choice.get_attribute("value").unwrap_or_default(),
+                    entry_id,
+                    now,
+                });
             }
         }));
         let (d, scroller) = (dispatch.clone(), body.clone());
@@ -249,6 +261,7 @@ impl Win {
             shown: 0,
             rendered: 0,
             rows: Vec::new(),
+            menu: None,
             epoch: 0,
             window_shown: None,
             status_text: String::new(),
@@ -300,6 +313,7 @@ impl Win {
         // The transcript is patched only while it can be seen (a hidden window costs nothing).
         if state.window == WindowState::Maximized || state.epoch != self.epoch {
             scroll |= self.render_lines(state);
+            self.render_menu(state);
         }
         if scroll && state.window == WindowState::Maximized {
             self.request_scroll();
@@ -368,8 +382,7 @@ fn wire(
 }
 
 /// The entry whose retry button was clicked, if that is what the click was on.
-fn retry_target(e: &web_sys::Event) -> Option<EntryId> {
-    let target: Element = e.target()?.dyn_into().ok()?;
+fn retry_target(target: &Element) -> Option<EntryId> {
     let button = target.closest("[data-testid=message-retry]").ok()??;
     let id = button.closest("li").ok()??.get_attribute("data-entry-id")?;
     Some(EntryId(Uuid::try_parse(&id).ok()?))
@@ -377,9 +390,10 @@ fn retry_target(e: &web_sys::Event) -> Option<EntryId> {
 
 /// The composer's text as a `SendClicked` with a fresh entry id and the current time.
 fn submit(field: &HtmlTextAreaElement) -> Msg {
+    let (entry_id, now) = crate::view::fresh_entry();
     Msg::SendClicked {
         text: field.value(),
-        entry_id: EntryId(Uuid::new_v4()),
-        now: js_sys::Date::now() as i64,
+        entry_id,
+        now,
     }
 }
