@@ -472,7 +472,10 @@ fn an_entry_overtaken_before_a_drop_is_asked_for_again() {
     let fx = s.update(welcome("cred"));
     assert_eq!(
         sent_frames(&fx),
-        vec![ToServer::Resume { conversation_id: cid(C), after_seq: 3 }]
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 3
+        }]
     );
     s.update(text(4, 4, Role::Agent, "late"));
     s.update(text(5, 5, Role::Agent, "overtook"));

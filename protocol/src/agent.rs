@@ -18,7 +18,11 @@ pub enum Presence {
 
 /// Agent → server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ToServer {
     /// First frame: sign in with a configured username and credential.
     Hello {
@@ -26,7 +30,9 @@ pub enum ToServer {
         username: String,
         credential: String,
     },
-    SetPresence { presence: Presence },
+    SetPresence {
+        presence: Presence,
+    },
     /// A reply; `entry_id` is client-generated and deduplicated like the visitor's.
     SendMessage {
         conversation_id: ConversationId,
@@ -34,7 +40,9 @@ pub enum ToServer {
         text: String,
     },
     /// End the messaging session; the visitor sees it ended.
-    EndSession { conversation_id: ConversationId },
+    EndSession {
+        conversation_id: ConversationId,
+    },
     /// Hand an assigned conversation to another agent (`toAgent`) or back to a queue
     /// (`toQueue`); exactly one of the two.
     Transfer {
@@ -56,7 +64,11 @@ pub enum ToServer {
 
 /// Server → agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ToAgent {
     Welcome {
         protocol_version: u32,
@@ -71,21 +83,27 @@ pub enum ToAgent {
         queues: Vec<String>,
     },
     /// The current presence, after `setPresence`.
-    Presence { presence: Presence },
+    Presence {
+        presence: Presence,
+    },
     /// A conversation is (or still is, after a reconnect) assigned to this agent.
     Assigned {
         conversation: ConversationSummary,
         history: Vec<ConversationEntry>,
     },
     /// A new entry in an assigned conversation.
-    Entry { entry: ConversationEntry },
+    Entry {
+        entry: ConversationEntry,
+    },
     Ack {
         conversation_id: ConversationId,
         entry_id: EntryId,
         seq: u64,
     },
     /// The conversation left this agent (ended, transferred, or re-routed after it reopened).
-    Released { conversation_id: ConversationId },
+    Released {
+        conversation_id: ConversationId,
+    },
     /// The visitor of an assigned conversation started or stopped typing.
     Typing {
         conversation_id: ConversationId,

@@ -63,10 +63,16 @@ impl ConversationEntry {
 #[serde(tag = "entryType")]
 pub enum EntryPayload {
     #[serde(rename_all = "camelCase")]
-    Message { abstract_message: AbstractMessage },
-    ParticipantChanged { entries: Vec<ParticipantChange> },
+    Message {
+        abstract_message: AbstractMessage,
+    },
+    ParticipantChanged {
+        entries: Vec<ParticipantChange>,
+    },
     #[serde(rename_all = "camelCase")]
-    SessionStatusChanged { session_status: SessionStatus },
+    SessionStatusChanged {
+        session_status: SessionStatus,
+    },
     /// Routing outcome: `failureType` is `None` when the conversation reached an agent or queue.
     #[serde(rename_all = "camelCase")]
     RoutingResult {
@@ -131,7 +137,10 @@ pub struct EstimatedWaitTime {
 #[serde(tag = "messageType")]
 pub enum AbstractMessage {
     #[serde(rename_all = "camelCase")]
-    StaticContentMessage { id: EntryId, static_content: StaticContent },
+    StaticContentMessage {
+        id: EntryId,
+        static_content: StaticContent,
+    },
     /// Buttons or quick replies. The visitor answers with an ordinary text message whose
     /// text is the chosen option's title.
     ChoicesMessage { id: EntryId, choices: Choices },
@@ -143,7 +152,9 @@ pub enum AbstractMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "formatType")]
 pub enum StaticContent {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     #[serde(other)]
     Unknown,
 }

@@ -5,11 +5,11 @@
 //! [`visitor::ToServer`] / [`visitor::ToVisitor`] on the visitor socket,
 //! [`agent::ToServer`] / [`agent::ToAgent`] on the agent socket.
 
+pub mod agent;
 pub mod config;
 pub mod entry;
 pub mod error;
 pub mod ids;
-pub mod agent;
 pub mod visitor;
 
 pub use config::{Branding, ConfigError, DeploymentConfig};

@@ -9,7 +9,11 @@ use crate::{ConversationEntry, ConversationId, EndUserId, EntryId, ErrorFrame, S
 
 /// Visitor → server.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ToServer {
     /// First frame. Without `credential` the server issues a new anonymous identity.
     Hello {
@@ -20,7 +24,10 @@ pub enum ToServer {
     /// Create (or, with the same id and owner, re-open) a conversation. Idempotent.
     CreateConversation { conversation_id: ConversationId },
     /// Replay every entry with `seq > after_seq`, then stream live entries.
-    Resume { conversation_id: ConversationId, after_seq: u64 },
+    Resume {
+        conversation_id: ConversationId,
+        after_seq: u64,
+    },
     /// A text message. `entry_id` is client-generated; resending it is always safe.
     SendMessage {
         conversation_id: ConversationId,
@@ -53,7 +60,11 @@ pub enum ToServer {
 
 /// Server → visitor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ToVisitor {
     /// Handshake answer. `credential` is the secret to store and present next time.
     Welcome {
@@ -70,7 +81,9 @@ pub enum ToVisitor {
         created: bool,
     },
     /// A persisted entry (replayed or live). Render each `seq` once.
-    Entry { entry: ConversationEntry },
+    Entry {
+        entry: ConversationEntry,
+    },
     /// `sendMessage` with `entry_id` is persisted as `seq` (also for a resent duplicate).
     Ack {
         conversation_id: ConversationId,

@@ -11,12 +11,21 @@ const C: &str = "6f9619ff-8b86-d011-b42d-00c04fc964ff";
 const E: &str = "1b4e28ba-2fa1-11d2-883f-0016d3cca427";
 const U: &str = "a8098c1a-f86e-11da-bd1a-00112444be1e";
 
-fn cid() -> ConversationId { ConversationId(Uuid::parse_str(C).unwrap()) }
-fn eid() -> EntryId { EntryId(Uuid::parse_str(E).unwrap()) }
-fn uid() -> EndUserId { EndUserId(Uuid::parse_str(U).unwrap()) }
+fn cid() -> ConversationId {
+    ConversationId(Uuid::parse_str(C).unwrap())
+}
+fn eid() -> EntryId {
+    EntryId(Uuid::parse_str(E).unwrap())
+}
+fn uid() -> EndUserId {
+    EndUserId(Uuid::parse_str(U).unwrap())
+}
 
 /// Asserts `value` serializes to `expected` and `expected` parses back to `value`.
-fn golden<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(value: T, expected: Value) {
+fn golden<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    value: T,
+    expected: Value,
+) {
     assert_eq!(serde_json::to_value(&value).unwrap(), expected);
     assert_eq!(serde_json::from_value::<T>(expected).unwrap(), value);
 }
@@ -26,7 +35,10 @@ fn text_entry() -> (ConversationEntry, Value) {
         identifier: eid(),
         conversation_id: cid(),
         seq: 3,
-        sender: Participant { role: Role::EndUser, subject: U.into() },
+        sender: Participant {
+            role: Role::EndUser,
+            subject: U.into(),
+        },
         sender_display_name: "Guest".into(),
         transcripted_timestamp: 1_700_000_000_123,
         client_timestamp: Some(1_700_000_000_100),
@@ -46,11 +58,17 @@ fn text_entry() -> (ConversationEntry, Value) {
 #[test]
 fn visitor_hello() {
     golden(
-        visitor::ToServer::Hello { protocol_version: 1, credential: Some("s3cret".into()) },
+        visitor::ToServer::Hello {
+            protocol_version: 1,
+            credential: Some("s3cret".into()),
+        },
         json!({"type": "hello", "protocolVersion": 1, "credential": "s3cret"}),
     );
     golden(
-        visitor::ToServer::Hello { protocol_version: 1, credential: None },
+        visitor::ToServer::Hello {
+            protocol_version: 1,
+            credential: None,
+        },
         json!({"type": "hello", "protocolVersion": 1}),
     );
 }
@@ -58,7 +76,9 @@ fn visitor_hello() {
 #[test]
 fn visitor_create_conversation() {
     golden(
-        visitor::ToServer::CreateConversation { conversation_id: cid() },
+        visitor::ToServer::CreateConversation {
+            conversation_id: cid(),
+        },
         json!({"type": "createConversation", "conversationId": C}),
     );
 }
@@ -66,7 +86,10 @@ fn visitor_create_conversation() {
 #[test]
 fn visitor_resume() {
     golden(
-        visitor::ToServer::Resume { conversation_id: cid(), after_seq: 7 },
+        visitor::ToServer::Resume {
+            conversation_id: cid(),
+            after_seq: 7,
+        },
         json!({"type": "resume", "conversationId": C, "afterSeq": 7}),
     );
 }
@@ -95,11 +118,13 @@ fn pings_and_pongs() {
 
 #[test]
 fn unknown_frame_types_parse_to_unknown() {
-    let v: visitor::ToVisitor = serde_json::from_value(json!({"type": "fromTheFuture", "x": 1})).unwrap();
+    let v: visitor::ToVisitor =
+        serde_json::from_value(json!({"type": "fromTheFuture", "x": 1})).unwrap();
     assert_eq!(v, visitor::ToVisitor::Unknown);
     let s: visitor::ToServer = serde_json::from_value(json!({"type": "nope"})).unwrap();
     assert_eq!(s, visitor::ToServer::Unknown);
-    let p: EntryPayload = serde_json::from_value(json!({"entryType": "TypingStartedIndicator"})).unwrap();
+    let p: EntryPayload =
+        serde_json::from_value(json!({"entryType": "TypingStartedIndicator"})).unwrap();
     assert_eq!(p, EntryPayload::Unknown);
     let code: ErrorCode = serde_json::from_value(json!("rate_limited")).unwrap();
     assert_eq!(code, ErrorCode::Unknown);
@@ -108,7 +133,11 @@ fn unknown_frame_types_parse_to_unknown() {
 #[test]
 fn visitor_welcome() {
     golden(
-        visitor::ToVisitor::Welcome { protocol_version: 1, end_user_id: uid(), credential: "s3cret".into() },
+        visitor::ToVisitor::Welcome {
+            protocol_version: 1,
+            end_user_id: uid(),
+            credential: "s3cret".into(),
+        },
         json!({"type": "welcome", "protocolVersion": 1, "endUserId": U, "credential": "s3cret"}),
     );
 }
@@ -130,13 +159,20 @@ fn visitor_conversation() {
 #[test]
 fn visitor_entry() {
     let (entry, json) = text_entry();
-    golden(visitor::ToVisitor::Entry { entry }, json!({"type": "entry", "entry": json}));
+    golden(
+        visitor::ToVisitor::Entry { entry },
+        json!({"type": "entry", "entry": json}),
+    );
 }
 
 #[test]
 fn visitor_ack() {
     golden(
-        visitor::ToVisitor::Ack { conversation_id: cid(), entry_id: eid(), seq: 3 },
+        visitor::ToVisitor::Ack {
+            conversation_id: cid(),
+            entry_id: eid(),
+            seq: 3,
+        },
         json!({"type": "ack", "conversationId": C, "entryId": E, "seq": 3}),
     );
 }
@@ -166,18 +202,30 @@ fn entry_payloads() {
     let pc = EntryPayload::ParticipantChanged {
         entries: vec![ParticipantChange {
             operation: ParticipantOperation::Add,
-            participant: Participant { role: Role::Agent, subject: "ada".into() },
+            participant: Participant {
+                role: Role::Agent,
+                subject: "ada".into(),
+            },
             display_name: "Ada".into(),
         }],
     };
-    golden(pc, json!({"entryType": "ParticipantChanged", "entries": [
-        {"operation": "add", "participant": {"role": "Agent", "subject": "ada"}, "displayName": "Ada"}]}));
     golden(
-        EntryPayload::SessionStatusChanged { session_status: SessionStatus::Ended },
+        pc,
+        json!({"entryType": "ParticipantChanged", "entries": [
+        {"operation": "add", "participant": {"role": "Agent", "subject": "ada"}, "displayName": "Ada"}]}),
+    );
+    golden(
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Ended,
+        },
         json!({"entryType": "SessionStatusChanged", "sessionStatus": "Ended"}),
     );
     golden(
-        EntryPayload::RoutingResult { routing_type: "Initial".into(), failure_type: None, estimated_wait_time: None },
+        EntryPayload::RoutingResult {
+            routing_type: "Initial".into(),
+            failure_type: None,
+            estimated_wait_time: None,
+        },
         json!({"entryType": "RoutingResult", "routingType": "Initial"}),
     );
 }
@@ -188,7 +236,10 @@ fn routing_result_with_queue_position() {
         EntryPayload::RoutingResult {
             routing_type: "Initial".into(),
             failure_type: None,
-            estimated_wait_time: Some(EstimatedWaitTime { position: 2, estimated_wait_time_in_seconds: 240 }),
+            estimated_wait_time: Some(EstimatedWaitTime {
+                position: 2,
+                estimated_wait_time_in_seconds: 240,
+            }),
         },
         json!({"entryType": "RoutingResult", "routingType": "Initial",
                "estimatedWaitTime": {"position": 2, "estimatedWaitTimeInSeconds": 240}}),
@@ -205,9 +256,14 @@ fn routing_result_with_queue_position() {
 
 #[test]
 fn choices_message() {
-    let choices = Choices::quick_replies("How can I help?", &["Order status".into(), "Talk to a person".into()]);
+    let choices = Choices::quick_replies(
+        "How can I help?",
+        &["Order status".into(), "Talk to a person".into()],
+    );
     golden(
-        EntryPayload::Message { abstract_message: AbstractMessage::ChoicesMessage { id: eid(), choices } },
+        EntryPayload::Message {
+            abstract_message: AbstractMessage::ChoicesMessage { id: eid(), choices },
+        },
         json!({"entryType": "Message", "abstractMessage": {"messageType": "ChoicesMessage", "id": E,
                "choices": {"formatType": "QuickReplies", "text": "How can I help?", "optionItems": [
                  {"optionIdentifier": "0", "titleItem": {"itemType": "TitleItem", "title": "Order status"}},
@@ -222,7 +278,10 @@ fn visitor_set_context() {
             conversation_id: cid(),
             prechat_fields: [("Topic".to_string(), "Billing".to_string())].into(),
             hidden_fields: [("Plan".to_string(), "Gold".to_string())].into(),
-            page: Some(PageContext { url: "https://shop.example.com/checkout".into(), title: "Checkout".into() }),
+            page: Some(PageContext {
+                url: "https://shop.example.com/checkout".into(),
+                title: "Checkout".into(),
+            }),
         },
         json!({"type": "setContext", "conversationId": C, "prechatFields": {"Topic": "Billing"},
                "hiddenFields": {"Plan": "Gold"},
@@ -244,7 +303,10 @@ fn visitor_typing() {
     golden(
         visitor::ToVisitor::Typing {
             conversation_id: cid(),
-            sender: Participant { role: Role::Agent, subject: "ada".into() },
+            sender: Participant {
+                role: Role::Agent,
+                subject: "ada".into(),
+            },
             sender_display_name: "Ada".into(),
             typing: true,
         },
@@ -256,11 +318,17 @@ fn visitor_typing() {
 #[test]
 fn visitor_typing_to_agent() {
     golden(
-        visitor::ToServer::Typing { conversation_id: cid(), typing: true },
+        visitor::ToServer::Typing {
+            conversation_id: cid(),
+            typing: true,
+        },
         json!({"type": "typing", "conversationId": C, "typing": true}),
     );
     golden(
-        agent::ToAgent::Typing { conversation_id: cid(), typing: true },
+        agent::ToAgent::Typing {
+            conversation_id: cid(),
+            typing: true,
+        },
         json!({"type": "typing", "conversationId": C, "typing": true}),
     );
 }
@@ -268,38 +336,65 @@ fn visitor_typing_to_agent() {
 #[test]
 fn agent_transfer_and_typing() {
     golden(
-        agent::ToServer::Transfer { conversation_id: cid(), to_agent: Some("grace".into()), to_queue: None },
+        agent::ToServer::Transfer {
+            conversation_id: cid(),
+            to_agent: Some("grace".into()),
+            to_queue: None,
+        },
         json!({"type": "transfer", "conversationId": C, "toAgent": "grace"}),
     );
     golden(
-        agent::ToServer::Transfer { conversation_id: cid(), to_agent: None, to_queue: Some("billing".into()) },
+        agent::ToServer::Transfer {
+            conversation_id: cid(),
+            to_agent: None,
+            to_queue: Some("billing".into()),
+        },
         json!({"type": "transfer", "conversationId": C, "toQueue": "billing"}),
     );
     golden(
-        agent::ToServer::Typing { conversation_id: cid(), typing: false },
+        agent::ToServer::Typing {
+            conversation_id: cid(),
+            typing: false,
+        },
         json!({"type": "typing", "conversationId": C, "typing": false}),
     );
 }
 
 #[test]
 fn agent_presence_states() {
-    for (p, name) in [(Presence::Online, "Online"), (Presence::Busy, "Busy"), (Presence::Away, "Away"), (Presence::Offline, "Offline")] {
-        golden(agent::ToServer::SetPresence { presence: p }, json!({"type": "setPresence", "presence": name}));
+    for (p, name) in [
+        (Presence::Online, "Online"),
+        (Presence::Busy, "Busy"),
+        (Presence::Away, "Away"),
+        (Presence::Offline, "Offline"),
+    ] {
+        golden(
+            agent::ToServer::SetPresence { presence: p },
+            json!({"type": "setPresence", "presence": name}),
+        );
     }
 }
 
 #[test]
 fn agent_hello_and_presence() {
     golden(
-        agent::ToServer::Hello { protocol_version: 1, username: "ada".into(), credential: "pw".into() },
+        agent::ToServer::Hello {
+            protocol_version: 1,
+            username: "ada".into(),
+            credential: "pw".into(),
+        },
         json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}),
     );
     golden(
-        agent::ToServer::SetPresence { presence: Presence::Online },
+        agent::ToServer::SetPresence {
+            presence: Presence::Online,
+        },
         json!({"type": "setPresence", "presence": "Online"}),
     );
     golden(
-        agent::ToAgent::Presence { presence: Presence::Offline },
+        agent::ToAgent::Presence {
+            presence: Presence::Offline,
+        },
         json!({"type": "presence", "presence": "Offline"}),
     );
 }
@@ -307,11 +402,17 @@ fn agent_hello_and_presence() {
 #[test]
 fn agent_send_and_end() {
     golden(
-        agent::ToServer::SendMessage { conversation_id: cid(), entry_id: eid(), text: "hi".into() },
+        agent::ToServer::SendMessage {
+            conversation_id: cid(),
+            entry_id: eid(),
+            text: "hi".into(),
+        },
         json!({"type": "sendMessage", "conversationId": C, "entryId": E, "text": "hi"}),
     );
     golden(
-        agent::ToServer::EndSession { conversation_id: cid() },
+        agent::ToServer::EndSession {
+            conversation_id: cid(),
+        },
         json!({"type": "endSession", "conversationId": C}),
     );
 }
@@ -336,7 +437,10 @@ fn agent_welcome() {
             username: "ada".into(),
             display_name: "Ada".into(),
             capacity: 3,
-            agents: vec![agent::AgentRef { username: "grace".into(), display_name: "Grace".into() }],
+            agents: vec![agent::AgentRef {
+                username: "grace".into(),
+                display_name: "Grace".into(),
+            }],
             queues: vec!["billing".into(), "support".into()],
         },
         json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
@@ -368,7 +472,10 @@ fn agent_assigned_entry_ack_released() {
     let context = ConversationContext {
         prechat_fields: [("Topic".to_string(), "Billing".to_string())].into(),
         hidden_fields: Default::default(),
-        page: Some(PageContext { url: "https://shop.example.com/".into(), title: String::new() }),
+        page: Some(PageContext {
+            url: "https://shop.example.com/".into(),
+            title: String::new(),
+        }),
         variables: [("orderNumber".to_string(), "12345".to_string())].into(),
     };
     golden(
@@ -390,13 +497,22 @@ fn agent_assigned_entry_ack_released() {
                            "variables": {"orderNumber": "12345"}}},
                "history": []}),
     );
-    golden(agent::ToAgent::Entry { entry }, json!({"type": "entry", "entry": entry_json}));
     golden(
-        agent::ToAgent::Ack { conversation_id: cid(), entry_id: eid(), seq: 9 },
+        agent::ToAgent::Entry { entry },
+        json!({"type": "entry", "entry": entry_json}),
+    );
+    golden(
+        agent::ToAgent::Ack {
+            conversation_id: cid(),
+            entry_id: eid(),
+            seq: 9,
+        },
         json!({"type": "ack", "conversationId": C, "entryId": E, "seq": 9}),
     );
     golden(
-        agent::ToAgent::Released { conversation_id: cid() },
+        agent::ToAgent::Released {
+            conversation_id: cid(),
+        },
         json!({"type": "released", "conversationId": C}),
     );
 }
@@ -407,16 +523,24 @@ fn deployment_config() {
         org_id: "00D000000000001".into(),
         deployment_name: "Demo".into(),
         protocol_version: 1,
-        branding: Branding { title: "Chat with us".into(), ..Branding::default() },
+        branding: Branding {
+            title: "Chat with us".into(),
+            ..Branding::default()
+        },
     };
-    golden(cfg, json!({"orgId": "00D000000000001", "deploymentName": "Demo", "protocolVersion": 1,
-        "branding": {"title": "Chat with us", "greeting": "", "agentDisplayName": "", "buttonColor": "",
-        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": ""}}));
     golden(
-        ConfigError { error: em_protocol::config::ConfigErrorBody {
-            code: ErrorCode::OriginNotAllowed,
-            message: "origin http://evil.test is not allowed".into(),
-        } },
+        cfg,
+        json!({"orgId": "00D000000000001", "deploymentName": "Demo", "protocolVersion": 1,
+        "branding": {"title": "Chat with us", "greeting": "", "agentDisplayName": "", "buttonColor": "",
+        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": ""}}),
+    );
+    golden(
+        ConfigError {
+            error: em_protocol::config::ConfigErrorBody {
+                code: ErrorCode::OriginNotAllowed,
+                message: "origin http://evil.test is not allowed".into(),
+            },
+        },
         json!({"error": {"code": "origin_not_allowed", "message": "origin http://evil.test is not allowed"}}),
     );
 }

@@ -181,7 +181,11 @@ impl State {
     /// after `max_seq`: an entry overtaken by a later one before the connection dropped is
     /// then asked for again instead of being lost (replayed entries already seen are ignored).
     pub(super) fn unbroken_seq(&self) -> u64 {
-        self.seen.iter().zip(1..).take_while(|&(&seen, n)| seen == n).count() as u64
+        self.seen
+            .iter()
+            .zip(1..)
+            .take_while(|&(&seen, n)| seen == n)
+            .count() as u64
     }
 
     pub(super) fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {

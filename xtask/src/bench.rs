@@ -12,7 +12,10 @@ fn run_sizes() -> Result<(), String> {
     println!("payload (bytes)                 raw     gzip -9   brotli -q 11");
     let row = |name: &str, bytes: &[u8]| {
         let sizes = [bytes.len(), gzip(bytes), brotli(bytes)];
-        println!("  {name:<26} {:>9} {:>9} {:>9}", sizes[0], sizes[1], sizes[2]);
+        println!(
+            "  {name:<26} {:>9} {:>9} {:>9}",
+            sizes[0], sizes[1], sizes[2]
+        );
         sizes
     };
     let read = |name: &str| std::fs::read(pkg.join(name)).map_err(|e| format!("pkg/{name}: {e}"));
@@ -25,7 +28,10 @@ fn run_sizes() -> Result<(), String> {
     let script = row("bootstrap.min.js (minified)", &bootstrap);
     let wasm = row(bundle::WASM, &read(bundle::WASM)?);
     let total: Vec<usize> = script.iter().zip(wasm).map(|(a, b)| a + b).collect();
-    println!("  {:<26} {:>9} {:>9} {:>9}   (budget: 60 KB brotli)", "total streamed", total[0], total[1], total[2]);
+    println!(
+        "  {:<26} {:>9} {:>9} {:>9}   (budget: 60 KB brotli)",
+        "total streamed", total[0], total[1], total[2]
+    );
     row("bootstrap.inline.js", &read("bootstrap.inline.js")?);
     Ok(())
 }
@@ -36,16 +42,27 @@ pub fn run() -> Result<(), String> {
     bundle::build()?;
     println!();
     run_sizes()?;
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "em-server", "--bins", "--examples"]))?;
+    cmd::run(cmd::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "em-server",
+        "--bins",
+        "--examples",
+    ]))?;
     println!();
     let root = cmd::root();
-    cmd::run(Command::new("node")
-        .arg("tests/e2e/bench/ready.mjs")
-        .env("EM_SERVER_BIN", root.join("target/release/em-server")))?;
+    cmd::run(
+        Command::new("node")
+            .arg("tests/e2e/bench/ready.mjs")
+            .env("EM_SERVER_BIN", root.join("target/release/em-server")),
+    )?;
     println!();
-    cmd::run(Command::new("node")
-        .arg("tests/e2e/bench/restart.mjs")
-        .env("EM_SERVER_BIN", root.join("target/release/em-server")))?;
+    cmd::run(
+        Command::new("node")
+            .arg("tests/e2e/bench/restart.mjs")
+            .env("EM_SERVER_BIN", root.join("target/release/em-server")),
+    )?;
     println!();
     persisted_throughput()
 }
@@ -58,7 +75,15 @@ fn persisted_throughput() -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("em-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut server = Command::new(root.join("target/release/em-server"))
-        .args(["--config", "server/demo/deployments.toml", "--listen", "127.0.0.1:0", "--widget-dir", "pkg", "--db"])
+        .args([
+            "--config",
+            "server/demo/deployments.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--widget-dir",
+            "pkg",
+            "--db",
+        ])
         .arg(dir.join("bench.sqlite"))
         .current_dir(&root)
         .stdout(Stdio::piped())
@@ -72,13 +97,22 @@ fn persisted_throughput() -> Result<(), String> {
         .find_map(|line| line.strip_prefix("listening on ").map(str::to_string));
     let result = match url {
         Some(url) => {
-            println!("persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):");
-            [(20, 200), (100, 100)].iter().try_for_each(|(visitors, messages)| {
-                print!("  ");
-                std::io::stdout().flush().ok();
-                cmd::run(Command::new(root.join("target/release/examples/load"))
-                    .args([url.as_str(), &visitors.to_string(), &messages.to_string()]))
-            })
+            println!(
+                "persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):"
+            );
+            [(20, 200), (100, 100)]
+                .iter()
+                .try_for_each(|(visitors, messages)| {
+                    print!("  ");
+                    std::io::stdout().flush().ok();
+                    cmd::run(
+                        Command::new(root.join("target/release/examples/load")).args([
+                            url.as_str(),
+                            &visitors.to_string(),
+                            &messages.to_string(),
+                        ]),
+                    )
+                })
         }
         None => Err("em-server did not print its address".into()),
     };
@@ -96,7 +130,11 @@ fn gzip(bytes: &[u8]) -> usize {
 
 fn brotli(bytes: &[u8]) -> usize {
     let mut out = Vec::new();
-    let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: 11,
+        lgwin: 22,
+        ..Default::default()
+    };
     brotli::BrotliCompress(&mut &bytes[..], &mut out, &params).expect("in-memory write");
     out.len()
 }

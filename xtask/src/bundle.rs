@@ -19,18 +19,36 @@ pub fn build() -> Result<(), String> {
     let pkg = root.join("pkg");
     // wasm-opt runs separately: wasm-pack would silently skip it if it could not find one.
     run(Command::new("wasm-pack").args([
-        "build", "--target", "no-modules", "--profile", "widget", "--no-opt", "--mode", "no-install",
-        "--out-dir", "pkg", "--out-name", "embedded_messaging",
+        "build",
+        "--target",
+        "no-modules",
+        "--profile",
+        "widget",
+        "--no-opt",
+        "--mode",
+        "no-install",
+        "--out-dir",
+        "pkg",
+        "--out-name",
+        "embedded_messaging",
     ]))?;
     let wasm_path = pkg.join(WASM);
     run(Command::new(WASM_OPT)
-        .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext",
-               "--enable-mutable-globals", "--enable-reference-types", "--enable-multivalue"])
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-reference-types",
+            "--enable-multivalue",
+        ])
         .arg(&wasm_path)
         .arg("-o")
         .arg(&wasm_path))?;
 
-    let read = |p: std::path::PathBuf| fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let read =
+        |p: std::path::PathBuf| fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
     let glue = read(pkg.join(GLUE))?;
     let loader = read(root.join("src/loader.js"))?;
     let wasm = fs::read(&wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
@@ -46,7 +64,8 @@ pub fn build() -> Result<(), String> {
     write("bootstrap.inline.js", wrap(&glue, &inline, &loader))?;
     minify("bootstrap.inline.js", "bootstrap.inline.js")?;
     // Types of the page-facing global and its events, served next to the script.
-    fs::copy(root.join("src/bootstrap.d.ts"), pkg.join("bootstrap.d.ts")).map_err(|e| format!("src/bootstrap.d.ts: {e}"))?;
+    fs::copy(root.join("src/bootstrap.d.ts"), pkg.join("bootstrap.d.ts"))
+        .map_err(|e| format!("src/bootstrap.d.ts: {e}"))?;
     println!("xtask: widget built into pkg/ (bootstrap.min.js + {WASM})");
     Ok(())
 }

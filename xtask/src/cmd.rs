@@ -23,7 +23,9 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     if command.get_current_dir().is_none() {
         command.current_dir(root());
     }
-    let status = command.status().map_err(|e| format!("cannot start {}: {e}", describe(command)))?;
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", describe(command)))?;
     if status.success() {
         Ok(())
     } else {
@@ -39,7 +41,9 @@ pub fn output(program: &str, args: &[&str]) -> Option<String> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 pub fn describe(command: &Command) -> String {

@@ -37,7 +37,11 @@ fn main() -> ExitCode {
         "bench" => bench::run(),
         "build" => setup::toolchain().and_then(|()| bundle::build()),
         "setup" => setup::toolchain().and_then(|()| {
-            if rest.iter().any(|a| a == "--browser") { setup::browser() } else { Ok(()) }
+            if rest.iter().any(|a| a == "--browser") {
+                setup::browser()
+            } else {
+                Ok(())
+            }
         }),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
@@ -61,12 +65,18 @@ fn demo(server_args: &[String]) -> Result<(), String> {
     cmd::run(cmd::cargo().args(["build", "-p", "em-server"]))?;
     let root = cmd::root();
     let mut args: Vec<String> = [
-        "--config", "server/demo/deployments.toml",
-        "--db", "target/demo.sqlite",
-        "--widget-dir", "pkg",
-        "--site-dir", "www",
-        "--listen", "127.0.0.1:8080",
-        "--site-listen", "127.0.0.1:8081",
+        "--config",
+        "server/demo/deployments.toml",
+        "--db",
+        "target/demo.sqlite",
+        "--widget-dir",
+        "pkg",
+        "--site-dir",
+        "www",
+        "--listen",
+        "127.0.0.1:8080",
+        "--site-listen",
+        "127.0.0.1:8081",
     ]
     .map(String::from)
     .to_vec();

@@ -27,13 +27,21 @@ fn js_tools() -> Result<(), String> {
     if dir.join("node_modules/terser").exists() {
         return Ok(());
     }
-    require("npm", "Node.js and npm (Debian: apt-get install nodejs npm)")?;
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&dir))
+    require(
+        "npm",
+        "Node.js and npm (Debian: apt-get install nodejs npm)",
+    )?;
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&dir))
 }
 
 fn wasm_target() -> Result<(), String> {
     let installed = output("rustup", &["target", "list", "--installed"]).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == "wasm32-unknown-unknown") {
+    if installed
+        .lines()
+        .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
         return Ok(());
     }
     run(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
@@ -61,38 +69,78 @@ fn wasm_pack() -> Result<(), String> {
 }
 
 fn wasm_opt() -> Result<(), String> {
-    let version = output(WASM_OPT, &["--version"])
-        .and_then(|v| v.split_whitespace().nth(2).and_then(|n| n.parse::<u32>().ok()));
+    let version = output(WASM_OPT, &["--version"]).and_then(|v| {
+        v.split_whitespace()
+            .nth(2)
+            .and_then(|n| n.parse::<u32>().ok())
+    });
     if version.is_some_and(|v| v >= MIN_WASM_OPT) {
         return Ok(());
     }
-    require("npm", "Node.js and npm (Debian: apt-get install nodejs npm)")?;
+    require(
+        "npm",
+        "Node.js and npm (Debian: apt-get install nodejs npm)",
+    )?;
     run(Command::new("npm").args(["install", "-g", "--prefix", "/usr/local", BINARYEN]))
+}
+
+/// rustfmt and clippy, which `cargo xtask test` runs before the tests.
+pub fn lint_tools() -> Result<(), String> {
+    let have = |tool: &str| {
+        cmd::cargo()
+            .args([tool, "--version"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if have("fmt") && have("clippy") {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["component", "add", "rustfmt", "clippy"]))
 }
 
 /// Debian's Chromium and its driver, plus the end-to-end node modules.
 pub fn browser() -> Result<(), String> {
     if !Path::new("/usr/bin/chromium").exists() || !Path::new("/usr/bin/chromedriver").exists() {
         if output("id", &["-u"]).as_deref() != Some("0") {
-            return Err("Chromium is missing: run `apt-get install chromium chromium-driver` as root".into());
+            return Err(
+                "Chromium is missing: run `apt-get install chromium chromium-driver` as root"
+                    .into(),
+            );
         }
         eprintln!("xtask: installing Debian's chromium and chromium-driver");
         // `update` first: without it apt may pick an older Chromium from the main suite.
         run(Command::new("apt-get").args(["update", "-q"]))?;
         run(Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "-o", "DPkg::Lock::Timeout=300", "chromium", "chromium-driver"]))?;
+            .args([
+                "install",
+                "-y",
+                "-q",
+                "-o",
+                "DPkg::Lock::Timeout=300",
+                "chromium",
+                "chromium-driver",
+            ]))?;
     }
-    require("node", "Node.js 18 or newer (Debian: apt-get install nodejs npm)")?;
+    require(
+        "node",
+        "Node.js 18 or newer (Debian: apt-get install nodejs npm)",
+    )?;
     let e2e = cmd::root().join("tests/e2e");
     if !e2e.join("node_modules/playwright-core").exists() {
-        run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(&e2e))?;
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&e2e))?;
     }
     Ok(())
 }
 
 fn require(program: &str, what: &str) -> Result<(), String> {
-    output(program, &["--version"]).map(|_| ()).ok_or_else(|| format!("{what} is required"))
+    output(program, &["--version"])
+        .map(|_| ())
+        .ok_or_else(|| format!("{what} is required"))
 }
 
 /// The version of `name` recorded in Cargo.lock.
@@ -100,7 +148,10 @@ pub fn locked_version(name: &str) -> Result<String, String> {
     let lock = std::fs::read_to_string(cmd::root().join("Cargo.lock"))
         .map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
     let needle = format!("name = \"{name}\"\nversion = \"");
-    let start = lock.find(&needle).ok_or_else(|| format!("{name} is not in Cargo.lock"))? + needle.len();
+    let start = lock
+        .find(&needle)
+        .ok_or_else(|| format!("{name} is not in Cargo.lock"))?
+        + needle.len();
     let end = lock[start..].find('"').ok_or("Cargo.lock is malformed")?;
     Ok(lock[start..start + end].to_string())
 }

@@ -15,13 +15,21 @@ struct Counts {
 
 pub fn run() -> Result<(), String> {
     setup::toolchain()?;
+    setup::lint_tools()?;
     setup::browser()?;
     bundle::build()?;
     let mut total = Counts::default();
     let mut failures = Vec::new();
 
     // Lints first: they are the cheapest signal and share the build with the native tests.
-    cmd::run(cmd::cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    cmd::run(cmd::cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
 
     let steps: Vec<(&str, Command)> = vec![
         ("protocol, server and widget core (native)", {
@@ -31,7 +39,15 @@ pub fn run() -> Result<(), String> {
         }),
         ("widget in headless Chromium (wasm-bindgen-test)", {
             let mut c = cmd::cargo();
-            c.args(["test", "--target", "wasm32-unknown-unknown", "-p", "embedded-messaging", "--test", "web"]);
+            c.args([
+                "test",
+                "--target",
+                "wasm32-unknown-unknown",
+                "-p",
+                "embedded-messaging",
+                "--test",
+                "web",
+            ]);
             c
         }),
         ("end to end: real page, real server, real Chromium", {
@@ -64,7 +80,11 @@ pub fn run() -> Result<(), String> {
         println!("FAILED {f}");
     }
     println!("total: {} passed, {} failed", total.passed, total.failed);
-    if failures.is_empty() { Ok(()) } else { Err(format!("{} test step(s) failed", failures.len())) }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} test step(s) failed", failures.len()))
+    }
 }
 
 /// Runs with output passed through, summing the pass/fail counts the runners print.
@@ -91,11 +111,19 @@ fn counted(command: &mut Command) -> Result<Counts, (Counts, String)> {
     drop(tx);
     let mut counts = Counts::default();
     for (is_err, line) in rx {
-        if is_err { eprintln!("{line}") } else { println!("{line}") }
+        if is_err {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
         parse_summary(&line, &mut counts);
     }
     let status = child.wait().map_err(|e| (counts, e.to_string()))?;
-    if status.success() { Ok(counts) } else { Err((counts, format!("exited with {status}"))) }
+    if status.success() {
+        Ok(counts)
+    } else {
+        Err((counts, format!("exited with {status}")))
+    }
 }
 
 /// Reads cargo's `test result: ok. 3 passed; 0 failed; ...` and node's `ℹ pass 3` / `# fail 0`.
@@ -103,9 +131,12 @@ fn parse_summary(line: &str, counts: &mut Counts) {
     let line = line.trim();
     if let Some(rest) = line.strip_prefix("test result: ") {
         let number_before = |word: &str| {
-            rest.split(';')
-                .find_map(|part| part.trim().trim_start_matches(|c: char| !c.is_ascii_digit())
-                    .strip_suffix(word).and_then(|n| n.trim().parse::<u64>().ok()))
+            rest.split(';').find_map(|part| {
+                part.trim()
+                    .trim_start_matches(|c: char| !c.is_ascii_digit())
+                    .strip_suffix(word)
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+            })
         };
         counts.passed += number_before("passed").unwrap_or(0);
         counts.failed += number_before("failed").unwrap_or(0);
@@ -113,9 +144,15 @@ fn parse_summary(line: &str, counts: &mut Counts) {
     }
     for prefix in ["ℹ ", "# "] {
         if let Some(rest) = line.strip_prefix(prefix) {
-            if let Some(n) = rest.strip_prefix("pass ").and_then(|n| n.parse::<u64>().ok()) {
+            if let Some(n) = rest
+                .strip_prefix("pass ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 counts.passed += n;
-            } else if let Some(n) = rest.strip_prefix("fail ").and_then(|n| n.parse::<u64>().ok()) {
+            } else if let Some(n) = rest
+                .strip_prefix("fail ")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
                 counts.failed += n;
             }
         }
