@@ -12,6 +12,9 @@ after(async () => { await browser?.close(); await server?.stop(); });
 test("visitor and agent talk end to end from the pasted snippet; reload keeps the thread", async () => {
   // The demo page lives on another origin than the server, as on a real customer site.
   assert.notEqual(new URL(server.siteUrl).origin, new URL(server.url).origin);
+  // The agent is online first, so the conversation is routed at once (the README screenshot).
+  const agentContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const agent = await agentConsole(agentContext, server.url);
   const visitorContext = await browser.newContext({ viewport: { width: 1000, height: 720 } });
   const visitor = await visitorPage(visitorContext);
   await visitor.goto(`${server.siteUrl}/index.html`);
@@ -47,8 +50,6 @@ test("visitor and agent talk end to end from the pasted snippet; reload keeps th
   assert.equal(JSON.parse(entry.entryPayload).abstractMessage.staticContent.text, "hello");
 
   // The agent answers from the console.
-  const agentContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  const agent = await agentConsole(agentContext, server.url);
   const item = agent.locator(`[data-testid="console-conversation"][data-conversation-id="${conversationId}"]`);
   await item.waitFor();
   await item.click();
