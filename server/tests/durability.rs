@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::*;
 use em_protocol::{ConversationEntry, EntryId, EntryPayload, Role};
-use serde_json::json;
 use support::peer::Peer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -206,17 +205,8 @@ async fn stored_history(addr: SocketAddr, visitor: &Peer) -> Vec<ConversationEnt
         .await
         .unwrap();
     v.hello(visitor.credential.as_deref()).await;
-    let id = visitor.conversation.unwrap().to_string();
-    v.send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
-        .await;
-    let state = v.recv_until(|f| f["type"] == "conversation").await;
-    let last = state["lastSeq"].as_u64().unwrap();
-    let mut entries = Vec::new();
-    while entries.len() < last as usize {
-        let f = v.recv_until(|f| f["type"] == "entry").await;
-        entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
-    }
-    entries
+    v.stored_history(&visitor.conversation.unwrap().to_string())
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

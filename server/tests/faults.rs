@@ -134,16 +134,7 @@ async fn stored_history(
 ) -> Vec<ConversationEntry> {
     let mut v = server.visitor().await;
     v.hello(Some(credential)).await;
-    v.send(json!({"type": "resume", "conversationId": conversation, "afterSeq": 0}))
-        .await;
-    let state = v.recv_until(|f| f["type"] == "conversation").await;
-    let last = state["lastSeq"].as_u64().unwrap();
-    let mut entries = Vec::new();
-    while entries.len() < last as usize {
-        let f = v.recv_until(|f| f["type"] == "entry").await;
-        entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
-    }
-    entries
+    v.stored_history(conversation).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -315,6 +315,23 @@ impl Ws {
             w["credential"].as_str().unwrap().into(),
         )
     }
+
+    /// After `hello`: every stored entry of `conversation`, replayed from the start.
+    pub async fn stored_history(
+        &mut self,
+        conversation: &str,
+    ) -> Vec<em_protocol::ConversationEntry> {
+        self.send(json!({"type": "resume", "conversationId": conversation, "afterSeq": 0}))
+            .await;
+        let state = self.recv_until(|f| f["type"] == "conversation").await;
+        let last = state["lastSeq"].as_u64().unwrap();
+        let mut entries = Vec::new();
+        while entries.len() < last as usize {
+            let f = self.recv_until(|f| f["type"] == "entry").await;
+            entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
+        }
+        entries
+    }
 }
 
 /// The payload of an `entry` frame's entry, e.g. `entryType`.
