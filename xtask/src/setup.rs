@@ -86,14 +86,7 @@ fn wasm_opt() -> Result<(), String> {
 
 /// rustfmt and clippy, which `cargo xtask test` runs before the tests.
 pub fn lint_tools() -> Result<(), String> {
-    let have = |tool: &str| {
-        cmd::cargo()
-            .args([tool, "--version"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
+    let have = |tool: &str| output("cargo", &[tool, "--version"]).is_some();
     if have("fmt") && have("clippy") {
         return Ok(());
     }
