@@ -7,6 +7,7 @@
 
 use crate::cmd::{self, run};
 use crate::setup::WASM_OPT;
+use crate::shorten;
 use base64::Engine;
 use std::fs;
 use std::process::Command;
@@ -49,9 +50,13 @@ pub fn build() -> Result<(), String> {
 
     let read =
         |p: std::path::PathBuf| fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()));
-    let glue = read(pkg.join(GLUE))?;
+    let (wasm, glue) = shorten::shorten(
+        &fs::read(&wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?,
+        &read(pkg.join(GLUE))?,
+    )?;
+    fs::write(&wasm_path, &wasm).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
+    fs::write(pkg.join(GLUE), &glue).map_err(|e| format!("pkg/{GLUE}: {e}"))?;
     let loader = read(root.join("src/loader.js"))?;
-    let wasm = fs::read(&wasm_path).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
     let inline = format!(
         "var EM_WASM_BASE64 = \"{}\";\n",
         base64::engine::general_purpose::STANDARD.encode(&wasm)

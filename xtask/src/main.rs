@@ -7,6 +7,7 @@ mod bench;
 mod bundle;
 mod cmd;
 mod setup;
+mod shorten;
 mod test;
 
 use std::process::ExitCode;
