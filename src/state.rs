@@ -607,6 +607,7 @@ impl State {
         Effect::Send(ToServer::Hello {
             protocol_version: PROTOCOL_VERSION,
             credential: self.credential.clone(),
+            identity_token: None,
         })
     }
 

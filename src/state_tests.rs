@@ -163,7 +163,8 @@ fn new_visitor_opens_window_and_creates_conversation() {
         sent_frames(&fx),
         vec![ToServer::Hello {
             protocol_version: 1,
-            credential: None
+            credential: None,
+            identity_token: None,
         }]
     );
     let fx = s.update(welcome("new-cred"));
@@ -218,7 +219,8 @@ fn returning_visitor_resumes_from_zero_and_reopens() {
         sent_frames(&fx),
         vec![ToServer::Hello {
             protocol_version: 1,
-            credential: Some("cred".into())
+            credential: Some("cred".into()),
+            identity_token: None,
         }]
     );
     let fx = s.update(welcome("cred"));
@@ -468,7 +470,8 @@ fn unauthorized_forgets_identity_and_starts_over() {
             Effect::Persist,
             Effect::Send(ToServer::Hello {
                 protocol_version: 1,
-                credential: None
+                credential: None,
+                identity_token: None,
             })
         ]
     );

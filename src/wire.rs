@@ -198,7 +198,11 @@ pub fn read_config(v: &Json) -> Result<DeploymentConfig, Bad> {
             font_family: opt_string(b, "fontFamily"),
             button_label: opt_string(b, "buttonLabel"),
             input_placeholder: opt_string(b, "inputPlaceholder"),
+            language: opt_string(b, "language"),
         },
+        auth: Default::default(),
+        prechat_form: None,
+        business_hours: None,
     })
 }
 
@@ -247,6 +251,7 @@ pub fn write_frame(frame: &ToServer) -> String {
         ToServer::Hello {
             protocol_version,
             credential,
+            identity_token: _,
         } => {
             let o = Obj::new()
                 .str("type", "hello")
@@ -281,10 +286,12 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("text", text)
             .int("clientTimestamp", *client_timestamp)
             .end(),
-        // The widget does not send `setContext` or `typing` yet.
+        // The widget does not send these yet.
         ToServer::Ping
         | ToServer::SetContext { .. }
         | ToServer::Typing { .. }
+        | ToServer::Identify { .. }
+        | ToServer::EndConversation { .. }
         | ToServer::Unknown => Obj::new().str("type", "ping").end(),
     }
 }

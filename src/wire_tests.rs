@@ -172,10 +172,12 @@ fn writers_match_the_protocol_crate() {
         ToServer::Hello {
             protocol_version: 1,
             credential: None,
+            identity_token: None,
         },
         ToServer::Hello {
             protocol_version: 1,
             credential: Some("s3cret".into()),
+            identity_token: None,
         },
         ToServer::CreateConversation {
             conversation_id: cid(),
@@ -283,6 +285,9 @@ fn stored_record_and_config_round_trip() {
             button_color: "#f00".into(),
             ..Branding::default()
         },
+        auth: Default::default(),
+        prechat_form: None,
+        business_hours: None,
     };
     assert_eq!(
         read_config(&parse(&serde_json::to_string(&config).unwrap())),

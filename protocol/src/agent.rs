@@ -153,6 +153,12 @@ pub struct ConversationContext {
     /// Variables the bot collected (e.g. `orderNumber`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// The page's `utilAPI.setSessionContext` variables.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub session_context: BTreeMap<String, String>,
+    /// The verified visitor's JWT `sub` (verified deployments only; the token is never kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_subject: Option<String>,
 }
 
 /// The page the visitor chats from.

@@ -28,6 +28,20 @@ pub enum ErrorCode {
     InvalidMessage,
     /// The conversation has ended; start a new one.
     ConversationEnded,
+    /// The deployment exists but is not published: no button.
+    DeploymentUnpublished,
+    /// Verified deployment: `hello` carried no identity token.
+    IdentityRequired,
+    /// The identity token was refused: malformed, bad signature, `alg` not RS256/ES256,
+    /// wrong `iss` or `aud`, no `sub`, already expired, or a different `sub` than the session.
+    /// `message` says which.
+    IdentityInvalid,
+    /// The token expired and no fresh one came within the grace period; clear the session.
+    IdentityExpired,
+    /// A pre-chat or hidden field was refused (unknown name, not a string, too long, script
+    /// URL, not one of the choices, required but empty). `message` names the field; the
+    /// frame's other fields were kept.
+    InvalidField,
     /// The server failed; the client may retry the same frame (it is idempotent).
     Internal,
     /// A code this client does not know.

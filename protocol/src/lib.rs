@@ -12,7 +12,10 @@ pub mod error;
 pub mod ids;
 pub mod visitor;
 
-pub use config::{Branding, ConfigError, DeploymentConfig};
+pub use config::{
+    AuthMode, Branding, BusinessHoursStatus, ConfigError, DeploymentConfig, FieldKind, HiddenField,
+    OutsideHours, PrechatDisplay, PrechatField, PrechatForm,
+};
 pub use entry::{
     AbstractMessage, Choices, ChoicesFormat, ConversationEntry, EntryPayload, EstimatedWaitTime,
     OptionItem, Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,

@@ -15,12 +15,20 @@ use crate::{ConversationEntry, ConversationId, EndUserId, EntryId, ErrorFrame, S
     rename_all_fields = "camelCase"
 )]
 pub enum ToServer {
-    /// First frame. Without `credential` the server issues a new anonymous identity.
+    /// First frame. Without `credential` the server issues a new anonymous identity. A
+    /// deployment with `auth: "verified"` requires `identity_token` (a JWT) instead, and maps
+    /// its `sub` to one end user, so the same person resumes from any browser.
     Hello {
         protocol_version: u32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credential: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity_token: Option<String>,
     },
+    /// A fresh identity token on an open connection (after `identityTokenExpired`, or a new
+    /// one before expiry). Same `sub`: answered by `welcome`, the session continues. The
+    /// server verifies it and never stores it.
+    Identify { identity_token: String },
     /// Create (or, with the same id and owner, re-open) a conversation. Idempotent.
     CreateConversation { conversation_id: ConversationId },
     /// Replay every entry with `seq > after_seq`, then stream live entries.
@@ -45,7 +53,16 @@ pub enum ToServer {
         hidden_fields: BTreeMap<String, String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page: Option<PageContext>,
+        /// `utilAPI.setSessionContext`: variables for the bot, routing rules and the agent.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        session_context: BTreeMap<String, String>,
+        /// `autoResponseAPI`: values merged into the deployment's automated messages.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        auto_response_parameters: BTreeMap<String, String>,
     },
+    /// The visitor ends the conversation (status `Ended`, sender `EndUser`). The next message
+    /// goes to a new conversation. Ending an ended conversation is a no-op.
+    EndConversation { conversation_id: ConversationId },
     /// The visitor started (`true`) or stopped typing; relayed to the agent, not stored.
     Typing {
         conversation_id: ConversationId,
@@ -92,6 +109,12 @@ pub enum ToVisitor {
     },
     Error(ErrorFrame),
     Pong,
+    /// Verified mode: the token's `exp` passed. Send `identify` with a fresh token within
+    /// `grace_seconds` to continue; after that the server sends `error` `identity_expired`
+    /// and closes, and the client clears the session.
+    IdentityTokenExpired {
+        grace_seconds: u64,
+    },
     /// Someone else in the conversation started or stopped typing. Not an entry: not stored.
     Typing {
         conversation_id: ConversationId,

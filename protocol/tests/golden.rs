@@ -61,6 +61,7 @@ fn visitor_hello() {
         visitor::ToServer::Hello {
             protocol_version: 1,
             credential: Some("s3cret".into()),
+            identity_token: None,
         },
         json!({"type": "hello", "protocolVersion": 1, "credential": "s3cret"}),
     );
@@ -68,6 +69,7 @@ fn visitor_hello() {
         visitor::ToServer::Hello {
             protocol_version: 1,
             credential: None,
+            identity_token: None,
         },
         json!({"type": "hello", "protocolVersion": 1}),
     );
@@ -282,10 +284,14 @@ fn visitor_set_context() {
                 url: "https://shop.example.com/checkout".into(),
                 title: "Checkout".into(),
             }),
+            session_context: [("cartValue".to_string(), "120".to_string())].into(),
+            auto_response_parameters: [("FirstName".to_string(), "Ada".to_string())].into(),
         },
         json!({"type": "setContext", "conversationId": C, "prechatFields": {"Topic": "Billing"},
                "hiddenFields": {"Plan": "Gold"},
-               "page": {"url": "https://shop.example.com/checkout", "title": "Checkout"}}),
+               "page": {"url": "https://shop.example.com/checkout", "title": "Checkout"},
+               "sessionContext": {"cartValue": "120"},
+               "autoResponseParameters": {"FirstName": "Ada"}}),
     );
     golden(
         visitor::ToServer::SetContext {
@@ -293,8 +299,51 @@ fn visitor_set_context() {
             prechat_fields: Default::default(),
             hidden_fields: Default::default(),
             page: None,
+            session_context: Default::default(),
+            auto_response_parameters: Default::default(),
         },
         json!({"type": "setContext", "conversationId": C}),
+    );
+}
+
+#[test]
+fn visitor_identity() {
+    golden(
+        visitor::ToServer::Hello {
+            protocol_version: 1,
+            credential: None,
+            identity_token: Some("eyJhbGciOiJSUzI1NiJ9.e30.c2ln".into()),
+        },
+        json!({"type": "hello", "protocolVersion": 1, "identityToken": "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"}),
+    );
+    golden(
+        visitor::ToServer::Identify {
+            identity_token: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln".into(),
+        },
+        json!({"type": "identify", "identityToken": "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"}),
+    );
+    golden(
+        visitor::ToVisitor::IdentityTokenExpired { grace_seconds: 30 },
+        json!({"type": "identityTokenExpired", "graceSeconds": 30}),
+    );
+    for (code, name) in [
+        (ErrorCode::IdentityRequired, "identity_required"),
+        (ErrorCode::IdentityInvalid, "identity_invalid"),
+        (ErrorCode::IdentityExpired, "identity_expired"),
+        (ErrorCode::InvalidField, "invalid_field"),
+        (ErrorCode::DeploymentUnpublished, "deployment_unpublished"),
+    ] {
+        golden(code, json!(name));
+    }
+}
+
+#[test]
+fn visitor_end_conversation() {
+    golden(
+        visitor::ToServer::EndConversation {
+            conversation_id: cid(),
+        },
+        json!({"type": "endConversation", "conversationId": C}),
     );
 }
 
@@ -477,6 +526,8 @@ fn agent_assigned_entry_ack_released() {
             title: String::new(),
         }),
         variables: [("orderNumber".to_string(), "12345".to_string())].into(),
+        session_context: [("cartValue".to_string(), "120".to_string())].into(),
+        verified_subject: Some("customer-42".into()),
     };
     golden(
         agent::ToAgent::Assigned {
@@ -494,7 +545,8 @@ fn agent_assigned_entry_ack_released() {
         json!({"type": "assigned", "conversation": {"conversationId": C, "endUserId": U,
                "orgId": "00D000000000001", "deploymentName": "Demo", "status": "Active", "queue": "billing",
                "context": {"prechatFields": {"Topic": "Billing"}, "page": {"url": "https://shop.example.com/"},
-                           "variables": {"orderNumber": "12345"}}},
+                           "variables": {"orderNumber": "12345"}, "sessionContext": {"cartValue": "120"},
+                           "verifiedSubject": "customer-42"}},
                "history": []}),
     );
     golden(
@@ -527,12 +579,72 @@ fn deployment_config() {
             title: "Chat with us".into(),
             ..Branding::default()
         },
+        auth: AuthMode::Anonymous,
+        prechat_form: None,
+        business_hours: None,
     };
     golden(
         cfg,
         json!({"orgId": "00D000000000001", "deploymentName": "Demo", "protocolVersion": 1,
         "branding": {"title": "Chat with us", "greeting": "", "agentDisplayName": "", "buttonColor": "",
-        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": ""}}),
+        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": "",
+        "language": ""}, "auth": "anonymous"}),
+    );
+    let full = DeploymentConfig {
+        org_id: "00D000000000001".into(),
+        deployment_name: "Demo".into(),
+        protocol_version: 1,
+        branding: Branding {
+            title: "Fale conosco".into(),
+            language: "pt_BR".into(),
+            ..Branding::default()
+        },
+        auth: AuthMode::Verified,
+        prechat_form: Some(PrechatForm {
+            display: PrechatDisplay::Session,
+            fields: vec![
+                PrechatField {
+                    name: "_email".into(),
+                    label: "Email".into(),
+                    kind: FieldKind::Email,
+                    required: true,
+                    max_length: 80,
+                    choices: vec![],
+                },
+                PrechatField {
+                    name: "Topic".into(),
+                    label: "Topic".into(),
+                    kind: FieldKind::Choice,
+                    required: false,
+                    max_length: 40,
+                    choices: vec!["Billing".into(), "Orders".into()],
+                },
+            ],
+            hidden_fields: vec![HiddenField {
+                name: "Plan".into(),
+                max_length: 20,
+            }],
+        }),
+        business_hours: Some(BusinessHoursStatus {
+            open: false,
+            next_change_at: 1_790_000_000_000,
+            outside_hours: OutsideHours::Offline,
+        }),
+    };
+    golden(
+        full,
+        json!({"orgId": "00D000000000001", "deploymentName": "Demo", "protocolVersion": 1,
+        "branding": {"title": "Fale conosco", "greeting": "", "agentDisplayName": "", "buttonColor": "",
+        "headerColor": "", "accentColor": "", "fontFamily": "", "buttonLabel": "", "inputPlaceholder": "",
+        "language": "pt_BR"},
+        "auth": "verified",
+        "prechatForm": {"display": "Session",
+          "fields": [
+            {"name": "_email", "label": "Email", "type": "email", "required": true, "maxLength": 80},
+            {"name": "Topic", "label": "Topic", "type": "choice", "required": false, "maxLength": 40,
+             "choices": ["Billing", "Orders"]}],
+          "hiddenFields": [{"name": "Plan", "maxLength": 20}]},
+        "businessHours": {"open": false, "nextChangeAt": 1_790_000_000_000i64, "outsideHours": "offline"}}),
     );
     golden(
         ConfigError {

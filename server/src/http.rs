@@ -96,6 +96,9 @@ pub async fn deployment_config(
                 deployment_name: d.name.clone(),
                 protocol_version: PROTOCOL_VERSION,
                 branding: (&d.branding).into(),
+                auth: Default::default(),
+                prechat_form: None,
+                business_hours: None,
             };
             let mut r = Json(body).into_response();
             r.headers_mut().insert(

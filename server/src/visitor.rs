@@ -105,6 +105,7 @@ impl VisitorSocket {
                 ToServer::Hello {
                     protocol_version,
                     credential,
+                    identity_token: _,
                 } => self.hello(protocol_version, credential).await,
                 _ => Err(Error::peer(
                     ErrorCode::HandshakeRequired,
@@ -144,6 +145,7 @@ impl VisitorSocket {
                 prechat_fields,
                 hidden_fields,
                 page,
+                ..
             } => {
                 engine
                     .set_context(v, conversation_id, prechat_fields, hidden_fields, page)
@@ -153,6 +155,10 @@ impl VisitorSocket {
                 conversation_id,
                 typing,
             } => engine.visitor_typing(v, conversation_id, typing).await,
+            ToServer::Identify { .. } | ToServer::EndConversation { .. } => Err(Error::peer(
+                ErrorCode::BadFrame,
+                "this server does not support that frame yet",
+            )),
             ToServer::Ping => {
                 out.send(&ToVisitor::Pong);
                 Ok(())

@@ -5,6 +5,7 @@ use super::*;
 impl State {
     pub(super) fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {
         match frame {
+            ToVisitor::IdentityTokenExpired { .. } => {}
             ToVisitor::Welcome {
                 end_user_id,
                 credential,

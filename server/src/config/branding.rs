@@ -46,6 +46,7 @@ impl From<&BrandingConfig> for Branding {
             font_family: b.font_family.clone(),
             button_label: b.button_label.clone(),
             input_placeholder: b.input_placeholder.clone(),
+            language: String::new(),
         }
     }
 }
