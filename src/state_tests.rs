@@ -24,6 +24,7 @@ pub(super) fn welcome(cred: &str) -> Msg {
         protocol_version: 1,
         end_user_id: uid(),
         credential: cred.into(),
+        conversation_id: None,
     })
 }
 

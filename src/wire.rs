@@ -59,6 +59,9 @@ pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
             protocol_version: uint(v, "protocolVersion")? as u32,
             end_user_id: em_protocol::EndUserId(uuid(v, "endUserId")?),
             credential: string(v, "credential")?,
+            conversation_id: uuid(v, "conversationId")
+                .ok()
+                .map(em_protocol::ConversationId),
         },
         "conversation" => ToVisitor::Conversation {
             conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),

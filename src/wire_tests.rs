@@ -36,6 +36,13 @@ fn readers_match_the_protocol_crate() {
             protocol_version: 1,
             end_user_id: EndUserId(Uuid::from_u128(3)),
             credential: "s3cret".into(),
+            conversation_id: None,
+        },
+        ToVisitor::Welcome {
+            protocol_version: 1,
+            end_user_id: EndUserId(Uuid::from_u128(3)),
+            credential: String::new(),
+            conversation_id: Some(cid()),
         },
         ToVisitor::Conversation {
             conversation_id: cid(),

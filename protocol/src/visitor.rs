@@ -83,11 +83,16 @@ pub enum ToServer {
     rename_all_fields = "camelCase"
 )]
 pub enum ToVisitor {
-    /// Handshake answer. `credential` is the secret to store and present next time.
+    /// Handshake answer. `credential` is the secret to store and present next time (empty in
+    /// verified mode: the identity token is the credential, and the client stores no secret).
+    /// `conversation_id` is the end user's open conversation, if any, so a verified visitor
+    /// resumes it from any browser.
     Welcome {
         protocol_version: u32,
         end_user_id: EndUserId,
         credential: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<ConversationId>,
     },
     /// State of a conversation, sent in answer to `createConversation` and `resume`
     /// before any replayed entry. `created` is true only when this call created it.

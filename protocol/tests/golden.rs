@@ -139,8 +139,19 @@ fn visitor_welcome() {
             protocol_version: 1,
             end_user_id: uid(),
             credential: "s3cret".into(),
+            conversation_id: None,
         },
         json!({"type": "welcome", "protocolVersion": 1, "endUserId": U, "credential": "s3cret"}),
+    );
+    golden(
+        visitor::ToVisitor::Welcome {
+            protocol_version: 1,
+            end_user_id: uid(),
+            credential: String::new(),
+            conversation_id: Some(cid()),
+        },
+        json!({"type": "welcome", "protocolVersion": 1, "endUserId": U, "credential": "",
+               "conversationId": C}),
     );
 }
 

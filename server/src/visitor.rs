@@ -213,6 +213,7 @@ impl VisitorSocket {
             protocol_version: PROTOCOL_VERSION,
             end_user_id,
             credential,
+            conversation_id: None,
         });
         Ok(())
     }
