@@ -52,6 +52,11 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     state.restore_outbox(storage::load_outbox(&key));
     state.seed((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
     state.button_hidden = settings.hide_chat_button_on_load;
+    // The page the visitor chats from, for routing rules and the agent's context panel.
+    state.context.page = Some(em_protocol::agent::PageContext {
+        url: window.location().href().unwrap_or_default(),
+        title: doc.title(),
+    });
     let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
         View::new(&doc, &mount, &view_config, dispatch)
     })?;
@@ -136,6 +141,12 @@ fn read_config(
                 + ") is not allowed by deployment \""
                 + &args.deployment_name
                 + "\". Add it to the deployment's allowed origins on the server.",
+        },
+        Some((ErrorCode::DeploymentUnpublished, _)) => Error::Config {
+            code: "deployment_unpublished",
+            message: "Deployment \"".to_owned()
+                + &args.deployment_name
+                + "\" exists but is not published, so no button is shown. Publish it on the server (published = true).",
         },
         Some((_, message)) => unreachable(&(status_text + ": " + &message)),
         None => unreachable(&status_text),

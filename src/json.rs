@@ -307,6 +307,14 @@ impl Obj {
         }
     }
 
+    /// `key` only when there is a value (serde's `skip_serializing_if = "Option::is_none"`).
+    pub fn some_str(self, key: &str, value: Option<&str>) -> Obj {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self,
+        }
+    }
+
     pub fn end(mut self) -> String {
         self.0.push('}');
         self.0

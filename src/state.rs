@@ -11,11 +11,14 @@ use em_protocol::{
     SessionStatus, StaticContent,
 };
 
+mod context;
 mod frames;
 mod health;
 mod lines;
 mod outbox;
 mod tabs;
+
+pub use context::{Context, ContextKind};
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
@@ -215,6 +218,12 @@ pub enum Msg {
     ButtonVisibilityRequested {
         hidden: bool,
     },
+    /// The page or the pre-chat form set (and removed) context values; already validated.
+    ContextChanged {
+        kind: ContextKind,
+        set: Vec<(String, String)>,
+        remove: Vec<String>,
+    },
 }
 
 /// Something to do: the runtime carries these out in order.
@@ -301,6 +310,8 @@ pub struct State {
     /// Bumped when lines are removed: the view then rebuilds the list.
     pub epoch: u32,
     agent_fallback_name: String,
+    /// Sent with `setContext` whenever the conversation opens and when it changes.
+    pub context: Context,
 }
 
 impl State {
@@ -344,6 +355,7 @@ impl State {
             dirty: 0,
             epoch: 0,
             agent_fallback_name: agent_fallback_name.to_owned(),
+            context: Context::default(),
         }
     }
 
@@ -573,6 +585,9 @@ impl State {
                     self.attempt = self.attempt.saturating_add(1);
                     fx.push(Effect::ScheduleRetry { delay_ms });
                 }
+            }
+            Msg::ContextChanged { kind, set, remove } => {
+                self.change_context(kind, set, &remove, &mut fx)
             }
             Msg::StoredOutboxChanged(outbox) => {
                 // Another tab's unsent messages: show them, and send them too (the server

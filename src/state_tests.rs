@@ -1047,3 +1047,82 @@ fn a_typed_or_replayed_visitor_message_answers_the_menu() {
         Some((s.items[3].key, vec!["Opening hours"]))
     );
 }
+
+fn set(kind: ContextKind, pairs: &[(&str, &str)], remove: &[&str]) -> Msg {
+    Msg::ContextChanged {
+        kind,
+        set: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        remove: remove.iter().map(|k| k.to_string()).collect(),
+    }
+}
+
+#[test]
+fn context_set_before_the_conversation_goes_out_when_it_opens_before_pending_messages() {
+    // Hidden fields set on Ready and the page reach the server with the conversation, ahead
+    // of the first message, so routing rules can use them.
+    let mut s = State::new(Persisted::default(), "Agent");
+    s.context.page = Some(em_protocol::agent::PageContext {
+        url: "https://shop.example.com/".into(),
+        title: "Shop".into(),
+    });
+    assert!(
+        s.update(set(ContextKind::Hidden, &[("Plan", "Gold")], &[]))
+            .is_empty()
+    );
+    s.update(Msg::LauncherClicked);
+    s.update(Msg::SocketOpened);
+    s.update(welcome("k"));
+    s.update(Msg::ConversationIdGenerated(cid(C)));
+    s.update(send(1, "hello"));
+    let sent = sent_frames(&s.update(conversation(0, true)));
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    match &sent[0] {
+        ToServer::SetContext {
+            hidden_fields,
+            page,
+            ..
+        } => {
+            assert_eq!(hidden_fields.get("Plan").map(String::as_str), Some("Gold"));
+            assert_eq!(page.as_ref().unwrap().title, "Shop");
+        }
+        other => panic!("expected setContext first, got {other:?}"),
+    }
+    assert!(matches!(sent[1], ToServer::SendMessage { .. }));
+}
+
+#[test]
+fn context_changes_while_live_are_sent_at_once_and_unchanged_ones_are_not() {
+    let mut s = live();
+    let sent = sent_frames(&s.update(set(ContextKind::Session, &[("cart", "2")], &[])));
+    assert!(
+        matches!(&sent[..], [ToServer::SetContext { session_context, .. }] if session_context.len() == 1)
+    );
+    // The same value again changes nothing: nothing is sent.
+    assert!(
+        s.update(set(ContextKind::Session, &[("cart", "2")], &[]))
+            .is_empty()
+    );
+    // Overwrite one key, remove another: the whole context goes out again.
+    s.update(set(ContextKind::AutoResponse, &[("FirstName", "Ada")], &[]));
+    let sent = sent_frames(&s.update(set(ContextKind::Session, &[("cart", "3")], &["missing"])));
+    match &sent[..] {
+        [
+            ToServer::SetContext {
+                session_context,
+                auto_response_parameters,
+                ..
+            },
+        ] => {
+            assert_eq!(session_context.get("cart").map(String::as_str), Some("3"));
+            assert_eq!(auto_response_parameters.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    let sent = sent_frames(&s.update(set(ContextKind::Session, &[], &["cart"])));
+    assert!(
+        matches!(&sent[..], [ToServer::SetContext { session_context, .. }] if session_context.is_empty())
+    );
+}

@@ -254,17 +254,29 @@ pub fn write_frame(frame: &ToServer) -> String {
         ToServer::Hello {
             protocol_version,
             credential,
-            identity_token: _,
-        } => {
-            let o = Obj::new()
-                .str("type", "hello")
-                .int("protocolVersion", i64::from(*protocol_version));
-            match credential {
-                Some(c) => o.str("credential", c),
-                None => o,
-            }
-            .end()
-        }
+            identity_token,
+        } => Obj::new()
+            .str("type", "hello")
+            .int("protocolVersion", i64::from(*protocol_version))
+            .some_str("credential", credential.as_deref())
+            .some_str("identityToken", identity_token.as_deref())
+            .end(),
+        ToServer::Identify { identity_token } => Obj::new()
+            .str("type", "identify")
+            .str("identityToken", identity_token)
+            .end(),
+        ToServer::EndConversation { conversation_id } => Obj::new()
+            .str("type", "endConversation")
+            .str("conversationId", &id(&conversation_id.0))
+            .end(),
+        ToServer::Typing {
+            conversation_id,
+            typing,
+        } => Obj::new()
+            .str("type", "typing")
+            .str("conversationId", &id(&conversation_id.0))
+            .bool("typing", *typing)
+            .end(),
         ToServer::CreateConversation { conversation_id } => Obj::new()
             .str("type", "createConversation")
             .str("conversationId", &id(&conversation_id.0))
@@ -289,13 +301,41 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("text", text)
             .int("clientTimestamp", *client_timestamp)
             .end(),
-        // The widget does not send these yet.
-        ToServer::Ping
-        | ToServer::SetContext { .. }
-        | ToServer::Typing { .. }
-        | ToServer::Identify { .. }
-        | ToServer::EndConversation { .. }
-        | ToServer::Unknown => Obj::new().str("type", "ping").end(),
+        ToServer::SetContext {
+            conversation_id,
+            prechat_fields,
+            hidden_fields,
+            page,
+            session_context,
+            auto_response_parameters,
+        } => {
+            let mut o = Obj::new()
+                .str("type", "setContext")
+                .str("conversationId", &id(&conversation_id.0));
+            for (key, map) in [
+                ("prechatFields", prechat_fields),
+                ("hiddenFields", hidden_fields),
+                ("sessionContext", session_context),
+                ("autoResponseParameters", auto_response_parameters),
+            ] {
+                if !map.is_empty() {
+                    let mut m = Obj::new();
+                    for (k, v) in map {
+                        m = m.str(k, v);
+                    }
+                    o = o.raw(key, &m.end());
+                }
+            }
+            if let Some(p) = page {
+                let mut po = Obj::new().str("url", &p.url);
+                if !p.title.is_empty() {
+                    po = po.str("title", &p.title);
+                }
+                o = o.raw("page", &po.end());
+            }
+            o.end()
+        }
+        ToServer::Ping | ToServer::Unknown => Obj::new().str("type", "ping").end(),
     }
 }
 
@@ -452,6 +492,11 @@ fn error_code(v: &str) -> ErrorCode {
         "invalid_message" => ErrorCode::InvalidMessage,
         "conversation_ended" => ErrorCode::ConversationEnded,
         "internal" => ErrorCode::Internal,
+        "deployment_unpublished" => ErrorCode::DeploymentUnpublished,
+        "identity_required" => ErrorCode::IdentityRequired,
+        "identity_invalid" => ErrorCode::IdentityInvalid,
+        "identity_expired" => ErrorCode::IdentityExpired,
+        "invalid_field" => ErrorCode::InvalidField,
         _ => ErrorCode::Unknown,
     }
 }

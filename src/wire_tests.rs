@@ -136,6 +136,11 @@ fn readers_match_the_protocol_crate() {
         "invalid_message",
         "conversation_ended",
         "internal",
+        "deployment_unpublished",
+        "identity_required",
+        "identity_invalid",
+        "identity_expired",
+        "invalid_field",
     ] {
         let expected: ErrorCode = serde_json::from_value(serde_json::json!(code)).unwrap();
         assert_eq!(error_code(code), expected, "{code}");
@@ -200,6 +205,43 @@ fn writers_match_the_protocol_crate() {
             client_timestamp: 1_700_000_000_100,
         },
         ToServer::Ping,
+        ToServer::Hello {
+            protocol_version: 1,
+            credential: None,
+            identity_token: Some("eyJhbGciOiJSUzI1NiJ9.e30.c2ln".into()),
+        },
+        ToServer::Identify {
+            identity_token: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln".into(),
+        },
+        ToServer::EndConversation {
+            conversation_id: cid(),
+        },
+        ToServer::Typing {
+            conversation_id: cid(),
+            typing: true,
+        },
+        ToServer::SetContext {
+            conversation_id: cid(),
+            prechat_fields: [("_email".to_string(), "ada@example.com".to_string())].into(),
+            hidden_fields: [("Plan".to_string(), "Gold \"x\"".to_string())].into(),
+            page: Some(em_protocol::agent::PageContext {
+                url: "https://shop.example.com/?q=1".into(),
+                title: "Shop".into(),
+            }),
+            session_context: [("cart".to_string(), "2".to_string())].into(),
+            auto_response_parameters: [("FirstName".to_string(), "Ada".to_string())].into(),
+        },
+        ToServer::SetContext {
+            conversation_id: cid(),
+            prechat_fields: Default::default(),
+            hidden_fields: Default::default(),
+            page: Some(em_protocol::agent::PageContext {
+                url: "https://shop.example.com/".into(),
+                title: String::new(),
+            }),
+            session_context: Default::default(),
+            auto_response_parameters: Default::default(),
+        },
     ];
     for f in frames {
         let json = write_frame(&f);

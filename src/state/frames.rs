@@ -46,6 +46,7 @@ impl State {
                     self.opened_fired = true;
                     fx.push(Effect::Emit(Event::ConversationOpened));
                 }
+                self.send_context(fx);
                 // Resend whatever is still pending: the server deduplicates by entry id.
                 for item in self
                     .items
