@@ -96,7 +96,7 @@ pub async fn deployment_config(
                 deployment_name: d.name.clone(),
                 protocol_version: PROTOCOL_VERSION,
                 branding: (&d.branding).into(),
-                auth: Default::default(),
+                auth: d.auth.mode,
                 prechat_form: None,
                 business_hours: None,
             };

@@ -10,6 +10,7 @@
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
 //! - [`session`]: create, resume, context and send in conversations (both sockets use it).
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
+//! - [`identity`]: verified visitors' identity tokens (JWT) and their expiry.
 //! - [`http`]: config endpoint, console, health, admin; [`metrics`]: report and Prometheus.
 //! - [`assets`]: widget files and the demo site.
 
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod identity;
 pub mod lifecycle;
 pub mod metrics;
 pub mod routing;

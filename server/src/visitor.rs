@@ -8,16 +8,19 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use em_protocol::config::AuthMode;
 use em_protocol::visitor::{ToServer, ToVisitor};
-use em_protocol::{EndUserId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
+use em_protocol::{ConversationId, EndUserId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::config::{Config, Deployment};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{check_deployment, origin_of};
 use crate::hub::Outbox;
+use crate::identity::{self, Verified};
 use crate::session::{Outgoing, Visitor};
 use crate::socket::{self, Handler};
 
@@ -47,6 +50,7 @@ pub async fn upgrade(
         org_id: deployment.org_id.clone(),
         deployment_name: deployment.name.clone(),
         visitor: None,
+        verified: None,
     };
     ws.max_message_size(socket::MAX_FRAME_BYTES)
         .read_buffer_size(socket::READ_BUFFER_BYTES)
@@ -64,6 +68,8 @@ pub struct VisitorSocket {
     pub deployment_name: String,
     /// Set by a successful `hello`.
     pub visitor: Option<Visitor>,
+    /// Verified deployments: the token's subject and its expiry timer.
+    pub verified: Option<Verified>,
 }
 
 impl Handler for VisitorSocket {
@@ -105,8 +111,11 @@ impl VisitorSocket {
                 ToServer::Hello {
                     protocol_version,
                     credential,
-                    identity_token: _,
-                } => self.hello(protocol_version, credential).await,
+                    identity_token,
+                } => {
+                    self.hello(protocol_version, credential, identity_token)
+                        .await
+                }
                 _ => Err(Error::peer(
                     ErrorCode::HandshakeRequired,
                     "the first frame must be hello",
@@ -155,7 +164,8 @@ impl VisitorSocket {
                 conversation_id,
                 typing,
             } => engine.visitor_typing(v, conversation_id, typing).await,
-            ToServer::Identify { .. } | ToServer::EndConversation { .. } => Err(Error::peer(
+            ToServer::Identify { identity_token } => self.identify(v, &identity_token).await,
+            ToServer::EndConversation { .. } => Err(Error::peer(
                 ErrorCode::BadFrame,
                 "this server does not support that frame yet",
             )),
@@ -167,8 +177,15 @@ impl VisitorSocket {
         }
     }
 
-    /// Issues a new anonymous identity, or recognizes a returning one by its credential.
-    async fn hello(&mut self, version: u32, credential: Option<String>) -> Result<()> {
+    /// Verified deployments: checks the identity token and maps its `sub` to one end user.
+    /// Anonymous ones: issues a new identity, or recognizes a returning one by its
+    /// credential (an identity token is ignored there).
+    async fn hello(
+        &mut self,
+        version: u32,
+        credential: Option<String>,
+        identity_token: Option<String>,
+    ) -> Result<()> {
         if version != PROTOCOL_VERSION {
             self.out.send(&ToVisitor::Error(ErrorFrame {
                 code: ErrorCode::UnsupportedVersion,
@@ -180,14 +197,44 @@ impl VisitorSocket {
             self.out.close();
             return Ok(());
         }
-        let (end_user_id, credential) = self
+        let config = self.engine.config();
+        let auth = &self.deployment(&config)?.auth;
+        let (org, name) = (self.org_id.clone(), self.deployment_name.clone());
+        if auth.mode == AuthMode::Verified {
+            let Some(token) = identity_token else {
+                return Err(Error::peer(
+                    ErrorCode::IdentityRequired,
+                    "this deployment verifies visitors: say hello with an identityToken \
+                     (a credential alone is not accepted)",
+                ));
+            };
+            let now = self.engine.clock.now_ms();
+            let identity = identity::verify(auth, &token, now)?;
+            let subject = identity.subject.clone();
+            let (end_user_id, conversation_id) = self
+                .engine
+                .run(move |inner, _| {
+                    let id = inner.store.verified_end_user(&org, &name, &subject)?;
+                    Ok((id, inner.store.open_conversation(id, &org, &name)?))
+                })
+                .await?;
+            self.welcome(end_user_id, String::new(), conversation_id);
+            self.verified = Some(Verified::watch(
+                identity,
+                now,
+                auth.grace_seconds,
+                self.out.clone(),
+            ));
+            return Ok(());
+        }
+        let (end_user_id, credential, conversation_id) = self
             .engine
             .run(move |inner, _| match credential {
                 Some(c) => match inner
                     .store
                     .end_user_by_credential(&Sha256::digest(c.as_bytes()))?
                 {
-                    Some(id) => Ok((id, c)),
+                    Some(id) => Ok((id, c, inner.store.open_conversation(id, &org, &name)?)),
                     None => Err(Error::peer(
                         ErrorCode::Unauthorized,
                         "unknown credential; say hello without one for a new identity",
@@ -200,10 +247,67 @@ impl VisitorSocket {
                     inner
                         .store
                         .create_end_user(id, &Sha256::digest(c.as_bytes()))?;
-                    Ok((id, c))
+                    Ok((id, c, None))
                 }
             })
             .await?;
+        self.welcome(end_user_id, credential, conversation_id);
+        Ok(())
+    }
+
+    /// `identify`: a fresh token for the same subject renews the session (a new expiry timer)
+    /// and is answered by `welcome`; another subject is refused and the session goes on.
+    async fn identify(&mut self, v: Visitor, token: &str) -> Result<()> {
+        let Some(subject) = self.verified.as_ref().map(|s| s.subject.clone()) else {
+            return Err(Error::peer(
+                ErrorCode::BadFrame,
+                "identify is for verified deployments; this connection is anonymous",
+            ));
+        };
+        let config = self.engine.config();
+        let auth = &self.deployment(&config)?.auth;
+        let now = self.engine.clock.now_ms();
+        let identity = identity::verify(auth, token, now)?;
+        if identity.subject != subject {
+            return Err(Error::peer(
+                ErrorCode::IdentityInvalid,
+                "identity token refused: its sub is not this connection's; \
+                 open a new connection for another user",
+            ));
+        }
+        let (org, name, id) = (v.org_id, v.deployment_name, v.end_user_id);
+        let conversation_id = self
+            .engine
+            .run(move |inner, _| inner.store.open_conversation(id, &org, &name))
+            .await?;
+        self.welcome(id, String::new(), conversation_id);
+        self.verified = Some(Verified::watch(
+            identity,
+            now,
+            auth.grace_seconds,
+            self.out.clone(),
+        ));
+        Ok(())
+    }
+
+    /// This socket's deployment in `config` (a reload may have removed it).
+    fn deployment<'c>(&self, config: &'c Config) -> Result<&'c Deployment> {
+        config
+            .deployment(&self.org_id, &self.deployment_name)
+            .ok_or_else(|| {
+                Error::peer(
+                    ErrorCode::UnknownDeployment,
+                    format!("deployment {} no longer exists", self.deployment_name),
+                )
+            })
+    }
+
+    fn welcome(
+        &mut self,
+        end_user_id: EndUserId,
+        credential: String,
+        conversation_id: Option<ConversationId>,
+    ) {
         self.visitor = Some(Visitor {
             end_user_id,
             org_id: self.org_id.clone(),
@@ -213,9 +317,8 @@ impl VisitorSocket {
             protocol_version: PROTOCOL_VERSION,
             end_user_id,
             credential,
-            conversation_id: None,
+            conversation_id,
         });
-        Ok(())
     }
 }
 
@@ -266,6 +369,7 @@ mod tests {
             org_id: "00D000000000001".into(),
             deployment_name: "Demo".into(),
             visitor: None,
+            verified: None,
         };
         let (mut client, from_client) = mpsc::unbounded::<Result<Message, Infallible>>();
         let (to_client, mut server) = mpsc::unbounded::<Message>();

@@ -7,12 +7,14 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+mod auth;
 mod bot;
 mod branding;
 mod origin;
 mod password;
 mod rules;
 
+pub use auth::{AuthConfig, VerifyingKey};
 pub use bot::{BotConfig, Intent};
 pub use branding::BrandingConfig;
 pub use origin::OriginPattern;
@@ -72,6 +74,9 @@ pub struct Deployment {
     pub routing_rule: Vec<RoutingRule>,
     pub bot: Option<BotConfig>,
     pub business_hours: Option<BusinessHours>,
+    /// `[deployment.auth]`: anonymous (default) or verified visitors.
+    #[serde(default)]
+    pub auth: AuthConfig,
     /// Told to the visitor when nobody can take the conversation now.
     #[serde(default = "default_no_agent")]
     pub no_agent_message: String,
@@ -134,11 +139,18 @@ impl Config {
             file: file.clone(),
             source,
         })?;
-        Self::parse(&text).map_err(|(p, m)| err(p, m))
+        let base = path.parent().unwrap_or(Path::new(""));
+        Self::parse_in(&text, base).map_err(|(p, m)| err(p, m))
     }
 
-    /// Parses and validates TOML text; the error is (field path, what is wrong).
+    /// Parses and validates TOML text; the error is (field path, what is wrong). Key files
+    /// named in it are relative to the current directory.
     pub fn parse(text: &str) -> Result<Self, (String, String)> {
+        Self::parse_in(text, Path::new(""))
+    }
+
+    /// [`Config::parse`] with key files relative to `base` (the config file's folder).
+    pub fn parse_in(text: &str, base: &Path) -> Result<Self, (String, String)> {
         let line_of = |span: Option<std::ops::Range<usize>>| match span {
             Some(s) => format!(
                 "line {}",
@@ -158,11 +170,11 @@ impl Config {
             };
             (path, inner.message().to_string())
         })?;
-        config.validate()?;
+        config.validate(base)?;
         Ok(config)
     }
 
-    fn validate(&mut self) -> Result<(), (String, String)> {
+    fn validate(&mut self, base: &Path) -> Result<(), (String, String)> {
         let queues: HashSet<&str> = self.queue.iter().map(|q| q.name.as_str()).collect();
         unique(self.queue.iter().map(|q| q.name.as_str()), "queue", "name")?;
         for (i, q) in self.queue.iter().enumerate() {
@@ -244,6 +256,9 @@ impl Config {
                 h.validate()
                     .map_err(|(f, m)| (at(&format!("business_hours.{f}")), m))?;
             }
+            d.auth
+                .validate(base)
+                .map_err(|(f, m)| (at(&format!("auth.{f}")), m))?;
             if d.allowed_origins.is_empty() {
                 return Err((
                     at("allowed_origins"),

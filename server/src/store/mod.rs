@@ -219,6 +219,58 @@ impl Store {
         id.map(|s| parse_id(&s)).transpose()
     }
 
+    /// The end user of a verified `subject` in this deployment, created on first sight. A
+    /// verified end user has no credential: its column holds random bytes, the hash of no
+    /// known credential, so no `hello` with a credential can ever match it.
+    pub fn verified_end_user(
+        &self,
+        org_id: &str,
+        deployment_name: &str,
+        subject: &str,
+    ) -> Result<EndUserId> {
+        let found: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM messaging_end_user
+                 WHERE org_id = ?1 AND deployment_name = ?2 AND subject = ?3",
+            )?
+            .query_row(params![org_id, deployment_name, subject], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = found {
+            return parse_id(&id);
+        }
+        let id = EndUserId(uuid::Uuid::new_v4());
+        let no_credential: [u8; 32] = rand::random();
+        self.exec(
+            "INSERT INTO messaging_end_user (id, credential_sha256, created_at, org_id, deployment_name, subject)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id.to_string(), no_credential.as_slice(), self.now(), org_id, deployment_name, subject],
+        )?;
+        Ok(id)
+    }
+
+    /// The end user's newest conversation in this deployment that has not ended.
+    pub fn open_conversation(
+        &self,
+        end_user: EndUserId,
+        org_id: &str,
+        deployment_name: &str,
+    ) -> Result<Option<ConversationId>> {
+        let id: Option<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT conversation_id FROM messaging_session
+                 WHERE end_user_id = ?1 AND org_id = ?2 AND deployment_name = ?3 AND status <> ?4
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row(
+                params![end_user.to_string(), org_id, deployment_name, enum_str(&SessionStatus::Ended)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|s| parse_id(&s)).transpose()
+    }
+
     pub fn create_session(&self, s: &Session) -> Result<()> {
         debug_assert!(
             s.queue.is_empty() && s.bot_state.is_none(),

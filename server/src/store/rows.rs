@@ -17,8 +17,12 @@ pub(super) fn seq_of(conn: &Connection, cid: &str, entry: EntryId) -> Result<Opt
     Ok(seq)
 }
 
+/// The last column is the end user's verified subject: read from the end user, never from
+/// the stored context, so the agent's `verifiedSubject` is always the proven one.
 pub(super) const SESSION_SELECT: &str = "SELECT conversation_id, end_user_id, org_id, deployment_name, status,
-    agent_username, last_seq, queue, priority, skills_json, context_json, bot_state, updated_at FROM messaging_session";
+    agent_username, last_seq, queue, priority, skills_json, context_json, bot_state, updated_at,
+    (SELECT subject FROM messaging_end_user u WHERE u.id = messaging_session.end_user_id)
+    FROM messaging_session";
 
 pub(super) fn session_row(r: &Row) -> rusqlite::Result<Result<Session>> {
     let (cid, uid, status): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(4)?);
@@ -27,6 +31,7 @@ pub(super) fn session_row(r: &Row) -> rusqlite::Result<Result<Session>> {
     let (queue, priority, skills, context): (String, i32, String, String) =
         (r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?);
     let (bot_state, updated_at) = (r.get(11)?, r.get(12)?);
+    let verified_subject: Option<String> = r.get(13)?;
     Ok((|| {
         Ok(Session {
             conversation_id: parse_id(&cid)?,
@@ -40,8 +45,11 @@ pub(super) fn session_row(r: &Row) -> rusqlite::Result<Result<Session>> {
             priority,
             skills: serde_json::from_str(&skills)
                 .map_err(|e| Error::Corrupt(format!("skills: {e}")))?,
-            context: serde_json::from_str(&context)
-                .map_err(|e| Error::Corrupt(format!("context: {e}")))?,
+            context: em_protocol::agent::ConversationContext {
+                verified_subject,
+                ..serde_json::from_str(&context)
+                    .map_err(|e| Error::Corrupt(format!("context: {e}")))?
+            },
             bot_state,
             updated_at,
         })

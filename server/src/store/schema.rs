@@ -1,7 +1,7 @@
 //! The SQLite schema, named after the data model, and its forward migrations.
 
 /// Bumped with every migration; `open` refuses a newer database than it knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: the first schema.
 pub const SCHEMA: &str = "
@@ -38,7 +38,8 @@ CREATE TABLE conversation_entry (
 ";
 
 /// `MIGRATIONS[i]` takes a database from version `i + 1` to `i + 2`.
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
 -- 2: routing (queue, priority, skills), context, the bot's state and the metrics' timestamps.
 ALTER TABLE messaging_session ADD COLUMN queue TEXT NOT NULL DEFAULT '';
 ALTER TABLE messaging_session ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
@@ -60,4 +61,15 @@ CREATE TABLE routing_assignment (
     released_at INTEGER
 );
 CREATE INDEX routing_assignment_conversation ON routing_assignment(conversation_id);
-"];
+",
+    "
+-- 3: verified visitors. An identity token's `sub` is one end user per deployment (set only for
+-- verified end users); their newest open conversation is looked up by end user.
+ALTER TABLE messaging_end_user ADD COLUMN org_id TEXT;
+ALTER TABLE messaging_end_user ADD COLUMN deployment_name TEXT;
+ALTER TABLE messaging_end_user ADD COLUMN subject TEXT;
+CREATE UNIQUE INDEX messaging_end_user_subject
+    ON messaging_end_user(org_id, deployment_name, subject) WHERE subject IS NOT NULL;
+CREATE INDEX messaging_session_end_user ON messaging_session(end_user_id);
+",
+];
