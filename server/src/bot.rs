@@ -33,10 +33,15 @@ pub struct Turn {
 pub const HANDOFF: &str = "handoff";
 
 /// The greeting and the menu, said when the bot joins.
-pub fn greet(bot: &BotConfig) -> Vec<Say> {
-    let mut say = vec![Say::Text(bot.greeting.clone())];
+pub fn greet(bot: &BotConfig, params: &BTreeMap<String, String>) -> Vec<Say> {
+    let mut say = vec![greeting(bot, params)];
     say.extend(menu(bot));
     say
+}
+
+/// The greeting with the visitor's auto-response parameters filled in.
+pub fn greeting(bot: &BotConfig, params: &BTreeMap<String, String>) -> Say {
+    Say::Text(crate::context::fill(&bot.greeting, params))
 }
 
 fn menu(bot: &BotConfig) -> Option<Say> {
@@ -172,7 +177,7 @@ mod tests {
     fn menu_answer_and_fallback() {
         let b = bot();
         assert!(
-            matches!(&greet(&b)[..], [Say::Text(t), Say::Choices(c)] if t == "Hi!" && c.option_items.len() == 3)
+            matches!(&greet(&b, &BTreeMap::new())[..], [Say::Text(t), Say::Choices(c)] if t == "Hi!" && c.option_items.len() == 3)
         );
         let t = reply(&b, "menu", "Opening hours", &BTreeMap::new());
         assert_eq!(t.say[0], Say::Text("9 to 5.".into()));

@@ -38,6 +38,8 @@ pub fn origin_of(headers: &HeaderMap) -> Option<String> {
 
 /// Finds the deployment and checks the page origin against it. A request without `Origin`
 /// is not from a browser page, so there is no page to protect and it is let through.
+/// An unpublished deployment is refused after the origin check, so a page that may not use
+/// it learns nothing about its state.
 pub fn check_deployment<'a>(
     config: &'a Config,
     org_id: Option<&String>,
@@ -72,6 +74,11 @@ pub fn check_deployment<'a>(
             ErrorCode::OriginNotAllowed,
             format!("origin {o} is not allowed by deployment {name}; add it to allowed_origins"),
         )),
+        _ if !d.published => Err(Refusal(
+            StatusCode::NOT_FOUND,
+            ErrorCode::DeploymentUnpublished,
+            format!("deployment {name} is not published"),
+        )),
         _ => Ok(d),
     }
 }
@@ -95,10 +102,15 @@ pub async fn deployment_config(
                 org_id: d.org_id.clone(),
                 deployment_name: d.name.clone(),
                 protocol_version: PROTOCOL_VERSION,
-                branding: (&d.branding).into(),
+                branding: d.branding_for(q.get("language").map(String::as_str)),
                 auth: d.auth.mode,
-                prechat_form: None,
-                business_hours: None,
+                prechat_form: d.prechat.as_ref().map(|p| p.to_wire()),
+                // From the clock at request time; the response may be cached for 60 s, but
+                // the widget flips at `nextChangeAt` by itself.
+                business_hours: d
+                    .business_hours
+                    .as_ref()
+                    .map(|h| h.status(state.engine.clock.now_ms())),
             };
             let mut r = Json(body).into_response();
             r.headers_mut().insert(

@@ -8,7 +8,8 @@
 //! - [`lifecycle`]: waiting (rules), assigning, ending, rebuilding; [`transfer`]: transfers
 //!   and reopened conversations.
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
-//! - [`session`]: create, resume, context and send in conversations (both sockets use it).
+//! - [`session`]: create, resume and send in conversations (both sockets use it);
+//!   [`context`]: `setContext` checked against the deployment's pre-chat form.
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
 //! - [`identity`]: verified visitors' identity tokens (JWT) and their expiry.
 //! - [`http`]: config endpoint, console, health, admin; [`metrics`]: report and Prometheus.
@@ -20,6 +21,7 @@ pub mod bot;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod engine;
 pub mod error;
 pub mod http;

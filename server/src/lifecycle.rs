@@ -178,7 +178,8 @@ impl Ctx {
         }
         if let Some(text) = say {
             let (sender, name) = speaker(&config, &s);
-            entries.push(said(sender, &name, text));
+            let params = inner.store.auto_response_parameters(id)?;
+            entries.push(said(sender, &name, crate::context::fill(&text, &params)));
         }
         let update = Update {
             status: Some(SessionStatus::Waiting),

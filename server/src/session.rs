@@ -1,8 +1,6 @@
 //! Conversation operations of both sockets: create, resume and send (ending is in `lifecycle.rs`).
 
-use std::collections::BTreeMap;
-
-use em_protocol::agent::{PageContext, ToAgent};
+use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
 use em_protocol::{
     ConversationId, EndUserId, EntryId, EntryPayload, ErrorCode, MAX_TEXT_CHARS, Participant, Role,
@@ -129,39 +127,6 @@ impl Engine {
             } else {
                 ctx.reopen_if_stale(inner, &s)
             }
-        })
-        .await
-    }
-
-    /// `setContext`: merges pre-chat and hidden fields and the page into the conversation's
-    /// context (read by routing rules and shown to the agent).
-    pub async fn set_context(
-        &self,
-        v: Visitor,
-        id: ConversationId,
-        prechat: BTreeMap<String, String>,
-        hidden: BTreeMap<String, String>,
-        page: Option<PageContext>,
-    ) -> Result<()> {
-        for (k, value) in prechat.iter().chain(&hidden) {
-            if k.is_empty() || k.len() > 100 || value.chars().count() > 1000 {
-                return Err(Error::peer(
-                    ErrorCode::BadFrame,
-                    format!(
-                        "field {k:?}: names are 1 to 100 bytes, values at most 1000 characters"
-                    ),
-                ));
-            }
-        }
-        self.run(move |inner, _| {
-            let s = owned_session(inner, &v, id)?;
-            let mut context = s.context;
-            context.prechat_fields.extend(prechat);
-            context.hidden_fields.extend(hidden);
-            if page.is_some() {
-                context.page = page;
-            }
-            inner.store.set_context(id, &context)
         })
         .await
     }
@@ -306,7 +271,7 @@ fn owns(v: &Visitor, s: &Session) -> bool {
 }
 
 /// The session if this visitor owns it; otherwise `not_found`, never revealing that it exists.
-fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
+pub(crate) fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if owns(v, &s) => Ok(s),
         _ => Err(Error::peer(

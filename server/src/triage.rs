@@ -80,10 +80,15 @@ impl Ctx {
             s.bot_state.clone().unwrap_or_else(|| "menu".into())
         };
         let turn = bot::reply(bot, &state, text, &s.context.variables);
+        let params = if first {
+            inner.store.auto_response_parameters(id)?
+        } else {
+            Default::default()
+        };
         let says = if first && !turn.matched {
-            bot::greet(bot) // a first "hi" gets the greeting and the menu, not "I did not get that"
+            bot::greet(bot, &params) // a first "hi" gets the greeting and the menu, not "I did not get that"
         } else if first {
-            let mut says = vec![Say::Text(bot.greeting.clone())];
+            let mut says = vec![bot::greeting(bot, &params)];
             says.extend(turn.say.clone());
             says
         } else {

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::config::{Config, Deployment};
+use crate::context::ContextUpdate;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{check_deployment, origin_of};
@@ -154,11 +155,17 @@ impl VisitorSocket {
                 prechat_fields,
                 hidden_fields,
                 page,
-                ..
+                session_context,
+                auto_response_parameters,
             } => {
-                engine
-                    .set_context(v, conversation_id, prechat_fields, hidden_fields, page)
-                    .await
+                let update = ContextUpdate {
+                    prechat_fields,
+                    hidden_fields,
+                    page,
+                    session_context,
+                    auto_response_parameters,
+                };
+                engine.set_context(v, conversation_id, update, out).await
             }
             ToServer::Typing {
                 conversation_id,

@@ -16,6 +16,8 @@ pub struct BrandingConfig {
     pub font_family: String,
     pub button_label: String,
     pub input_placeholder: String,
+    /// Tag of the language these words are in; `[deployment.labels.<lang>]` add others.
+    pub language: String,
 }
 
 impl Default for BrandingConfig {
@@ -30,6 +32,7 @@ impl Default for BrandingConfig {
             font_family: String::new(),
             button_label: "Chat with an agent".into(),
             input_placeholder: "Type your message".into(),
+            language: "en".into(),
         }
     }
 }
@@ -46,7 +49,7 @@ impl From<&BrandingConfig> for Branding {
             font_family: b.font_family.clone(),
             button_label: b.button_label.clone(),
             input_placeholder: b.input_placeholder.clone(),
-            language: String::new(),
+            language: b.language.clone(),
         }
     }
 }

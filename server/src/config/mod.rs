@@ -1,7 +1,7 @@
 //! The deployments file (TOML): deployments, queues, agents, routing and admin settings,
 //! validated at start and on every reload.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -10,15 +10,19 @@ use crate::error::{Error, Result};
 mod auth;
 mod bot;
 mod branding;
+mod labels;
 mod origin;
 mod password;
+mod prechat;
 mod rules;
 
 pub use auth::{AuthConfig, VerifyingKey};
 pub use bot::{BotConfig, Intent};
 pub use branding::BrandingConfig;
+pub use labels::LabelsConfig;
 pub use origin::OriginPattern;
 pub use password::{DEFAULT_ITERATIONS, PasswordHash};
+pub use prechat::{FieldConfig, Kind as FieldKind, PrechatConfig};
 pub use rules::{BusinessHours, Route, RoutingRule};
 
 /// Everything the server is configured with. Replaced as a whole on reload.
@@ -74,6 +78,14 @@ pub struct Deployment {
     pub routing_rule: Vec<RoutingRule>,
     pub bot: Option<BotConfig>,
     pub business_hours: Option<BusinessHours>,
+    /// `false`: the config endpoint and the socket refuse it with `deployment_unpublished`.
+    #[serde(default = "default_published")]
+    pub published: bool,
+    /// `[deployment.prechat]`; without it, `setContext` field names are not checked.
+    pub prechat: Option<PrechatConfig>,
+    /// `[deployment.labels.<lang>]`: the branding's words in other languages.
+    #[serde(default)]
+    pub labels: BTreeMap<String, LabelsConfig>,
     /// `[deployment.auth]`: anonymous (default) or verified visitors.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -115,6 +127,9 @@ pub struct Agent {
     pub hash: Option<PasswordHash>,
 }
 
+fn default_published() -> bool {
+    true
+}
 fn default_handle_seconds() -> u64 {
     300
 }
@@ -243,7 +258,7 @@ impl Config {
                     return Err((
                         at("when"),
                         format!(
-                            "{k:?} is not prechat.<field>, hidden.<field>, page.url, page.title or var.<name>"
+                            "{k:?} is not prechat.<field>, hidden.<field>, session.<name>, page.url, page.title or var.<name>"
                         ),
                     ));
                 }
@@ -256,6 +271,11 @@ impl Config {
                 h.validate()
                     .map_err(|(f, m)| (at(&format!("business_hours.{f}")), m))?;
             }
+            if let Some(p) = &d.prechat {
+                p.validate()
+                    .map_err(|(f, m)| (at(&format!("prechat.{f}")), m))?;
+            }
+            labels::validate(&d.branding, &d.labels).map_err(|(f, m)| (at(&f), m))?;
             d.auth
                 .validate(base)
                 .map_err(|(f, m)| (at(&format!("auth.{f}")), m))?;

@@ -16,6 +16,7 @@ use crate::config::Route;
 use crate::error::{Error, Result};
 
 mod metrics;
+mod params;
 mod rows;
 mod schema;
 
@@ -264,7 +265,12 @@ impl Store {
                  ORDER BY created_at DESC, rowid DESC LIMIT 1",
             )?
             .query_row(
-                params![end_user.to_string(), org_id, deployment_name, enum_str(&SessionStatus::Ended)],
+                params![
+                    end_user.to_string(),
+                    org_id,
+                    deployment_name,
+                    enum_str(&SessionStatus::Ended)
+                ],
                 |r| r.get(0),
             )
             .optional()?;
@@ -370,9 +376,14 @@ impl Store {
         )
     }
 
+    /// Replaces the context; the auto-response parameters stored beside it stay.
     pub fn set_context(&self, id: ConversationId, ctx: &ConversationContext) -> Result<()> {
         self.exec(
-            "UPDATE messaging_session SET context_json = ?2 WHERE conversation_id = ?1",
+            "UPDATE messaging_session SET context_json = CASE
+                 WHEN json_type(context_json, '$.autoResponseParameters') IS NULL THEN ?2
+                 ELSE json_set(?2, '$.autoResponseParameters',
+                               json(json_extract(context_json, '$.autoResponseParameters')))
+             END WHERE conversation_id = ?1",
             params![id.to_string(), json(ctx)],
         )
     }
