@@ -1,6 +1,6 @@
 //! Start-up: read the deployment config the loader fetched, mount, fire Ready.
 
-use em_protocol::{DeploymentConfig, ErrorCode};
+use em_protocol::{AuthMode, DeploymentConfig, ErrorCode, OutsideHours};
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 use web_sys::Element;
@@ -11,7 +11,8 @@ use crate::events;
 use crate::json::{self, Json};
 use crate::runtime::Runtime;
 use crate::settings::{self, InitArgs, Settings};
-use crate::state::{Msg, State};
+use crate::state::Prechat;
+use crate::state::{Hours, Msg, State, WindowState};
 use crate::storage;
 use crate::view::{View, ViewConfig};
 use crate::wire;
@@ -46,12 +47,33 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
         header_color: b.header_color.clone(),
         accent_color: b.accent_color.clone(),
         font_family: b.font_family.clone(),
+        inline: settings.inline,
     };
     let key = settings::storage_key(&args);
     let mut state = State::new(storage::load(&key), &b.agent_display_name);
     state.restore_outbox(storage::load_outbox(&key));
     state.seed((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
     state.button_hidden = settings.hide_chat_button_on_load;
+    state.verified = config.auth == AuthMode::Verified;
+    state.hours = config.business_hours.map(|h| Hours {
+        open: h.open,
+        offline_button: h.outside_hours == OutsideHours::Offline,
+    });
+    state.inline = settings.inline;
+    state.participant_lines = settings.participant_lines;
+    state.input_with_bot = settings.input_with_bot;
+    if settings.minimize_on_new_tab
+        && state.window == WindowState::Maximized
+        && storage::first_page_in_tab()
+    {
+        state.window = WindowState::Minimized;
+    }
+    let hidden = state.launcher_hidden();
+    // The pre-chat form; display `Session` brings back what this browser session submitted.
+    let form = config.prechat_form.clone().unwrap_or_default();
+    let (prechat, values) = Prechat::new(form, storage::load_prechat(&key).as_deref());
+    state.prechat = prechat;
+    state.context.prechat = values;
     // The page the visitor chats from, for routing rules and the agent's context panel.
     state.context.page = Some(em_protocol::agent::PageContext {
         url: window.location().href().unwrap_or_default(),
@@ -60,11 +82,10 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     let rt = Runtime::start(state, settings::socket_url(&args), key, |dispatch| {
         View::new(&doc, &mount, &view_config, dispatch)
     })?;
-    let visibility = if settings.hide_chat_button_on_load {
-        "Hide"
-    } else {
-        "Show"
-    };
+    if let Some(h) = &config.business_hours {
+        rt.at(h.next_change_at, Msg::BusinessHoursBoundary);
+    }
+    let visibility = if hidden { "Hide" } else { "Show" };
     events::dispatch(
         "onEmbeddedMessagingButtonCreated",
         &events::to_js(&events::ButtonCreatedDetail {

@@ -20,7 +20,7 @@ export interface EmbeddedMessagingSettings {
   hideChatButtonOnLoad?: boolean;
   /** `"<bottom>, <right>"` CSS lengths, e.g. `"25px, 30px"` or `"1%, 1%"`. */
   chatButtonPosition?: string;
-  displayMode?: "inline";
+  displayMode?: "inline" | "embedded";
   targetElement?: HTMLElement;
   disableInlineAutoLaunch?: boolean;
   enableUserInputForConversationWithBot?: boolean;

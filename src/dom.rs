@@ -56,7 +56,12 @@ pub fn icon(parent: &Element, path: &str) -> Result<(), Error> {
 
 /// Set or remove the boolean `hidden` attribute.
 pub fn set_hidden(e: &Element, hidden: bool) {
-    let _ = e.toggle_attribute_with_force("hidden", hidden);
+    set_flag(e, "hidden", hidden);
+}
+
+/// A boolean attribute present (`""`) or absent.
+pub fn set_flag(e: &Element, name: &str, on: bool) {
+    let _ = e.toggle_attribute_with_force(name, on);
 }
 
 /// A constructable stylesheet (works under a strict `style-src` CSP).

@@ -3,7 +3,7 @@
 //! Each `detail` is a small `Serialize` struct written once through serde-wasm-bindgen's
 //! JSON-compatible serializer (plain objects, `null` for `None`), in the shapes of API.md.
 
-use em_protocol::ConversationEntry;
+use em_protocol::{ConversationEntry, PrechatDisplay};
 use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit};
@@ -28,6 +28,12 @@ pub fn name(event: &Event) -> &'static str {
         Event::ConversationRouted(_) => "onEmbeddedMessagingConversationRouted",
         Event::FirstBotMessageSent => "onEmbeddedMessagingFirstBotMessageSent",
         Event::UnreadCountChanged(_) => "onEmbeddedMessagingUnreadCountChanged",
+        Event::PrechatLoaded(_) => "onEmbeddedMessagingPreChatLoaded",
+        Event::PrechatSubmitted(_) => "onEmbeddedMessagingPreChatSubmitted",
+        Event::Ready => "onEmbeddedMessagingReady",
+        Event::IdentityTokenExpired => "onEmbeddedMessagingIdentityTokenExpired",
+        Event::BusinessHoursStarted => "onEmbeddedMessagingBusinessHoursStarted",
+        Event::BusinessHoursEnded => "onEmbeddedMessagingBusinessHoursEnded",
     }
 }
 
@@ -87,6 +93,13 @@ struct UnreadDetail {
     unread_count: u32,
 }
 
+/// `onEmbeddedMessagingPreChatLoaded` / `…Submitted`: `{ prechatDisplay }`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrechatDetail {
+    prechat_display: &'static str,
+}
+
 /// `onEmbeddedMessagingButtonCreated`: `{ buttonVisibility: "Show" | "Hide" }`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,6 +135,12 @@ pub fn detail(event: &Event) -> JsValue {
             conversation_entry: ConversationEntryDetail::new(e),
         }),
         Event::UnreadCountChanged(n) => to_js(&UnreadDetail { unread_count: *n }),
+        Event::PrechatLoaded(display) | Event::PrechatSubmitted(display) => to_js(&PrechatDetail {
+            prechat_display: match display {
+                PrechatDisplay::Conversation => "Conversation",
+                PrechatDisplay::Session => "Session",
+            },
+        }),
         _ => js_sys::Object::new().into(),
     }
 }

@@ -31,7 +31,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::runtime::Runtime;
 use crate::settings::{InitArgs, Settings};
-use crate::state::{Msg, State, WindowState};
+use crate::state::{ContextKind, Msg, State, WindowState};
 
 /// The handle the loader forwards API calls to.
 #[wasm_bindgen]
@@ -103,10 +103,91 @@ impl Widget {
         true
     }
 
+    /// `userVerificationAPI.setIdentityToken({ identityTokenType: "JWT", identityToken })`:
+    /// false (with a console message, never a throw) unless the deployment is verified and
+    /// the token is a JWT that has not expired. The server verifies its signature.
+    #[wasm_bindgen(js_name = setIdentityToken)]
+    pub fn set_identity_token(&self, arg: JsValue) -> bool {
+        const M: &str = "userVerificationAPI.setIdentityToken: ";
+        let refuse = |why: &str| {
+            console::error(&(M.to_owned() + why));
+            false
+        };
+        if self.rt.with_state(|s| s.verified) != Some(true) {
+            return refuse(
+                "this deployment does not use user verification, so the token is ignored. Turn on verified mode for the deployment on the server, or don't call it.",
+            );
+        }
+        let kind = settings::prop(&arg, "identityTokenType").as_string();
+        let token = settings::prop(&arg, "identityToken").as_string();
+        let (Some("JWT"), Some(token)) = (kind.as_deref(), token) else {
+            return refuse("pass { identityTokenType: \"JWT\", identityToken: \"<the JWT>\" }.");
+        };
+        match state::check_token(&token, js_sys::Date::now()) {
+            Ok(()) => {
+                self.rt.dispatch(Msg::IdentityTokenSet(token));
+                true
+            }
+            Err(why) => refuse(&("the token ".to_owned() + why + "; pass a fresh JWT.")),
+        }
+    }
+
+    /// `userVerificationAPI.clearSession(end?)`: forgets the identity and the conversation in
+    /// every tab and fires Ready again; `true` also ends the conversation on the server.
+    #[wasm_bindgen(js_name = clearSession)]
+    pub fn clear_session(&self, end: JsValue) -> Promise {
+        self.rt.dispatch(Msg::ClearSessionRequested {
+            end: end.as_bool() == Some(true),
+        });
+        Promise::resolve(&JsValue::UNDEFINED)
+    }
+
+    /// `utilAPI.setSessionContext(obj)`: variables for the bot, routing and the agent.
+    #[wasm_bindgen(js_name = setSessionContext)]
+    pub fn set_session_context(&self, obj: JsValue) {
+        self.set_context("utilAPI.setSessionContext", ContextKind::Session, &obj);
+    }
+
+    /// `autoResponseAPI.setAutoResponseParameters(obj)`: merged into automated messages.
+    #[wasm_bindgen(js_name = setAutoResponseParameters)]
+    pub fn set_auto_response_parameters(&self, obj: JsValue) {
+        self.set_context(
+            "autoResponseAPI.setAutoResponseParameters",
+            ContextKind::AutoResponse,
+            &obj,
+        );
+    }
+
+    /// `autoResponseAPI.removeAutoResponseParameters(names)`.
+    #[wasm_bindgen(js_name = removeAutoResponseParameters)]
+    pub fn remove_auto_response_parameters(&self, names: JsValue) {
+        if let Some(remove) =
+            settings::names("autoResponseAPI.removeAutoResponseParameters", &names)
+        {
+            self.rt.dispatch(Msg::ContextChanged {
+                kind: ContextKind::AutoResponse,
+                set: Vec::new(),
+                remove,
+            });
+        }
+    }
+
     /// Remove every element, listener, socket and timer of the widget.
     #[wasm_bindgen(js_name = removeAllComponents)]
     pub fn remove_all_components(&self) {
         self.rt.shut_down();
+    }
+}
+
+impl Widget {
+    fn set_context(&self, method: &str, kind: ContextKind, obj: &JsValue) {
+        if let Some(set) = settings::pairs(method, obj) {
+            self.rt.dispatch(Msg::ContextChanged {
+                kind,
+                set,
+                remove: Vec::new(),
+            });
+        }
     }
 }
 

@@ -35,6 +35,11 @@ if (window.embeddedservice_bootstrap) {
       });
     }
 
+    // A call with no answer to wait for (returns undefined): run now, or queue until Ready.
+    function later(name, method, args) {
+      whenReady(name, method, args).catch(function (e) { console.error(EM_P + e); });
+    }
+
     // Before Ready, showing/hiding the button is a setting for when it is created.
     function buttonVisibility(hidden) {
       if (handle) return hidden ? handle.hideChatButton() : handle.showChatButton();
@@ -167,6 +172,7 @@ if (window.embeddedservice_bootstrap) {
         launchChat: function () { return whenReady("utilAPI.launchChat", "launchChat", []); },
         sendTextMessage: function (text) { return whenReady("utilAPI.sendTextMessage", "sendTextMessage", [text]); },
         minimizeChat: function () { return whenReady("utilAPI.minimizeChat", "minimizeChat", []); },
+        setSessionContext: function (obj) { later("utilAPI.setSessionContext", "setSessionContext", [obj]); },
         showChatButton: function () { return buttonVisibility(false); },
         hideChatButton: function () { return buttonVisibility(true); },
         removeAllComponents: function () {
@@ -179,6 +185,33 @@ if (window.embeddedservice_bootstrap) {
         }
       }
     };
+    api.userVerificationAPI = {
+      // A boolean at once: before Ready the token is queued (the answer is logged if refused).
+      setIdentityToken: function (t) {
+        if (handle) return handle.setIdentityToken(t);
+        if (failure) return false;
+        later("userVerificationAPI.setIdentityToken", "setIdentityToken", [t]);
+        return true;
+      },
+      clearSession: function (end) { return whenReady("userVerificationAPI.clearSession", "clearSession", [end]); }
+    };
+    api.autoResponseAPI = {
+      setAutoResponseParameters: function (obj) { later("autoResponseAPI.setAutoResponseParameters", "setAutoResponseParameters", [obj]); },
+      removeAutoResponseParameters: function (names) { later("autoResponseAPI.removeAutoResponseParameters", "removeAutoResponseParameters", [names]); }
+    };
+    // Names from the older product: using one says what replaced it instead of failing quietly.
+    function legacy(target, name, owner, instead) {
+      var say = function () {
+        console.error(EM_P + owner + name + " is the legacy Embedded Service (embedded_svc) API and does nothing here; " + instead);
+      };
+      Object.defineProperty(target, name, { configurable: true, enumerable: false, get: function () { say(); }, set: say });
+    }
+    var EVENTS = "listen with window.addEventListener(\"onEmbeddedMessagingReady\", ...) and the other onEmbeddedMessaging* events.";
+    legacy(api, "addEventHandler", "embeddedservice_bootstrap.", EVENTS);
+    legacy(api, "displayHelpButton", "embeddedservice_bootstrap.", "use utilAPI.showChatButton() / hideChatButton().");
+    legacy(api.settings, "displayHelpButton", "embeddedservice_bootstrap.settings.", "use settings.hideChatButtonOnLoad.");
+    legacy(api.settings, "enabledFeatures", "embeddedservice_bootstrap.settings.", "Messaging for Web has one feature set; remove it.");
+    legacy(api.settings, "entryFeature", "embeddedservice_bootstrap.settings.", "Messaging for Web has one feature set; remove it.");
     window.embeddedservice_bootstrap = api;
   })();
 }

@@ -40,6 +40,8 @@ struct Core {
     view: View,
     socket: Option<Socket>,
     retry: Option<Timeout>,
+    /// The business-hours boundary.
+    timer: Option<Timeout>,
     _keepalive: Interval,
     _other_tabs: Option<EventListener>,
     _visibility: Option<EventListener>,
@@ -103,10 +105,16 @@ impl Runtime {
                     return;
                 };
                 let changed = e.key();
-                if changed.as_deref() == Some(key.as_str())
-                    && let Some(record) = e.new_value().as_deref().and_then(storage::parse)
-                {
-                    d(Msg::StoredRecordChanged(record));
+                if changed.as_deref() == Some(key.as_str()) {
+                    match e.new_value() {
+                        Some(text) => {
+                            if let Some(record) = storage::parse(&text) {
+                                d(Msg::StoredRecordChanged(record));
+                            }
+                        }
+                        // Removed: another tab called clearSession.
+                        None => d(Msg::StoredRecordCleared),
+                    }
                 } else if changed.as_deref() == Some(outbox_key.as_str()) {
                     let outbox = e.new_value().map(|v| storage::parse_outbox(&v));
                     d(Msg::StoredOutboxChanged(outbox.unwrap_or_default()));
@@ -127,6 +135,7 @@ impl Runtime {
             view,
             socket: None,
             retry: None,
+            timer: None,
             _keepalive: keepalive,
             _other_tabs: other_tabs,
             _visibility: visibility,
@@ -159,6 +168,18 @@ impl Runtime {
         promise
     }
 
+    /// Dispatch `msg` at `at_ms` (ms since the epoch), if a timer reaches that far (~24 days).
+    pub fn at(&self, at_ms: i64, msg: Msg) {
+        let delay = at_ms - js_sys::Date::now() as i64;
+        if let (Ok(delay), Some(core)) =
+            (u32::try_from(delay), self.inner.core.borrow_mut().as_mut())
+            && delay <= i32::MAX as u32
+        {
+            let d = core.dispatch.clone();
+            core.timer = Some(Timeout::new(delay, move || d(msg)));
+        }
+    }
+
     /// Read the state (`None` after `shut_down`).
     pub fn with_state<T>(&self, f: impl FnOnce(&State) -> T) -> Option<T> {
         self.inner
@@ -174,13 +195,6 @@ impl Runtime {
         let core = self.inner.core.borrow_mut().take();
         drop(core);
         self.inner.queue.borrow_mut().clear();
-    }
-
-    /// Forget the stored identity and conversation.
-    pub fn clear_storage(&self) {
-        if let Some(core) = self.inner.core.borrow().as_ref() {
-            storage::clear(&core.storage_key);
-        }
     }
 }
 
@@ -280,6 +294,20 @@ impl Core {
                 Effect::ClearInput => self.view.clear_input(),
                 Effect::Announce(text) => self.view.announce(&text),
                 Effect::Warn(text) => console::warn(&text),
+                Effect::RememberPrechat(values) => {
+                    storage::save_prechat(&self.storage_key, &values)
+                }
+                Effect::Disconnect => {
+                    self.socket = None;
+                    self.retry = None;
+                }
+                Effect::ClearStorage => {
+                    storage::clear(&self.storage_key);
+                    self.saved = self.state.persisted();
+                    self.saved_outbox = storage::write_outbox(&[]);
+                    self.persist = false;
+                    self.persist_outbox = false;
+                }
                 Effect::Blink(on) => {
                     let d = self.dispatch.clone();
                     self.blink = on.then(|| Interval::new(1000, move || d(Msg::BlinkTick)));

@@ -35,10 +35,23 @@ pub struct Settings {
     pub button_position: Option<(String, String)>,
     pub target_element: Option<Element>,
     pub dev_mode: bool,
+    /// `displayMode: 'inline'`: the window lives in `targetElement`, with no floating button.
+    pub inline: bool,
+    /// Inline: don't open the conversation on load (the page calls `launchChat()`).
+    pub no_inline_auto_launch: bool,
+    /// `enableUserInputForConversationWithBot` (default true): the composer stays usable
+    /// while the bot leads.
+    pub input_with_bot: bool,
+    /// `shouldOpenLinksInSameTab`.
+    pub links_same_tab: bool,
+    /// `shouldShowParticipantChgEvntInConvHist`: "agent joined/left" lines in the history.
+    pub participant_lines: bool,
+    /// `shouldMinimizeWindowOnNewTab`: an open conversation starts minimized in a new page.
+    pub minimize_on_new_tab: bool,
 }
 
 /// `obj[key]`; `undefined` when `obj` is not an object or the getter throws.
-fn prop(obj: &JsValue, key: &str) -> JsValue {
+pub fn prop(obj: &JsValue, key: &str) -> JsValue {
     if !obj.is_object() {
         return JsValue::UNDEFINED;
     }
@@ -76,6 +89,46 @@ fn setting<T>(
     got
 }
 
+/// A page object `{ name: value }` as pairs: strings as they are, other values as JSON
+/// (`{ items: 2 }` → `"2"`). Not an object → a console error naming `method`, and `None`.
+pub fn pairs(method: &str, obj: &JsValue) -> Option<Vec<(String, String)>> {
+    if !obj.is_object() || js_sys::Array::is_array(obj) {
+        console::error(&(method.to_owned() + ": pass an object such as { name: \"value\" }."));
+        return None;
+    }
+    let mut out = Vec::new();
+    for entry in js_sys::Object::entries(obj.unchecked_ref()).iter() {
+        let entry: js_sys::Array = entry.unchecked_into();
+        let (key, value) = (entry.get(0).as_string().unwrap_or_default(), entry.get(1));
+        let value = value.as_string().or_else(|| {
+            js_sys::JSON::stringify(&value)
+                .ok()
+                .and_then(|s| s.as_string())
+        });
+        match value {
+            Some(v) => out.push((key, v)),
+            None => console::error(
+                &(method.to_owned() + ": \"" + &key + "\" was skipped: its value is not JSON."),
+            ),
+        }
+    }
+    Some(out)
+}
+
+/// A page array of names (`["a", "b"]`). Anything else → a console error, and `None`.
+pub fn names(method: &str, list: &JsValue) -> Option<Vec<String>> {
+    if !js_sys::Array::is_array(list) {
+        console::error(&(method.to_owned() + ": pass an array of names such as [\"name\"]."));
+        return None;
+    }
+    Some(
+        js_sys::Array::from(list)
+            .iter()
+            .filter_map(|v| v.as_string())
+            .collect(),
+    )
+}
+
 fn string(obj: &JsValue, name: &str, fix: &str) -> Option<String> {
     setting(obj, name, "a string", fix, JsValue::as_string)
 }
@@ -108,8 +161,30 @@ impl Settings {
                 .filter(|l| !l.is_empty()),
             hide_chat_button_on_load: flag(value, "hideChatButtonOnLoad"),
             dev_mode: flag(value, "devMode"),
+            no_inline_auto_launch: flag(value, "disableInlineAutoLaunch"),
+            input_with_bot: setting(
+                value,
+                "enableUserInputForConversationWithBot",
+                "a boolean",
+                "true or false",
+                JsValue::as_bool,
+            ) != Some(false),
+            links_same_tab: flag(value, "shouldOpenLinksInSameTab"),
+            participant_lines: flag(value, "shouldShowParticipantChgEvntInConvHist"),
+            minimize_on_new_tab: flag(value, "shouldMinimizeWindowOnNewTab"),
+            // Sessions are always per deployment here (one stored record per org +
+            // deployment), which is what `restrictSessionOnMessagingChannel` asks for.
             ..Settings::default()
         };
+        match string(value, "displayMode", "\"inline\" or \"embedded\"").as_deref() {
+            Some("inline") => s.inline = true,
+            None | Some("embedded") => {}
+            Some(other) => console::warn(
+                &("settings.displayMode \"".to_owned()
+                    + other
+                    + "\" is not \"inline\" or \"embedded\"; using the floating button."),
+            ),
+        }
         const POSITION: &str = "\"<bottom>, <right>\" in CSS lengths (e.g. \"25px, 30px\")";
         if let Some(p) = string(value, "chatButtonPosition", POSITION) {
             s.button_position = parse_position(&p);

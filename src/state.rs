@@ -14,11 +14,17 @@ use em_protocol::{
 mod context;
 mod frames;
 mod health;
+mod hours;
+mod identity;
 mod lines;
 mod outbox;
+mod prechat;
 mod tabs;
 
 pub use context::{Context, ContextKind};
+pub use hours::Hours;
+pub use identity::check_token;
+pub use prechat::{PageValue, Prechat};
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
@@ -144,6 +150,14 @@ pub enum Event {
     FirstBotMessageSent,
     /// Ours: agent/bot messages not yet seen because the window was not open.
     UnreadCountChanged(u32),
+    // Pre-chat form (state/prechat.rs).
+    PrechatLoaded(em_protocol::PrechatDisplay),
+    PrechatSubmitted(em_protocol::PrechatDisplay),
+    /// `onEmbeddedMessagingReady` again, after `clearSession`.
+    Ready,
+    IdentityTokenExpired,
+    BusinessHoursStarted,
+    BusinessHoursEnded,
 }
 
 /// Something that happened: a click, a frame, a timer.
@@ -218,6 +232,31 @@ pub enum Msg {
     ButtonVisibilityRequested {
         hidden: bool,
     },
+    /// `userVerificationAPI.setIdentityToken` with a token `check_token` accepted.
+    IdentityTokenSet(String),
+    /// `userVerificationAPI.clearSession(end)`.
+    ClearSessionRequested {
+        end: bool,
+    },
+    /// Another tab cleared the session (its stored record was removed).
+    StoredRecordCleared,
+    /// The visitor ended the conversation (header button).
+    EndConversationClicked,
+    /// The business-hours boundary `nextChangeAt` passed.
+    BusinessHoursBoundary,
+    /// The visitor started or stopped typing in the composer.
+    Typing(bool),
+    // Pre-chat form (state/prechat.rs).
+    /// The visitor submitted the pre-chat form: one value per visible field, in order.
+    PrechatSubmitted {
+        values: Vec<String>,
+    },
+    /// `prechatAPI.setVisiblePrechatFields` / `unsetVisiblePrechatFields` (already checked):
+    /// name, value, editable by the visitor.
+    PrechatPrefilled {
+        set: Vec<(String, String, bool)>,
+        remove: Vec<String>,
+    },
     /// The page or the pre-chat form set (and removed) context values; already validated.
     ContextChanged {
         kind: ContextKind,
@@ -252,6 +291,12 @@ pub enum Effect {
     Warn(String),
     /// Start (true) or stop the title blink (`BlinkTick` every second).
     Blink(bool),
+    /// Pre-chat display `Session`: remember the submitted values (JSON) in sessionStorage.
+    RememberPrechat(String),
+    /// Close the socket and stay offline (no retry).
+    Disconnect,
+    /// Remove the stored record and outbox (clearSession; other tabs follow).
+    ClearStorage,
 }
 
 /// The whole widget state.
@@ -312,6 +357,26 @@ pub struct State {
     agent_fallback_name: String,
     /// Sent with `setContext` whenever the conversation opens and when it changes.
     pub context: Context,
+    /// The deployment's pre-chat form and whether it was filled (state/prechat.rs).
+    pub prechat: Prechat,
+    /// The deployment requires verified visitors (`auth: "verified"`).
+    pub verified: bool,
+    /// The page's identity token: memory only, never stored.
+    identity_token: Option<String>,
+    /// The server said the token expired; the next one goes out as `identify`.
+    token_expired: bool,
+    /// The deployment's business hours, if it has any.
+    pub hours: Option<Hours>,
+    /// The visitor is typing (as last told to the server).
+    typing: bool,
+    /// Who is typing on the other side (agent or bot display name).
+    pub other_typing: Option<String>,
+    /// Page settings the core needs (see `settings.rs`).
+    pub inline: bool,
+    pub participant_lines: bool,
+    pub input_with_bot: bool,
+    /// The bot (not a person) leads the conversation now.
+    pub bot_leads: bool,
 }
 
 impl State {
@@ -356,6 +421,17 @@ impl State {
             epoch: 0,
             agent_fallback_name: agent_fallback_name.to_owned(),
             context: Context::default(),
+            prechat: Prechat::default(),
+            verified: false,
+            identity_token: None,
+            token_expired: false,
+            hours: None,
+            typing: false,
+            other_typing: None,
+            inline: false,
+            participant_lines: true,
+            input_with_bot: true,
+            bot_leads: false,
         }
     }
 
@@ -375,6 +451,7 @@ impl State {
     /// The status line under the title.
     pub fn status_text(&self) -> String {
         match self.link {
+            _ if self.prechat_shown() => "Fill in the form to start".into(),
             Link::Backoff | Link::Connecting | Link::Handshaking | Link::Joining
                 if self.was_live =>
             {
@@ -387,7 +464,10 @@ impl State {
             | Link::Backoff => "Connecting…".into(),
             Link::Live => match (self.session, &self.agent) {
                 (Some(SessionStatus::Ended), _) => "Conversation ended".into(),
-                (_, Some(name)) => name.clone() + " joined",
+                (_, Some(name)) => match &self.other_typing {
+                    Some(who) => who.clone() + " is typing…",
+                    None => name.clone() + " joined",
+                },
                 (
                     Some(SessionStatus::Waiting | SessionStatus::Active | SessionStatus::Inactive),
                     None,
@@ -433,6 +513,10 @@ impl State {
                     WindowState::Closed => {}
                     WindowState::Maximized => fx.push(Effect::Emit(Event::WindowMaximized)),
                     WindowState::Minimized => fx.push(Effect::Emit(Event::WindowMinimized)),
+                }
+                if self.inline && self.window == WindowState::Closed {
+                    // Inline: the window is the widget; it opens on load unless told not to.
+                    self.open(&mut fx);
                 }
                 // A conversation to resume, an open window, or messages left to send.
                 if self.conversation_id.is_some()
@@ -480,6 +564,8 @@ impl State {
             } => {
                 if self.send_text(text, entry_id, now, &mut fx) {
                     fx.push(Effect::ClearInput);
+                    // The message itself ends "typing" for the agent.
+                    self.typing = false;
                 }
             }
             Msg::SendTextRequested {
@@ -586,6 +672,36 @@ impl State {
                     fx.push(Effect::ScheduleRetry { delay_ms });
                 }
             }
+            Msg::IdentityTokenSet(token) => self.set_identity_token(token, &mut fx),
+            Msg::ClearSessionRequested { end } => self.clear_session(end, &mut fx),
+            Msg::StoredRecordCleared => {
+                // Another tab cleared the session: follow, without clearing storage again.
+                if self.credential.is_some() || self.conversation_id.is_some() {
+                    self.clear_session(false, &mut fx);
+                    fx.retain(|e| *e != Effect::ClearStorage);
+                }
+            }
+            Msg::EndConversationClicked => {
+                if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id)
+                    && self.session != Some(SessionStatus::Ended)
+                {
+                    fx.push(Effect::Send(ToServer::EndConversation { conversation_id }));
+                }
+            }
+            Msg::BusinessHoursBoundary => self.hours_boundary(&mut fx),
+            Msg::Typing(typing) => {
+                if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id)
+                    && typing != self.typing
+                {
+                    self.typing = typing;
+                    fx.push(Effect::Send(ToServer::Typing {
+                        conversation_id,
+                        typing,
+                    }));
+                }
+            }
+            Msg::PrechatSubmitted { values } => self.submit_prechat(values, &mut fx),
+            Msg::PrechatPrefilled { set, remove } => self.prefill_prechat(set, &remove),
             Msg::ContextChanged { kind, set, remove } => {
                 self.change_context(kind, set, &remove, &mut fx)
             }
@@ -601,6 +717,7 @@ impl State {
                 }
             }
         }
+        self.prechat_loaded(&mut fx);
         fx
     }
 
@@ -613,16 +730,21 @@ impl State {
     }
 
     fn connect(&mut self, fx: &mut Vec<Effect>) {
+        if !self.may_connect() {
+            self.link = Link::Offline;
+            return;
+        }
         self.heartbeat_pending = false;
         self.link = Link::Connecting;
         fx.push(Effect::Connect);
     }
 
     fn hello(&self) -> Effect {
+        // Verified: the token is the credential (a stored one is not accepted there).
         Effect::Send(ToServer::Hello {
             protocol_version: PROTOCOL_VERSION,
-            credential: self.credential.clone(),
-            identity_token: None,
+            credential: self.credential.clone().filter(|_| !self.verified),
+            identity_token: self.identity_token.clone().filter(|_| self.verified),
         })
     }
 
@@ -637,6 +759,12 @@ impl State {
         if self.link == Link::Offline {
             self.connect(fx);
         }
+    }
+
+    /// The composer takes input: not while the bot offers choices, if the page said so
+    /// (`enableUserInputForConversationWithBot: false`).
+    pub fn input_enabled(&self) -> bool {
+        self.input_with_bot || !self.bot_leads || self.menu.is_none()
     }
 
     /// `onEmbeddedMessagingConversationOpened` has fired for the current conversation.
@@ -684,6 +812,9 @@ pub fn role_str(role: Role) -> &'static str {
 #[cfg(test)]
 #[path = "state_durable_tests.rs"]
 mod durable_tests;
+#[cfg(test)]
+#[path = "state_session_tests.rs"]
+mod session_tests;
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;

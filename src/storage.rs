@@ -13,6 +13,18 @@ fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
+/// True for the first page this tab shows with the widget (reloads and navigations in the same
+/// tab keep a `sessionStorage` mark): `shouldMinimizeWindowOnNewTab`.
+pub fn first_page_in_tab() -> bool {
+    const MARK: &str = "embeddedMessaging:tab";
+    let Some(s) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) else {
+        return false;
+    };
+    let first = s.get_item(MARK).ok().flatten().is_none();
+    let _ = s.set_item(MARK, "1");
+    first
+}
+
 /// The outbox key beside the record's `key`.
 pub fn outbox_key(key: &str) -> String {
     key.to_owned() + ":outbox"
@@ -117,6 +129,24 @@ pub fn clear(key: &str) {
         let _ = s.remove_item(key);
         let _ = s.remove_item(&outbox_key(key));
     }
+}
+
+/// Pre-chat display `Session`: the values submitted in this browser session, as JSON text
+/// (sessionStorage, under `…:prechat` beside the record's `key`).
+pub fn load_prechat(key: &str) -> Option<String> {
+    session_storage()?
+        .get_item(&(key.to_owned() + ":prechat"))
+        .ok()?
+}
+
+pub fn save_prechat(key: &str, values: &str) {
+    if let Some(s) = session_storage() {
+        let _ = s.set_item(&(key.to_owned() + ":prechat"), values);
+    }
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok().flatten()
 }
 
 #[cfg(test)]

@@ -9,8 +9,10 @@ pub const DOCUMENT_CSS: &str = r#"
 :where(#embeddedMessagingConversationButton){position:fixed;bottom:var(--em-bottom,24px);right:var(--em-right,24px);z-index:var(--eswZIndex,2147483000);box-sizing:border-box;width:60px;height:60px;margin:0;padding:0;border:0;border-radius:50%;display:inline-flex;align-items:center;justify-content:center;background:var(--em-button,#0b5cab);color:#fff;cursor:pointer;box-shadow:0 6px 16px rgba(0,0,0,.18),0 2px 5px rgba(0,0,0,.14);transition:transform .15s ease,box-shadow .15s ease;-webkit-tap-highlight-color:transparent}
 :where(#embeddedMessagingConversationButton):hover{transform:translateY(-2px);box-shadow:0 10px 22px rgba(0,0,0,.22),0 3px 6px rgba(0,0,0,.14)}
 :where(#embeddedMessagingConversationButton):focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:3px}
+:where(#embeddedMessagingConversationButton)[data-offline]{background:#6b7280}
 :where(#embeddedMessagingConversationButton) svg{width:30px;height:30px;fill:currentColor}
 :where(#embeddedMessagingConversationButton .embeddedMessagingUnreadBadge){position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;background:#d92d20;color:#fff;font:700 12px/20px system-ui,sans-serif;text-align:center;box-shadow:0 0 0 2px #fff}
+:where(.embedded-messaging-inline,.embedded-messaging-inline>.embedded-messaging-host){display:block;height:100%}
 :where(#embeddedMessagingConversationButton[hidden],#embeddedMessagingConversationButton .embeddedMessagingUnreadBadge[hidden]){display:none}
 @media (prefers-reduced-motion:reduce){:where(#embeddedMessagingConversationButton){transition:none}}
 "#;
@@ -31,6 +33,9 @@ pub const SHADOW_CSS: &str = r#"
 .status[data-live="true"]::before{background:#34d399}
 .icon-btn{flex:none;width:32px;height:32px;padding:4px;border:0;border-radius:8px;background:transparent;color:inherit;cursor:pointer;display:inline-flex;align-items:center;justify-content:center}
 .icon-btn:hover{background:rgba(255,255,255,.16)}
+.end-btn{flex:none;height:28px;padding:0 10px;border:1px solid rgba(255,255,255,.6);border-radius:14px;background:transparent;color:inherit;font:inherit;font-size:12px;cursor:pointer}
+.end-btn:hover{background:rgba(255,255,255,.16)}
+:host([data-inline]) .window{position:static;width:100%;height:100%;max-width:none;max-height:none;border-radius:0;box-shadow:none;animation:none}
 .icon-btn svg,.send svg,.bar svg{width:20px;height:20px;fill:currentColor}
 button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2px}
 .header button:focus-visible{outline-color:#fff;outline-offset:0}
@@ -54,6 +59,7 @@ button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2
 .composer{flex:none;display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e4e7ec;background:#fff}
 .input{flex:1;min-height:40px;max-height:120px;field-sizing:content;resize:none;margin:0;padding:9px 14px;border:1px solid #cfd4dc;border-radius:20px;font:inherit;color:inherit;background:#fff;line-height:20px}
 .input::placeholder{color:#8a929e}
+.input:disabled{background:#eef0f3;cursor:not-allowed}
 .input:focus{outline:none;border-color:var(--em-accent,#0b5cab);box-shadow:0 0 0 3px color-mix(in srgb,var(--em-accent,#0b5cab) 22%,transparent)}
 .send{flex:none;width:40px;height:40px;border:0;border-radius:50%;background:var(--em-button,#0b5cab);color:#fff;cursor:pointer;display:inline-flex;align-items:center;justify-content:center}
 .send:hover{filter:brightness(1.08)}

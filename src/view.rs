@@ -45,6 +45,8 @@ pub struct ViewConfig {
     pub header_color: String,
     pub accent_color: String,
     pub font_family: String,
+    /// `displayMode: 'inline'`: the window fills the mount element; no floating button.
+    pub inline: bool,
 }
 
 /// The mounted widget DOM: the launcher at once, the window when first needed.
@@ -58,7 +60,7 @@ pub struct View {
     dispatch: Dispatch,
     /// Built on first open (or first announcement): page views that never chat skip it.
     win: Option<Win>,
-    window_shown: Option<(WindowState, bool)>,
+    window_shown: Option<(WindowState, bool, bool)>,
     /// The page's own title while ours blinks in its place.
     page_title: Option<String>,
     unread: u32,
@@ -78,7 +80,14 @@ impl View {
             "div",
             &[
                 ("id", "embedded-messaging"),
-                ("class", "embedded-messaging"),
+                (
+                    "class",
+                    if cfg.inline {
+                        "embedded-messaging-inline"
+                    } else {
+                        "embedded-messaging"
+                    },
+                ),
             ],
         )?;
         apply_branding(&root, cfg);
@@ -154,13 +163,20 @@ impl View {
 
     /// Bring the DOM up to date with `state` (only what changed is touched).
     pub fn render(&mut self, state: &mut State) {
-        let shown = (state.window, state.button_hidden);
+        let shown = (state.window, state.launcher_hidden(), state.closed());
         if self.window_shown != Some(shown) {
             self.window_shown = Some(shown);
-            dom::set_hidden(
-                &self.launcher,
-                state.button_hidden || state.window != WindowState::Closed,
-            );
+            dom::set_hidden(&self.launcher, shown.1);
+            // Outside business hours (with `outside_hours = "offline"`): marked, still usable
+            // (a message waits in the thread for the agents).
+            dom::set_flag(&self.launcher, "data-offline", shown.2);
+            if shown.2 {
+                let _ = self
+                    .launcher
+                    .set_attribute("aria-description", "Offline: agents reply later");
+            } else {
+                let _ = self.launcher.remove_attribute("aria-description");
+            }
             let expanded = if state.window == WindowState::Maximized {
                 "true"
             } else {

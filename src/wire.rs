@@ -7,9 +7,10 @@
 
 use em_protocol::visitor::{ToServer, ToVisitor};
 use em_protocol::{
-    AbstractMessage, Branding, Choices, ChoicesFormat, ConversationEntry, DeploymentConfig,
-    EntryPayload, ErrorCode, ErrorFrame, OptionItem, Participant, ParticipantChange,
-    ParticipantOperation, Role, SessionStatus, StaticContent, TitleItem,
+    AbstractMessage, AuthMode, Branding, BusinessHoursStatus, Choices, ChoicesFormat,
+    ConversationEntry, DeploymentConfig, EntryPayload, ErrorCode, ErrorFrame, OptionItem,
+    OutsideHours, Participant, ParticipantChange, ParticipantOperation, Role, SessionStatus,
+    StaticContent, TitleItem,
 };
 use uuid::Uuid;
 
@@ -203,9 +204,67 @@ pub fn read_config(v: &Json) -> Result<DeploymentConfig, Bad> {
             input_placeholder: opt_string(b, "inputPlaceholder"),
             language: opt_string(b, "language"),
         },
-        auth: Default::default(),
-        prechat_form: None,
-        business_hours: None,
+        auth: if opt_string(v, "auth") == "verified" {
+            AuthMode::Verified
+        } else {
+            AuthMode::Anonymous
+        },
+        prechat_form: read_prechat(get(v, "prechatForm")),
+        business_hours: read_hours(get(v, "businessHours")),
+    })
+}
+
+/// `businessHours` (absent or unreadable → none: the button behaves as always open).
+fn read_hours(h: &Json) -> Option<BusinessHoursStatus> {
+    Some(BusinessHoursStatus {
+        open: h.get("open")?.as_bool()?,
+        next_change_at: get(h, "nextChangeAt").as_i64()?,
+        outside_hours: if opt_string(h, "outsideHours") == "offline" {
+            OutsideHours::Offline
+        } else {
+            OutsideHours::Hide
+        },
+    })
+}
+
+/// `prechatForm` (absent → none), with serde's defaults for missing keys.
+fn read_prechat(v: &Json) -> Option<em_protocol::PrechatForm> {
+    use em_protocol::{FieldKind, HiddenField, PrechatDisplay, PrechatField};
+    fn list<'a>(v: &'a Json, key: &str) -> &'a [Json] {
+        get(v, key).as_array().unwrap_or_default()
+    }
+    let max_length = |f: &Json| uint(f, "maxLength").unwrap_or(0) as u32;
+    matches!(v, Json::Obj(_)).then(|| em_protocol::PrechatForm {
+        display: if opt_string(v, "display") == "Session" {
+            PrechatDisplay::Session
+        } else {
+            PrechatDisplay::Conversation
+        },
+        fields: list(v, "fields")
+            .iter()
+            .map(|f| PrechatField {
+                name: opt_string(f, "name"),
+                label: opt_string(f, "label"),
+                kind: match opt_string(f, "type").as_str() {
+                    "email" => FieldKind::Email,
+                    "choice" => FieldKind::Choice,
+                    _ => FieldKind::Text,
+                },
+                required: get(f, "required").as_bool().unwrap_or(false),
+                max_length: max_length(f),
+                choices: list(f, "choices")
+                    .iter()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect(),
+            })
+            .collect(),
+        hidden_fields: list(v, "hiddenFields")
+            .iter()
+            .map(|f| HiddenField {
+                name: opt_string(f, "name"),
+                max_length: max_length(f),
+            })
+            .collect(),
     })
 }
 

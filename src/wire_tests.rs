@@ -356,3 +356,74 @@ fn stored_record_and_config_round_trip() {
         ))
     );
 }
+
+#[test]
+fn prechat_form_reads_as_the_protocol_crate_writes_it() {
+    // The pre-chat form (both displays, every field kind, hidden fields) reads back exactly as
+    // serde wrote it; a config without one has none, and missing keys take serde's defaults.
+    let form = PrechatForm {
+        display: PrechatDisplay::Session,
+        fields: vec![
+            PrechatField {
+                name: "_firstName".into(),
+                label: "First name".into(),
+                kind: FieldKind::Text,
+                required: true,
+                max_length: 40,
+                choices: vec![],
+            },
+            PrechatField {
+                name: "_email".into(),
+                label: "Email".into(),
+                kind: FieldKind::Email,
+                required: true,
+                max_length: 80,
+                choices: vec![],
+            },
+            PrechatField {
+                name: "Topic".into(),
+                label: "Topic \"quoted\"".into(),
+                kind: FieldKind::Choice,
+                required: false,
+                max_length: 255,
+                choices: vec!["Billing".into(), "Orders".into()],
+            },
+        ],
+        hidden_fields: vec![HiddenField {
+            name: "Plan".into(),
+            max_length: 20,
+        }],
+    };
+    for form in [
+        Some(form.clone()),
+        Some(PrechatForm {
+            display: PrechatDisplay::Conversation,
+            ..form
+        }),
+        Some(PrechatForm::default()),
+        None,
+    ] {
+        let config = DeploymentConfig {
+            org_id: "00D000000000001".into(),
+            deployment_name: "Demo_Prechat".into(),
+            protocol_version: 1,
+            branding: Branding::default(),
+            auth: Default::default(),
+            prechat_form: form,
+            business_hours: None,
+        };
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(
+            read_config(&parse(&json)).map(|c| c.prechat_form),
+            Ok(config.prechat_form),
+            "{json}"
+        );
+    }
+    let sparse = r#"{"orgId":"o","deploymentName":"d","protocolVersion":1,"branding":{},
+        "prechatForm":{"fields":[{"name":"A"}]}}"#;
+    let expected: DeploymentConfig = serde_json::from_str(sparse).unwrap();
+    assert_eq!(
+        read_config(&parse(sparse)).map(|c| c.prechat_form),
+        Ok(expected.prechat_form)
+    );
+}

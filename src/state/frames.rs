@@ -5,17 +5,30 @@ use super::*;
 impl State {
     pub(super) fn frame(&mut self, frame: ToVisitor, fx: &mut Vec<Effect>) {
         match frame {
-            ToVisitor::IdentityTokenExpired { .. } => {}
+            ToVisitor::IdentityTokenExpired { .. } => {
+                self.token_expired = true;
+                fx.push(Effect::Emit(Event::IdentityTokenExpired));
+            }
             ToVisitor::Welcome {
                 end_user_id,
                 credential,
+                conversation_id,
                 ..
             } => {
-                if self.end_user_id != Some(end_user_id)
-                    || self.credential.as_deref() != Some(&credential)
-                {
+                if matches!(self.link, Link::Joining | Link::Live) {
+                    // The answer to `identify`: same visitor, same conversation, carry on.
+                    self.token_expired = false;
+                    return;
+                }
+                // Verified: the token is the credential; nothing secret is stored.
+                let credential = Some(credential).filter(|c| !c.is_empty());
+                if self.conversation_id.is_none() {
+                    // The visitor's open conversation (from another browser, when verified).
+                    self.conversation_id = conversation_id;
+                }
+                if self.end_user_id != Some(end_user_id) || self.credential != credential {
                     self.end_user_id = Some(end_user_id);
-                    self.credential = Some(credential);
+                    self.credential = credential;
                     fx.push(Effect::Persist);
                 }
                 if !self.welcomed_once {
@@ -67,7 +80,17 @@ impl State {
                 }
             }
             ToVisitor::Error(err) => self.error(err, fx),
-            ToVisitor::Pong | ToVisitor::Typing { .. } | ToVisitor::Unknown => {}
+            ToVisitor::Typing {
+                conversation_id,
+                sender_display_name,
+                typing,
+                ..
+            } => {
+                if Some(conversation_id) == self.conversation_id {
+                    self.other_typing = typing.then_some(sender_display_name);
+                }
+            }
+            ToVisitor::Pong | ToVisitor::Unknown => {}
         }
     }
 
@@ -78,6 +101,8 @@ impl State {
                 conversation_id,
                 after_seq: self.unbroken_seq(),
             })),
+            // The pre-chat form creates it once submitted (state/prechat.rs).
+            None if self.prechat_shown() => {}
             None => fx.push(Effect::NewConversationId),
         }
     }
@@ -115,6 +140,19 @@ impl State {
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
             }
+            ErrorCode::IdentityRequired | ErrorCode::IdentityInvalid => self.identity_refused(
+                "userVerificationAPI.setIdentityToken: the server refused the identity token: "
+                    .to_owned()
+                    + &err.message
+                    + ". Set a valid one with setIdentityToken.",
+                false,
+                fx,
+            ),
+            ErrorCode::IdentityExpired => self.identity_refused(
+                "the identity token expired and no fresh one was set in time; the session was cleared. Call userVerificationAPI.setIdentityToken with a new token.".into(),
+                true,
+                fx,
+            ),
             ErrorCode::UnsupportedVersion => {
                 // The server will close; reconnecting cannot help.
                 self.link = Link::Offline;

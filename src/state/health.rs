@@ -21,6 +21,10 @@ impl State {
             self.connect(fx);
             return;
         }
+        if self.link == Link::Joining && self.prechat_shown() {
+            // Welcomed, waiting for the pre-chat form: keep the idle socket alive.
+            fx.push(Effect::Send(ToServer::Ping));
+        }
         if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
             fx.push(Effect::Send(ToServer::Ping));
             for item in self

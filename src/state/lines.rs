@@ -9,6 +9,10 @@ impl State {
         }
         let seq = entry.seq;
         let live = seq > self.live_after;
+        if entry.sender.role != Role::EndUser {
+            // Whoever was typing has said it.
+            self.other_typing = None;
+        }
         if self.seen.binary_search(&seq).is_ok() {
             // The same seq twice; or the echo of our message after its ack: take the server time.
             let at = self
@@ -110,6 +114,8 @@ impl State {
                     } else {
                         change.display_name.clone()
                     };
+                    self.bot_leads = change.participant.role == Role::Chatbot
+                        && change.operation == ParticipantOperation::Add;
                     match change.operation {
                         ParticipantOperation::Add => {
                             self.agent = Some(who.clone());
@@ -126,7 +132,7 @@ impl State {
                 if live {
                     fx.push(Effect::Emit(Event::ParticipantChanged(entry.clone())));
                 }
-                line.map(Body::Notice)
+                line.filter(|_| self.participant_lines).map(Body::Notice)
             }
             EntryPayload::SessionStatusChanged { session_status } => {
                 self.session = Some(*session_status);

@@ -106,6 +106,7 @@ impl State {
     pub(super) fn new_conversation(&mut self, fx: &mut Vec<Effect>) {
         self.forget_conversation();
         self.opened_fired = false;
+        self.prechat_again();
         fx.push(Effect::Persist);
         match self.link {
             Link::Live => {

@@ -6,6 +6,9 @@ use super::*;
 /// The shadow root and everything in it.
 pub(super) struct Win {
     pub(super) shadow: ShadowRoot,
+    /// "End conversation", shown while a conversation is open.
+    pub(super) end: HtmlElement,
+    pub(super) input_enabled: bool,
     pub(super) window: HtmlElement,
     pub(super) status: HtmlElement,
     pub(super) list: HtmlElement,
@@ -92,6 +95,18 @@ impl Win {
             ],
             "Connecting…",
         )?;
+        let end = dom::text_child(
+            &header,
+            "button",
+            &[
+                ("type", "button"),
+                ("class", "end-btn"),
+                ("data-testid", "end-conversation"),
+                ("aria-label", "End conversation"),
+                ("hidden", ""),
+            ],
+            "End",
+        )?;
         let minimize = dom::child(
             &header,
             "button",
@@ -114,6 +129,12 @@ impl Win {
             ],
         )?;
         dom::icon(&close, icons::CLOSE)?;
+        if cfg.inline {
+            // Inline, the window is part of the page: nothing to minimize or close.
+            dom::set_flag(&host, "data-inline", true);
+            dom::set_hidden(&minimize, true);
+            dom::set_hidden(&close, true);
+        }
 
         let body = dom::child(
             &window,
@@ -211,6 +232,14 @@ impl Win {
 
         let mut listeners = wire(dispatch, &minimize, &close, &bar, &window, &input, &send);
         let d = dispatch.clone();
+        listeners.push(EventListener::new(&end, "click", move |_| {
+            d(Msg::EndConversationClicked)
+        }));
+        let (d, field) = (dispatch.clone(), input.clone());
+        listeners.push(EventListener::new(&input, "input", move |_| {
+            d(Msg::Typing(!field.value().trim().is_empty()))
+        }));
+        let d = dispatch.clone();
         listeners.push(EventListener::new(&new_conversation, "click", move |_| {
             d(Msg::NewConversationClicked)
         }));
@@ -244,6 +273,8 @@ impl Win {
 
         Ok(Win {
             shadow,
+            end,
+            input_enabled: true,
             window,
             status,
             list,
@@ -308,6 +339,12 @@ impl Win {
             self.ended_shown = ended;
             dom::set_hidden(&self.composer, ended);
             dom::set_hidden(&self.ended, !ended);
+        }
+        dom::set_hidden(&self.end, ended || !state.conversation_open());
+        let enabled = state.input_enabled();
+        if self.input_enabled != enabled {
+            self.input_enabled = enabled;
+            dom::set_flag(&self.input, "disabled", !enabled);
         }
 
         // The transcript is patched only while it can be seen (a hidden window costs nothing).
