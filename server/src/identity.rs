@@ -27,10 +27,11 @@ pub struct Identity {
     pub expires_at_ms: i64,
 }
 
+/// Optional here so that a missing claim is reported as missing, not as malformed JSON.
 #[derive(Deserialize)]
 struct Claims {
-    sub: String,
-    exp: f64,
+    sub: Option<String>,
+    exp: Option<f64>,
     nbf: Option<f64>,
 }
 
@@ -49,21 +50,21 @@ fn check(auth: &AuthConfig, token: &str, now_ms: i64) -> Result<Identity, String
     let (alg, kid) = header_of(token)?;
     let family = alg.family();
     let claims = signed_claims(auth, token, alg, family, kid.as_deref())?;
-    if claims.sub.trim().is_empty() {
+    let (Some(sub), Some(exp)) = (claims.sub, claims.exp) else {
+        return Err("the sub and exp claims are required".into());
+    };
+    if sub.trim().is_empty() {
         return Err("the sub claim is empty".into());
     }
-    if claims.sub.len() > MAX_SUBJECT_BYTES {
+    if sub.len() > MAX_SUBJECT_BYTES {
         return Err(format!(
             "the sub claim is longer than {MAX_SUBJECT_BYTES} bytes"
         ));
     }
     let leeway_ms = auth.leeway_seconds as i64 * 1000;
-    let expires_at_ms = (claims.exp * 1000.0) as i64 + leeway_ms;
+    let expires_at_ms = (exp * 1000.0) as i64 + leeway_ms;
     if now_ms >= expires_at_ms {
-        return Err(format!(
-            "the token expired (exp {}); get a fresh one",
-            claims.exp
-        ));
+        return Err(format!("the token expired (exp {exp}); get a fresh one"));
     }
     if let Some(nbf) = claims.nbf
         && (nbf * 1000.0) as i64 > now_ms + leeway_ms
@@ -71,7 +72,7 @@ fn check(auth: &AuthConfig, token: &str, now_ms: i64) -> Result<Identity, String
         return Err(format!("the token is not valid yet (nbf {nbf})"));
     }
     Ok(Identity {
-        subject: claims.sub,
+        subject: sub,
         expires_at_ms,
     })
 }
@@ -80,7 +81,7 @@ fn check(auth: &AuthConfig, token: &str, now_ms: i64) -> Result<Identity, String
 /// key is touched, which also defeats HS256 "signed" with a public key) and `kid`.
 fn header_of(token: &str) -> Result<(Algorithm, Option<String>), String> {
     let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+    if parts.len() != 3 || parts[0].is_empty() {
         return Err("malformed: a JWT is three base64url parts separated by dots".into());
     }
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -94,7 +95,13 @@ fn header_of(token: &str) -> Result<(Algorithm, Option<String>), String> {
         Some(other) => return Err(format!("alg {other:?} is not accepted; use RS256 or ES256")),
         None => return Err("malformed: the header has no alg".into()),
     };
-    let kid = header.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+    if parts[1].is_empty() || parts[2].is_empty() {
+        return Err("malformed: the claims or the signature are empty".into());
+    }
+    let kid = header
+        .get("kid")
+        .and_then(|k| k.as_str())
+        .map(str::to_string);
     Ok((alg, kid))
 }
 
@@ -125,7 +132,9 @@ fn signed_claims(
         (Some(kid), false) => {
             let fit: Vec<_> = named.into_iter().filter(of_family).collect();
             if fit.is_empty() {
-                return Err(format!("key {kid:?} is not an {kind} key, as alg {alg:?} needs"));
+                return Err(format!(
+                    "key {kid:?} is not an {kind} key, as alg {alg:?} needs"
+                ));
             }
             fit
         }
@@ -177,7 +186,10 @@ fn describe(kind: &ErrorKind, auth: &AuthConfig) -> String {
         ErrorKind::InvalidClaimFormat(c) => format!("the {c} claim is malformed"),
         ErrorKind::InvalidIssuer => format!("iss is not {:?}", or_none(&auth.issuer)),
         ErrorKind::InvalidAudience => format!("aud does not include {:?}", or_none(&auth.audience)),
-        ErrorKind::Json(_) => "malformed: the claims are not a JSON object with a string sub and a numeric exp".into(),
+        ErrorKind::Json(_) => {
+            "malformed: the claims are not a JSON object, or sub is not a string or exp not a number"
+                .into()
+        }
         ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
             "malformed: a part is not base64url JSON".into()
         }

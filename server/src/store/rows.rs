@@ -19,7 +19,8 @@ pub(super) fn seq_of(conn: &Connection, cid: &str, entry: EntryId) -> Result<Opt
 
 /// The last column is the end user's verified subject: read from the end user, never from
 /// the stored context, so the agent's `verifiedSubject` is always the proven one.
-pub(super) const SESSION_SELECT: &str = "SELECT conversation_id, end_user_id, org_id, deployment_name, status,
+pub(super) const SESSION_SELECT: &str =
+    "SELECT conversation_id, end_user_id, org_id, deployment_name, status,
     agent_username, last_seq, queue, priority, skills_json, context_json, bot_state, updated_at,
     (SELECT subject FROM messaging_end_user u WHERE u.id = messaging_session.end_user_id)
     FROM messaging_session";
