@@ -227,6 +227,8 @@
       for (const [k, v] of Object.entries(ctx.prechatFields || {})) rows.push([`prechat.${k}`, `Pre-chat: ${k}`, v]);
       for (const [k, v] of Object.entries(ctx.hiddenFields || {})) rows.push([`hidden.${k}`, `Hidden: ${k}`, v]);
       for (const [k, v] of Object.entries(ctx.variables || {})) rows.push([`var.${k}`, `Bot: ${k}`, v]);
+      for (const [k, v] of Object.entries(ctx.sessionContext || {})) rows.push([`session.${k}`, `Session: ${k}`, v]);
+      if (ctx.verifiedSubject) rows.push(["verifiedSubject", "Verified identity", ctx.verifiedSubject]);
       rows.push(["visitor", "Visitor", c.summary.endUserId || ""]);
     }
     for (const [key, label, value] of rows) {
