@@ -8,10 +8,12 @@
 //! seq order. The thread takes every job that is queued (up to [`MAX_BATCH`]) into one
 //! transaction, each job in its own savepoint, and commits once: one disk flush covers the
 //! whole group (group commit). Frames a job wants to send are held back until that commit,
-//! so nothing is acknowledged or fanned out before it is durable.
+//! so nothing is acknowledged or fanned out before it is durable. Between jobs, the thread
+//! runs the periodic sweeps (`sweep.rs`) as jobs of its own.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, mpsc};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::oneshot;
@@ -22,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Hub, Outbox};
 use crate::routing::Routing;
 use crate::store::Store;
+use crate::sweep::{RETENTION_EVERY, SWEEP_EVERY};
 
 /// Most jobs committed together; bounds the latency one flush adds to a job.
 pub const MAX_BATCH: usize = 512;
@@ -159,13 +162,29 @@ impl Engine {
 }
 
 fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    let mut next_sweep = Instant::now() + SWEEP_EVERY;
+    let mut sweeps: u32 = 0;
+    loop {
+        // Waits for work, but not past the next sweep.
+        let mut batch = match rx.recv_timeout(next_sweep.saturating_duration_since(Instant::now()))
+        {
+            Ok(job) => vec![job],
+            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if Instant::now() >= next_sweep {
+            sweeps = sweeps.wrapping_add(1);
+            batch.push(sweep_job(sweeps.is_multiple_of(RETENTION_EVERY)));
+            next_sweep = Instant::now() + SWEEP_EVERY;
+        }
+        if batch.is_empty() {
+            continue;
         }
         let began = inner.store.begin();
         let mut done = Vec::with_capacity(batch.len());
@@ -203,6 +222,21 @@ fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
             d(committed);
         }
     }
+}
+
+/// The periodic sweep as a job of its own (its savepoint is rolled back if it fails).
+fn sweep_job(retention: bool) -> Job {
+    Box::new(move |inner, ctx| {
+        let ok = match ctx.sweep(inner, retention) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "sweep failed; the next one retries");
+                false
+            }
+        };
+        let done: Done = Box::new(|_| {});
+        (ok, done)
+    })
 }
 
 /// After a failed commit, memory may be ahead of the database: reload routing from it.

@@ -6,7 +6,7 @@
 //! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
 //! - [`lifecycle`]: waiting (rules), assigning, ending, rebuilding; [`transfer`]: transfers
-//!   and reopened conversations.
+//!   and reopened conversations; [`sweep`]: idle conversations and retention, periodically.
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
 //! - [`session`]: create, resume and send in conversations (both sockets use it);
 //!   [`context`]: `setContext` checked against the deployment's pre-chat form.
@@ -33,6 +33,7 @@ pub mod routing;
 pub mod session;
 pub mod socket;
 pub mod store;
+pub mod sweep;
 pub mod transfer;
 pub mod triage;
 pub mod visitor;

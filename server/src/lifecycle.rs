@@ -10,14 +10,17 @@ use em_protocol::{
 use crate::config::{Config, Route};
 use crate::engine::{Ctx, Engine, Inner};
 use crate::error::{Error, Result};
-use crate::routing::{Assignment, Routing};
-use crate::session::assigned_session;
+use crate::routing::{Assignment, Routing, Standing};
+use crate::session::{Visitor, assigned_session, owned_session};
 use crate::store::{Appended, NewEntry, Session, Store, Update};
 
 /// Queues and assignments as the store has them.
 pub fn rebuild(config: &Config, store: &Store) -> Result<Routing> {
     let mut routing = Routing::new(config);
-    for s in store.sessions_with_status(SessionStatus::Active)? {
+    // Idle (Inactive) conversations are open and still hold their agent's capacity.
+    let mut open = store.sessions_with_status(SessionStatus::Active)?;
+    open.extend(store.sessions_with_status(SessionStatus::Inactive)?);
+    for s in open {
         let Some(agent) = s.agent_username.as_deref() else {
             continue; // with the bot, which needs no routing state
         };
@@ -29,6 +32,10 @@ pub fn rebuild(config: &Config, store: &Store) -> Result<Routing> {
     }
     for s in store.sessions_with_status(SessionStatus::Waiting)? {
         enqueue(config, &mut routing, &s);
+        // They were told some position before the restart: from now on, tell them when it moves.
+        if let Some(st) = routing.standing(s.conversation_id) {
+            routing.tell(s.conversation_id, st.position);
+        }
     }
     Ok(routing)
 }
@@ -76,6 +83,19 @@ pub fn speaker(config: &Config, s: &Session) -> (Participant, String) {
     }
 }
 
+/// Queue position and expected wait: ⌈position ÷ seats serving the queue⌉ rounds of the
+/// queue's average handle time.
+fn estimate(config: &Config, queue: &str, st: &Standing) -> EstimatedWaitTime {
+    let handle = config
+        .queue(queue)
+        .map_or(300, |q| q.average_handle_seconds);
+    let rounds = u64::from(st.position).div_ceil(st.serving_capacity.max(1) as u64);
+    EstimatedWaitTime {
+        position: st.position,
+        estimated_wait_time_in_seconds: rounds * handle,
+    }
+}
+
 impl Ctx {
     /// Sends stored entries to a conversation's visitors and to `agent`'s connections.
     pub fn publish(
@@ -109,6 +129,24 @@ impl Ctx {
             self.publish(inner, id, agent.as_deref(), stored);
         }
         Ok(())
+    }
+
+    /// Appends and publishes an entry that is news but not activity (a queue update, going
+    /// idle): the session's `updated_at`, which measures idleness and orders the waiting list
+    /// after a restart, keeps its value.
+    pub fn notice(
+        &self,
+        inner: &mut Inner,
+        s: &Session,
+        entry: NewEntry,
+        status: Option<SessionStatus>,
+    ) -> Result<()> {
+        let update = Update {
+            status,
+            agent: None,
+        };
+        self.append(inner, s.conversation_id, vec![entry], update)?;
+        inner.store.set_updated_at(s.conversation_id, s.updated_at)
     }
 
     /// Sends a frame to every connection of an agent.
@@ -156,14 +194,8 @@ impl Ctx {
                 failure = Some("NoAgentAvailable".to_string());
                 say = Some(d.no_agent_message.clone());
             } else {
-                let handle = config
-                    .queue(&route.queue)
-                    .map_or(300, |q| q.average_handle_seconds);
-                let rounds = u64::from(st.position).div_ceil(st.serving_capacity.max(1) as u64);
-                wait = Some(EstimatedWaitTime {
-                    position: st.position,
-                    estimated_wait_time_in_seconds: rounds * handle,
-                });
+                wait = Some(estimate(&config, &route.queue, &st));
+                inner.routing.tell(id, st.position);
             }
         }
         let mut entries = vec![system_entry(EntryPayload::RoutingResult {
@@ -192,6 +224,7 @@ impl Ctx {
 
     /// Makes every assignment routing allows now. Each is one store write, then the
     /// in-memory commit, then the `assigned` frame and the entries the visitor sees.
+    /// Then every waiting visitor whose queue position moved is told the new one.
     pub fn route(&self, inner: &mut Inner) {
         while let Some(a) = inner.routing.next() {
             if let Err(e) = self.assign(inner, &a, None) {
@@ -200,6 +233,31 @@ impl Ctx {
                 return;
             }
         }
+        if let Err(e) = self.announce_positions(inner) {
+            tracing::error!(error = %e, "queue position update failed");
+        }
+    }
+
+    /// A `RoutingResult` (`QueueUpdate`) with the new position and wait for each waiting
+    /// conversation whose position changed since the visitor was last told.
+    fn announce_positions(&self, inner: &mut Inner) -> Result<()> {
+        let moved = inner.routing.moved();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let config = self.config();
+        for (id, st) in moved {
+            let Some(s) = inner.store.session(id)? else {
+                continue;
+            };
+            let entry = system_entry(EntryPayload::RoutingResult {
+                routing_type: "QueueUpdate".into(),
+                failure_type: None,
+                estimated_wait_time: Some(estimate(&config, &s.queue, &st)),
+            });
+            self.notice(inner, &s, entry, None)?;
+        }
+        Ok(())
     }
 
     /// Gives a conversation to `a.agent`; `from` is the agent it is transferred from.
@@ -256,33 +314,75 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Ends a conversation for good, whoever ends it (`by` is the sender of the `Ended`
+    /// entry: the system for an agent's `endSession`, the end user for the visitor's
+    /// `endConversation`). An assigned agent leaves (`ParticipantChanged` remove, assignment
+    /// closed for the metrics, capacity freed, `released`); a waiting conversation leaves the
+    /// queue; then routing re-runs. Ending an ended conversation stores nothing.
+    pub(crate) fn end(&self, inner: &mut Inner, s: &Session, by: NewEntry) -> Result<()> {
+        let id = s.conversation_id;
+        if s.status == SessionStatus::Ended {
+            return Ok(());
+        }
+        let agent = s.agent_username.as_deref();
+        let mut entries = Vec::new();
+        if let Some(agent) = agent {
+            entries.push(system_entry(EntryPayload::ParticipantChanged {
+                entries: vec![change(
+                    ParticipantOperation::Remove,
+                    agent,
+                    self.display_name(agent),
+                )],
+            }));
+        }
+        entries.push(by);
+        let update = Update {
+            status: Some(SessionStatus::Ended),
+            agent: None,
+        };
+        if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
+            if let Some(agent) = agent {
+                inner.store.assignment_end(id, agent, false)?;
+            }
+            inner.store.mark_ended(id)?;
+            self.publish(inner, id, agent, stored);
+        }
+        inner.routing.dequeue(id);
+        if let Some(agent) = agent {
+            inner.routing.release(agent, id);
+            self.to_agent(
+                inner,
+                agent,
+                &ToAgent::Released {
+                    conversation_id: id,
+                },
+            );
+        }
+        self.route(inner);
+        Ok(())
+    }
+}
+
+/// The `SessionStatusChanged` `Ended` entry, said by `sender`.
+fn ended_by(sender: Participant, sender_display_name: &str) -> NewEntry {
+    NewEntry {
+        sender,
+        sender_display_name: sender_display_name.to_string(),
+        ..system_entry(EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Ended,
+        })
+    }
+}
+
 impl Engine {
     /// `endSession`: the agent leaves, the session ends, capacity frees and routing re-runs.
+    /// Ending an ended session again only repeats `released`.
     pub async fn end_session(&self, agent: String, id: ConversationId) -> Result<()> {
         self.run(move |inner, ctx| {
             let s = assigned_session(inner, &agent, id)?;
             if s.status != SessionStatus::Ended {
-                let entries = vec![
-                    system_entry(EntryPayload::ParticipantChanged {
-                        entries: vec![change(
-                            ParticipantOperation::Remove,
-                            &agent,
-                            ctx.display_name(&agent),
-                        )],
-                    }),
-                    system_entry(EntryPayload::SessionStatusChanged {
-                        session_status: SessionStatus::Ended,
-                    }),
-                ];
-                let update = Update {
-                    status: Some(SessionStatus::Ended),
-                    agent: None,
-                };
-                if let Appended::Stored(stored) = inner.store.append(id, entries, update)? {
-                    inner.store.assignment_end(id, &agent, false)?;
-                    inner.store.mark_ended(id)?;
-                    ctx.publish(inner, id, Some(&agent), stored);
-                }
+                return ctx.end(inner, &s, ended_by(system(), "System"));
             }
             inner.routing.release(&agent, id);
             ctx.to_agent(
@@ -294,6 +394,21 @@ impl Engine {
             );
             ctx.route(inner);
             Ok(())
+        })
+        .await
+    }
+
+    /// The visitor's `endConversation`: like the agent's `endSession`, with the end user as
+    /// the sender of the `Ended` entry. Only the owner may end it (`not_found` otherwise);
+    /// ending an ended conversation is a no-op.
+    pub async fn end_conversation(&self, v: Visitor, id: ConversationId) -> Result<()> {
+        self.run(move |inner, ctx| {
+            let s = owned_session(inner, &v, id)?;
+            let visitor = Participant {
+                role: Role::EndUser,
+                subject: v.end_user_id.to_string(),
+            };
+            ctx.end(inner, &s, ended_by(visitor, "Guest"))
         })
         .await
     }
@@ -338,14 +453,18 @@ pub(crate) fn change(
     }
 }
 
+fn system() -> Participant {
+    Participant {
+        role: Role::System,
+        subject: "system".into(),
+    }
+}
+
 /// An entry written by the server itself (routing and status changes).
 pub fn system_entry(payload: EntryPayload) -> NewEntry {
     NewEntry {
         identifier: EntryId(uuid::Uuid::new_v4()),
-        sender: Participant {
-            role: Role::System,
-            subject: "system".into(),
-        },
+        sender: system(),
         sender_display_name: "System".into(),
         client_timestamp: None,
         payload,

@@ -50,6 +50,8 @@ struct Waiting {
     queue: String,
     /// The rule's skills plus the queue's.
     skills: Vec<String>,
+    /// The position the visitor was last told, if any (see [`Routing::moved`]).
+    told: Option<u32>,
 }
 
 /// Where a waiting conversation stands, for the visitor's `RoutingResult`.
@@ -128,8 +130,36 @@ impl Routing {
                 key,
                 queue: route.queue.clone(),
                 skills,
+                told: None,
             },
         );
+    }
+
+    /// Records the position the visitor of a waiting conversation was told.
+    pub fn tell(&mut self, id: ConversationId, position: u32) {
+        if let Some(w) = self.index.get_mut(&id) {
+            w.told = Some(position);
+        }
+    }
+
+    /// Waiting conversations whose visitor was told a position that is no longer true (the
+    /// queue moved), with their standing now; each is taken as told. One pass over the
+    /// waiting list, since this runs after every routing run.
+    pub fn moved(&mut self) -> Vec<(ConversationId, Standing)> {
+        let mut seen: HashMap<&str, u32> = HashMap::new();
+        let mut changed = Vec::new();
+        for id in self.waiting.values() {
+            let w = &self.index[id];
+            let position = seen.entry(w.queue.as_str()).or_insert(0);
+            *position += 1;
+            if w.told.is_some_and(|told| told != *position) {
+                changed.push((*id, self.standing_at(w, *position)));
+            }
+        }
+        for (id, standing) in &changed {
+            self.tell(*id, standing.position);
+        }
+        changed
     }
 
     /// Takes a conversation out of the waiting list, if it is there.
@@ -252,6 +282,11 @@ impl Routing {
             .range(..w.key)
             .filter(|(_, other)| self.index[*other].queue == w.queue)
             .count();
+        Some(self.standing_at(w, ahead as u32 + 1))
+    }
+
+    /// The standing of a waiting conversation known to be at `position` in its queue.
+    fn standing_at(&self, w: &Waiting, position: u32) -> Standing {
         let serving = self
             .agents
             .values()
@@ -261,11 +296,11 @@ impl Routing {
             capacity += a.capacity;
             online |= a.presence == Presence::Online;
         }
-        Some(Standing {
-            position: ahead as u32 + 1,
+        Standing {
+            position,
             serving_capacity: capacity,
             agent_online: online,
-        })
+        }
     }
 }
 
@@ -401,5 +436,50 @@ mod tests {
         }
         r.set_presence("ada", Presence::Online);
         assert_eq!(drain(&mut r), [(ids[1], "ada".to_string())]);
+    }
+
+    #[test]
+    // Queue updates go to each told conversation whose position changed, once, per queue;
+    // conversations never told a position, or in another queue, get none.
+    fn moved_reports_changed_positions_once() {
+        let mut r = Routing::new(&config());
+        let ids = ids(5);
+        for id in &ids[..3] {
+            r.enqueue(*id, &route("q", 0));
+            let position = r.standing(*id).unwrap().position;
+            r.tell(*id, position);
+        }
+        r.enqueue(ids[3], &route("q", 0)); // never told (nobody could take it then)
+        r.enqueue(ids[4], &route("vip", 0));
+        r.tell(ids[4], 1);
+        assert_eq!(r.moved(), [], "nothing moved yet");
+
+        r.set_presence("bob", Presence::Online);
+        assert_eq!(drain(&mut r), [(ids[0], "bob".to_string())]);
+        let moved: Vec<(ConversationId, u32)> = r
+            .moved()
+            .iter()
+            .map(|(id, st)| (*id, st.position))
+            .collect();
+        assert_eq!(moved, [(ids[1], 1), (ids[2], 2)]);
+        assert_eq!(r.moved(), [], "each change is reported once");
+
+        // A higher priority arrival pushes the others back.
+        let urgent = ConversationId(Uuid::new_v4());
+        r.enqueue(urgent, &route("q", 9));
+        let moved: Vec<(ConversationId, u32)> = r
+            .moved()
+            .iter()
+            .map(|(id, st)| (*id, st.position))
+            .collect();
+        assert_eq!(moved, [(ids[1], 2), (ids[2], 3)]);
+        r.dequeue(urgent);
+        r.dequeue(ids[1]);
+        let moved: Vec<(ConversationId, u32)> = r
+            .moved()
+            .iter()
+            .map(|(id, st)| (*id, st.position))
+            .collect();
+        assert_eq!(moved, [(ids[2], 1)]);
     }
 }

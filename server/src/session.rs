@@ -224,6 +224,7 @@ fn store_and_ack<A: serde::Serialize>(
             ),
         ));
     }
+    let (entries, update) = crate::sweep::waking(s, entries, update);
     match inner.store.append(s.conversation_id, entries, update)? {
         Appended::Duplicate { seq } => {
             inner.send(out, &ack(seq));

@@ -21,7 +21,8 @@ impl Ctx {
         };
         let idle_ms = self.clock.now_ms() - s.updated_at;
         let limit_ms = self.config().routing.reopen_after_seconds as i64 * 1000;
-        if s.status != SessionStatus::Active
+        // `Inactive` is idle but open: it reopens too.
+        if !matches!(s.status, SessionStatus::Active | SessionStatus::Inactive)
             || inner.routing.presence(agent) == Presence::Online
             || idle_ms < limit_ms
         {

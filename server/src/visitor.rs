@@ -172,10 +172,9 @@ impl VisitorSocket {
                 typing,
             } => engine.visitor_typing(v, conversation_id, typing).await,
             ToServer::Identify { identity_token } => self.identify(v, &identity_token).await,
-            ToServer::EndConversation { .. } => Err(Error::peer(
-                ErrorCode::BadFrame,
-                "this server does not support that frame yet",
-            )),
+            ToServer::EndConversation { conversation_id } => {
+                engine.end_conversation(v, conversation_id).await
+            }
             ToServer::Ping => {
                 out.send(&ToVisitor::Pong);
                 Ok(())

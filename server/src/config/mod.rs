@@ -48,12 +48,15 @@ pub struct RoutingSettings {
     /// A visitor message in a conversation idle this long, whose agent is not Online, routes
     /// it again to whoever is available.
     pub reopen_after_seconds: u64,
+    /// An `Active` conversation with no new entry for this long becomes `Inactive`.
+    pub inactive_after_seconds: u64,
 }
 
 impl Default for RoutingSettings {
     fn default() -> Self {
         Self {
             reopen_after_seconds: 3600,
+            inactive_after_seconds: 300,
         }
     }
 }
@@ -89,6 +92,8 @@ pub struct Deployment {
     /// `[deployment.auth]`: anonymous (default) or verified visitors.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Ended conversations older than this many days are deleted; none keeps them forever.
+    pub retention_days: Option<u32>,
     /// Told to the visitor when nobody can take the conversation now.
     #[serde(default = "default_no_agent")]
     pub no_agent_message: String,
@@ -190,6 +195,12 @@ impl Config {
     }
 
     fn validate(&mut self, base: &Path) -> Result<(), (String, String)> {
+        if self.routing.inactive_after_seconds == 0 {
+            return Err((
+                "routing.inactive_after_seconds".into(),
+                "must be at least 1".into(),
+            ));
+        }
         let queues: HashSet<&str> = self.queue.iter().map(|q| q.name.as_str()).collect();
         unique(self.queue.iter().map(|q| q.name.as_str()), "queue", "name")?;
         for (i, q) in self.queue.iter().enumerate() {
@@ -279,6 +290,12 @@ impl Config {
             d.auth
                 .validate(base)
                 .map_err(|(f, m)| (at(&format!("auth.{f}")), m))?;
+            if d.retention_days == Some(0) {
+                return Err((
+                    at("retention_days"),
+                    "must be at least 1 (leave it out to keep conversations forever)".into(),
+                ));
+            }
             if d.allowed_origins.is_empty() {
                 return Err((
                     at("allowed_origins"),

@@ -19,6 +19,7 @@ mod metrics;
 mod params;
 mod rows;
 mod schema;
+mod sweep;
 
 pub use metrics::{AssignmentFigures, SessionFigures};
 use rows::{SESSION_SELECT, entry_row, enum_str, json, parse_id, seq_of, session_row};
@@ -437,6 +438,14 @@ impl Store {
             "UPDATE messaging_session SET first_response_at = coalesce(first_response_at, ?2)
              WHERE conversation_id = ?1",
             params![id.to_string(), self.now()],
+        )
+    }
+
+    /// Puts back the time of the last activity after appending something that is not activity.
+    pub fn set_updated_at(&self, id: ConversationId, at: i64) -> Result<()> {
+        self.exec(
+            "UPDATE messaging_session SET updated_at = ?2 WHERE conversation_id = ?1",
+            params![id.to_string(), at],
         )
     }
 
