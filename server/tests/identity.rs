@@ -511,3 +511,18 @@ name = "support"
         "{e}"
     );
 }
+
+#[test]
+// The demo's Demo_Verified deployment accepts RS256 tokens signed with the test key, as browser tests mint them.
+fn demo_verified_accepts_tokens_signed_with_the_test_key() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/deployments.toml");
+    let config = em_server::Config::load(&path).unwrap();
+    let demo = config.deployment(ORG, "Demo_Verified").unwrap();
+    let claims = json!({"iss": "https://demo.embedded-messaging.test",
+                        "aud": "embedded-messaging-demo", "sub": "alice", "exp": now_secs() + 600});
+    let token = sign(Algorithm::RS256, "rsa-private.pem", None, &claims);
+    let identity = em_server::identity::verify(&demo.auth, &token, now_secs() * 1000).unwrap();
+    assert_eq!(identity.subject, "alice");
+    let forged = sign(Algorithm::RS256, "other-rsa-private.pem", None, &claims);
+    assert!(em_server::identity::verify(&demo.auth, &forged, now_secs() * 1000).is_err());
+}
