@@ -62,12 +62,13 @@ fn check(auth: &AuthConfig, token: &str, now_ms: i64) -> Result<Identity, String
         ));
     }
     let leeway_ms = auth.leeway_seconds as i64 * 1000;
-    let expires_at_ms = (exp * 1000.0) as i64 + leeway_ms;
+    // `as` saturates, so an absurd exp cannot overflow.
+    let expires_at_ms = ((exp * 1000.0) as i64).saturating_add(leeway_ms);
     if now_ms >= expires_at_ms {
         return Err(format!("the token expired (exp {exp}); get a fresh one"));
     }
     if let Some(nbf) = claims.nbf
-        && (nbf * 1000.0) as i64 > now_ms + leeway_ms
+        && (nbf * 1000.0) as i64 > now_ms.saturating_add(leeway_ms)
     {
         return Err(format!("the token is not valid yet (nbf {nbf})"));
     }

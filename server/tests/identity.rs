@@ -505,6 +505,15 @@ name = "support"
         "{e}"
     );
 
+    let e = load(&format!(
+        "issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\npublic_keys = [\"keys/a.pem\"]\nleeway_seconds = 3600"
+    ))
+    .unwrap_err();
+    assert!(
+        e.ends_with("deployment[1].auth.leeway_seconds: at most 300"),
+        "{e}"
+    );
+
     let e = load(&format!("issuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"")).unwrap_err();
     assert!(
         e.contains("deployment[1].auth.public_keys: list at least one key file"),

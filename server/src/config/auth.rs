@@ -77,6 +77,13 @@ impl AuthConfig {
                 }
             }
         }
+        // Bounded so that a typo cannot keep long-expired tokens (or sessions) alive.
+        if self.leeway_seconds > 300 {
+            return Err(("leeway_seconds".into(), "at most 300".into()));
+        }
+        if self.grace_seconds > 3600 {
+            return Err(("grace_seconds".into(), "at most 3600".into()));
+        }
         let mut keys = Vec::new();
         for (i, file) in self.public_keys.iter().enumerate() {
             let key = pem_key(&base.join(file)).map_err(|m| (format!("public_keys[{i}]"), m))?;
