@@ -195,6 +195,10 @@ if (window.embeddedservice_bootstrap) {
       },
       clearSession: function (end) { return whenReady("userVerificationAPI.clearSession", "clearSession", [end]); }
     };
+    api.prechatAPI = {};
+    ["setHiddenPrechatFields", "removeHiddenPrechatFields", "setVisiblePrechatFields", "unsetVisiblePrechatFields"].forEach(function (m) {
+      api.prechatAPI[m] = function (arg) { later("prechatAPI." + m, m, [arg]); };
+    });
     api.autoResponseAPI = {
       setAutoResponseParameters: function (obj) { later("autoResponseAPI.setAutoResponseParameters", "setAutoResponseParameters", [obj]); },
       removeAutoResponseParameters: function (names) { later("autoResponseAPI.removeAutoResponseParameters", "removeAutoResponseParameters", [names]); }

@@ -297,6 +297,12 @@ impl Core {
                 Effect::RememberPrechat(values) => {
                     storage::save_prechat(&self.storage_key, &values)
                 }
+                Effect::SendContext(id) => {
+                    let text = crate::wire::write_context(id, &self.state.context);
+                    if let Some(Err(e)) = self.socket.as_ref().map(|s| s.send_text(&text)) {
+                        console::warn(&("could not send a frame: ".to_owned() + e.message()));
+                    }
+                }
                 Effect::Disconnect => {
                     self.socket = None;
                     self.retry = None;

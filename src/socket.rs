@@ -44,9 +44,12 @@ impl Socket {
 
     /// Send one frame as JSON text (only once open; before that the state does not send).
     pub fn send(&self, frame: &ToServer) -> Result<(), Error> {
-        self.ws
-            .send_with_str(&wire::write_frame(frame))
-            .map_err(Error::from)
+        self.send_text(&wire::write_frame(frame))
+    }
+
+    /// A frame already written as JSON text.
+    pub fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.ws.send_with_str(text).map_err(Error::from)
     }
 }
 

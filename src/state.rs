@@ -293,6 +293,8 @@ pub enum Effect {
     Blink(bool),
     /// Pre-chat display `Session`: remember the submitted values (JSON) in sessionStorage.
     RememberPrechat(String),
+    /// Send `setContext` with the whole `State::context` to this conversation.
+    SendContext(ConversationId),
     /// Close the socket and stay offline (no retry).
     Disconnect,
     /// Remove the stored record and outbox (clearSession; other tabs follow).
@@ -812,6 +814,9 @@ pub fn role_str(role: Role) -> &'static str {
 #[cfg(test)]
 #[path = "state_durable_tests.rs"]
 mod durable_tests;
+#[cfg(test)]
+#[path = "state_prechat_tests.rs"]
+mod prechat_tests;
 #[cfg(test)]
 #[path = "state_session_tests.rs"]
 mod session_tests;

@@ -1077,28 +1077,29 @@ fn context_set_before_the_conversation_goes_out_when_it_opens_before_pending_mes
     s.update(welcome("k"));
     s.update(Msg::ConversationIdGenerated(cid(C)));
     s.update(send(1, "hello"));
-    let sent = sent_frames(&s.update(conversation(0, true)));
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    match &sent[0] {
-        ToServer::SetContext {
-            hidden_fields,
-            page,
-            ..
-        } => {
-            assert_eq!(hidden_fields.get("Plan").map(String::as_str), Some("Gold"));
-            assert_eq!(page.as_ref().unwrap().title, "Shop");
-        }
-        other => panic!("expected setContext first, got {other:?}"),
-    }
-    assert!(matches!(sent[1], ToServer::SendMessage { .. }));
+    let fx = s.update(conversation(0, true));
+    let context_at = fx.iter().position(|e| *e == Effect::SendContext(cid(C)));
+    let message_at = fx
+        .iter()
+        .position(|e| matches!(e, Effect::Send(ToServer::SendMessage { .. })));
+    assert!(context_at.is_some() && context_at < message_at, "{fx:?}");
+    assert_eq!(
+        s.context.hidden,
+        vec![("Plan".to_string(), "Gold".to_string())]
+    );
 }
 
 #[test]
 fn context_changes_while_live_are_sent_at_once_and_unchanged_ones_are_not() {
     let mut s = live();
-    let sent = sent_frames(&s.update(set(ContextKind::Session, &[("cart", "2")], &[])));
-    assert!(
-        matches!(&sent[..], [ToServer::SetContext { session_context, .. }] if session_context.len() == 1)
+    let sends = |fx: Vec<Effect>| {
+        fx.iter()
+            .filter(|e| **e == Effect::SendContext(cid(C)))
+            .count()
+    };
+    assert_eq!(
+        sends(s.update(set(ContextKind::Session, &[("cart", "2")], &[]))),
+        1
     );
     // The same value again changes nothing: nothing is sent.
     assert!(
@@ -1107,22 +1108,22 @@ fn context_changes_while_live_are_sent_at_once_and_unchanged_ones_are_not() {
     );
     // Overwrite one key, remove another: the whole context goes out again.
     s.update(set(ContextKind::AutoResponse, &[("FirstName", "Ada")], &[]));
-    let sent = sent_frames(&s.update(set(ContextKind::Session, &[("cart", "3")], &["missing"])));
-    match &sent[..] {
-        [
-            ToServer::SetContext {
-                session_context,
-                auto_response_parameters,
-                ..
-            },
-        ] => {
-            assert_eq!(session_context.get("cart").map(String::as_str), Some("3"));
-            assert_eq!(auto_response_parameters.len(), 1);
-        }
-        other => panic!("{other:?}"),
-    }
-    let sent = sent_frames(&s.update(set(ContextKind::Session, &[], &["cart"])));
-    assert!(
-        matches!(&sent[..], [ToServer::SetContext { session_context, .. }] if session_context.is_empty())
+    assert_eq!(
+        sends(s.update(set(
+            ContextKind::Session,
+            &[("cart", "3"), ("n", "1")],
+            &["missing"]
+        ))),
+        1
     );
+    assert_eq!(
+        s.context.session,
+        vec![("cart".into(), "3".into()), ("n".into(), "1".into())]
+    );
+    assert_eq!(
+        sends(s.update(set(ContextKind::Session, &[], &["cart"]))),
+        1
+    );
+    assert_eq!(s.context.session, vec![("n".into(), "1".into())]);
+    assert_eq!(s.context.auto_response.len(), 1);
 }

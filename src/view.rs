@@ -23,6 +23,7 @@ use crate::state::{Body, Delivery, Item, Msg, State, WindowState, role_str};
 use crate::style;
 
 mod lines;
+mod prechat;
 mod window;
 
 use lines::{Row, row_templates};
@@ -47,6 +48,8 @@ pub struct ViewConfig {
     pub font_family: String,
     /// `displayMode: 'inline'`: the window fills the mount element; no floating button.
     pub inline: bool,
+    /// The deployment's pre-chat form (view/prechat.rs).
+    pub prechat: em_protocol::PrechatForm,
 }
 
 /// The mounted widget DOM: the launcher at once, the window when first needed.
@@ -222,7 +225,10 @@ impl View {
     }
 
     pub fn focus_input(&mut self) {
-        if let Some(win) = &self.win {
+        if let Some(win) = &self.win
+            // The pre-chat form, while it stands in for the composer.
+            && !win.prechat.as_ref().is_some_and(|f| f.focus())
+        {
             let _ = win.input.focus();
         }
     }

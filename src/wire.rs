@@ -15,7 +15,7 @@ use em_protocol::{
 use uuid::Uuid;
 
 use crate::json::{Json, Obj, quote};
-use crate::state::{Persisted, WindowState};
+use crate::state::{Context, Persisted, WindowState};
 
 /// Why a value could not be read (names the field).
 pub type Bad = &'static str;
@@ -360,42 +360,40 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("text", text)
             .int("clientTimestamp", *client_timestamp)
             .end(),
-        ToServer::SetContext {
-            conversation_id,
-            prechat_fields,
-            hidden_fields,
-            page,
-            session_context,
-            auto_response_parameters,
-        } => {
-            let mut o = Obj::new()
-                .str("type", "setContext")
-                .str("conversationId", &id(&conversation_id.0));
-            for (key, map) in [
-                ("prechatFields", prechat_fields),
-                ("hiddenFields", hidden_fields),
-                ("sessionContext", session_context),
-                ("autoResponseParameters", auto_response_parameters),
-            ] {
-                if !map.is_empty() {
-                    let mut m = Obj::new();
-                    for (k, v) in map {
-                        m = m.str(k, v);
-                    }
-                    o = o.raw(key, &m.end());
-                }
-            }
-            if let Some(p) = page {
-                let mut po = Obj::new().str("url", &p.url);
-                if !p.title.is_empty() {
-                    po = po.str("title", &p.title);
-                }
-                o = o.raw("page", &po.end());
-            }
-            o.end()
-        }
+        // The widget writes its context with `write_context` (no maps to build).
+        ToServer::SetContext { .. } => Obj::new().str("type", "ping").end(),
         ToServer::Ping | ToServer::Unknown => Obj::new().str("type", "ping").end(),
     }
+}
+
+/// The `setContext` frame for `conversation_id`, straight from the widget's context pairs
+/// (empty parts left out, as serde's `skip_serializing_if` does).
+pub fn write_context(conversation_id: em_protocol::ConversationId, c: &Context) -> String {
+    let mut o = Obj::new()
+        .str("type", "setContext")
+        .str("conversationId", &id_string(&conversation_id.0));
+    for (key, pairs) in [
+        ("prechatFields", &c.prechat),
+        ("hiddenFields", &c.hidden),
+        ("sessionContext", &c.session),
+        ("autoResponseParameters", &c.auto_response),
+    ] {
+        if !pairs.is_empty() {
+            let mut m = Obj::new();
+            for (k, v) in pairs {
+                m = m.str(k, v);
+            }
+            o = o.raw(key, &m.end());
+        }
+    }
+    if let Some(p) = &c.page {
+        let mut po = Obj::new().str("url", &p.url);
+        if !p.title.is_empty() {
+            po = po.str("title", &p.title);
+        }
+        o = o.raw("page", &po.end());
+    }
+    o.end()
 }
 
 /// An entry payload as JSON text (the events' `entryPayload` string).

@@ -220,28 +220,6 @@ fn writers_match_the_protocol_crate() {
             conversation_id: cid(),
             typing: true,
         },
-        ToServer::SetContext {
-            conversation_id: cid(),
-            prechat_fields: [("_email".to_string(), "ada@example.com".to_string())].into(),
-            hidden_fields: [("Plan".to_string(), "Gold \"x\"".to_string())].into(),
-            page: Some(em_protocol::agent::PageContext {
-                url: "https://shop.example.com/?q=1".into(),
-                title: "Shop".into(),
-            }),
-            session_context: [("cart".to_string(), "2".to_string())].into(),
-            auto_response_parameters: [("FirstName".to_string(), "Ada".to_string())].into(),
-        },
-        ToServer::SetContext {
-            conversation_id: cid(),
-            prechat_fields: Default::default(),
-            hidden_fields: Default::default(),
-            page: Some(em_protocol::agent::PageContext {
-                url: "https://shop.example.com/".into(),
-                title: String::new(),
-            }),
-            session_context: Default::default(),
-            auto_response_parameters: Default::default(),
-        },
     ];
     for f in frames {
         let json = write_frame(&f);
@@ -426,4 +404,47 @@ fn prechat_form_reads_as_the_protocol_crate_writes_it() {
         read_config(&parse(sparse)).map(|c| c.prechat_form),
         Ok(expected.prechat_form)
     );
+}
+
+#[test]
+fn context_is_written_as_the_protocols_set_context() {
+    // `write_context` writes the widget's pairs straight to JSON; serde reads the same frame.
+    let mut c = crate::state::Context::default();
+    let pair = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    c.prechat = pair("_email", "ada@example.com");
+    c.hidden = pair("Plan", "Gold \"x\"");
+    c.session = pair("cart", "2");
+    c.auto_response = pair("FirstName", "Ada");
+    c.page = Some(em_protocol::agent::PageContext {
+        url: "https://shop.example.com/?q=1".into(),
+        title: "Shop".into(),
+    });
+    let map = |k: &str, v: &str| [(k.to_string(), v.to_string())].into();
+    assert_eq!(
+        serde_json::from_str::<ToServer>(&write_context(cid(), &c)).unwrap(),
+        ToServer::SetContext {
+            conversation_id: cid(),
+            prechat_fields: map("_email", "ada@example.com"),
+            hidden_fields: map("Plan", "Gold \"x\""),
+            page: c.page.clone(),
+            session_context: map("cart", "2"),
+            auto_response_parameters: map("FirstName", "Ada"),
+        }
+    );
+    let only_page = crate::state::Context {
+        page: Some(em_protocol::agent::PageContext {
+            url: "https://shop.example.com/".into(),
+            title: String::new(),
+        }),
+        ..Default::default()
+    };
+    let json = write_context(cid(), &only_page);
+    assert!(
+        !json.contains("title") && !json.contains("Fields"),
+        "{json}"
+    );
+    assert!(matches!(
+        serde_json::from_str::<ToServer>(&json).unwrap(),
+        ToServer::SetContext { page: Some(_), .. }
+    ));
 }

@@ -1,8 +1,8 @@
 //! What the page and the visitor tell the agent besides messages: pre-chat and hidden fields,
 //! session context, auto-response parameters and the page, sent as one `setContext` (part of
 //! `State::update`). The server merges, so sending the whole context again is always safe.
-
-use std::collections::BTreeMap;
+//! (Written straight from these pairs by `wire::write_context`: building the protocol's
+//! `BTreeMap`s would add B-tree and sort code to the wasm.)
 
 use em_protocol::agent::PageContext;
 
@@ -62,27 +62,12 @@ impl Context {
         *part != before
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.prechat.is_empty()
             && self.hidden.is_empty()
             && self.session.is_empty()
             && self.auto_response.is_empty()
             && self.page.is_none()
-    }
-
-    /// The `setContext` frame for `conversation_id`.
-    pub fn frame(&self, conversation_id: ConversationId) -> ToServer {
-        let map = |pairs: &[(String, String)]| -> BTreeMap<String, String> {
-            pairs.iter().cloned().collect()
-        };
-        ToServer::SetContext {
-            conversation_id,
-            prechat_fields: map(&self.prechat),
-            hidden_fields: map(&self.hidden),
-            page: self.page.clone(),
-            session_context: map(&self.session),
-            auto_response_parameters: map(&self.auto_response),
-        }
     }
 }
 
@@ -92,7 +77,7 @@ impl State {
         if let (Link::Live, Some(id)) = (self.link, self.conversation_id)
             && !self.context.is_empty()
         {
-            fx.push(Effect::Send(self.context.frame(id)));
+            fx.push(Effect::SendContext(id));
         }
     }
 

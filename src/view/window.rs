@@ -35,6 +35,8 @@ pub(super) struct Win {
     pub(super) epoch: u32,
     pub(super) window_shown: Option<WindowState>,
     pub(super) status_text: String,
+    /// The pre-chat form, when the deployment has visible fields (view/prechat.rs).
+    pub(super) prechat: Option<super::prechat::Form>,
     pub(super) _listeners: Vec<EventListener>,
 }
 
@@ -271,6 +273,10 @@ impl Win {
         let scroller = body.clone();
         let scroll_to_end = Closure::<dyn FnMut()>::new(move || scroller.set_scroll_top(i32::MAX));
 
+        let prechat = match cfg.prechat.fields.is_empty() {
+            true => None,
+            false => Some(super::prechat::Form::new(&body, &cfg.prechat, dispatch)?),
+        };
         Ok(Win {
             shadow,
             end,
@@ -296,6 +302,7 @@ impl Win {
             epoch: 0,
             window_shown: None,
             status_text: String::new(),
+            prechat,
             _listeners: listeners,
         })
     }
@@ -339,6 +346,12 @@ impl Win {
             self.ended_shown = ended;
             dom::set_hidden(&self.composer, ended);
             dom::set_hidden(&self.ended, !ended);
+        }
+        // The pre-chat form (view/prechat.rs) stands in for the composer until submitted.
+        if let Some(form) = &mut self.prechat
+            && form.render(state)
+        {
+            dom::set_hidden(&self.composer, ended || form.shown);
         }
         dom::set_hidden(&self.end, ended || !state.conversation_open());
         let enabled = state.input_enabled();
