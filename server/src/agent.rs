@@ -85,6 +85,10 @@ impl Handler for AgentSocket {
             self.engine.hub.remove(self.out.id, None);
         }
     }
+
+    fn idle_limit(&self) -> std::time::Duration {
+        self.engine.config().server.idle_close()
+    }
 }
 
 impl AgentSocket {

@@ -210,7 +210,7 @@ impl Report {
         metric(
             "em_conversations_ended_total",
             "counter",
-            "Conversations ended by an agent.",
+            "Conversations ended, by the agent or the visitor.",
             one(t.ended),
         );
         metric(

@@ -4,8 +4,9 @@
 //! driven by plain channels in unit tests.
 //!
 //! Heartbeat: the writer sends a WebSocket ping every [`PING_EVERY`]; a peer that sent nothing
-//! (not even the pong every browser and WebSocket library answers with) for [`IDLE_LIMIT`] has
-//! vanished without closing (a dead network, a sleeping laptop), and its socket is closed, so
+//! (not even the pong every browser and WebSocket library answers with) for the idle limit
+//! ([`IDLE_LIMIT`] unless `[server] idle_close_seconds` says otherwise) has vanished without
+//! closing (a dead network, a sleeping laptop), and its socket is closed, so
 //! a vanished agent goes Offline instead of receiving work.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,10 @@ pub trait Handler {
     fn on_binary(&mut self);
     /// The connection is gone; forget it everywhere.
     fn on_close(self) -> impl Future<Output = ()> + Send;
+    /// Silence after which the peer is taken for gone; read once, when the connection opens.
+    fn idle_limit(&self) -> Duration {
+        IDLE_LIMIT
+    }
 }
 
 /// Initial read buffer of a connection; it grows for larger frames. The default (128 KiB)
@@ -37,10 +42,11 @@ pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest frame accepted: a maximal text message, JSON-escaped, with room to spare.
 pub const MAX_FRAME_BYTES: usize = 256 * 1024;
 
-/// How often the server pings each peer.
+/// How often the server pings each peer (more often under a short idle limit: three pings
+/// fit in it).
 pub const PING_EVERY: Duration = Duration::from_secs(10);
 
-/// Silence after which a peer is taken for gone: three missed pongs.
+/// Silence after which a peer is taken for gone by default: three missed pongs.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs a connection until either side stops, then calls [`Handler::on_close`].
@@ -56,10 +62,14 @@ pub async fn serve<W, R, E, H>(
     H: Handler,
 {
     let start = Instant::now();
+    let idle_limit = handler.idle_limit();
+    let ping_every = PING_EVERY
+        .min(idle_limit / 3)
+        .max(Duration::from_millis(10));
     // Milliseconds since `start` of the last frame from the peer (any frame, pongs included).
     let heard = AtomicU64::new(0);
     let writer = async {
-        let mut beat = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
+        let mut beat = tokio::time::interval_at(start + ping_every, ping_every);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let (msg, last) = tokio::select! {
@@ -70,7 +80,7 @@ pub async fn serve<W, R, E, H>(
                 },
                 _ = beat.tick() => {
                     let silent = start.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
-                    if silent >= IDLE_LIMIT {
+                    if silent >= idle_limit {
                         tracing::debug!(silent_ms = silent.as_millis() as u64, "peer silent; closing");
                         break;
                     }

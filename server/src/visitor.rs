@@ -103,6 +103,10 @@ impl Handler for VisitorSocket {
     async fn on_close(self) {
         self.engine.hub.remove(self.out.id, None);
     }
+
+    fn idle_limit(&self) -> std::time::Duration {
+        self.engine.config().server.idle_close()
+    }
 }
 
 impl VisitorSocket {

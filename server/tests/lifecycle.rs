@@ -295,6 +295,59 @@ async fn idle_conversation_goes_inactive_and_wakes_up() {
 }
 
 #[tokio::test]
+// An Inactive conversation whose agent went away reopens like an Active one when the visitor
+// writes after `reopen_after_seconds`: it wakes up, the agent leaves, and it waits again.
+async fn inactive_conversation_reopens_when_its_agent_is_gone() {
+    let clock = ManualClock::new(T0);
+    let routing = "inactive_after_seconds = 60\nreopen_after_seconds = 600";
+    let s = Server::start_with_clock(&config_with_routing(1, routing), clock.clone()).await;
+    let ada = s.agent_online().await;
+    let (mut va, a, _, _) = visitor(&s).await;
+    write_first(&mut va, &a).await;
+    va.recv_until(|f| is_status(f, "Active")).await;
+    drop(ada);
+    // Wait until the server noticed: ada is Offline.
+    while s.state.engine.report().await.unwrap().totals.agents_online > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    clock.advance_secs(601);
+    s.state.engine.sweep().await.unwrap();
+    assert!(is_status(&va.recv().await, "Inactive"));
+    va.send(send_message(&a, &uuid(), "anyone?")).await;
+    assert_eq!(va.recv().await["type"], "ack");
+    let mut kinds = Vec::new();
+    while kinds.len() < 6 {
+        let f = va.recv_until(|f| f["type"] == "entry").await;
+        let p = payload(&f);
+        kinds.push(match p["entryType"].as_str().unwrap() {
+            "SessionStatusChanged" => format!("status {}", p["sessionStatus"].as_str().unwrap()),
+            "ParticipantChanged" => {
+                format!("{} ada", p["entries"][0]["operation"].as_str().unwrap())
+            }
+            "RoutingResult" => format!("routed {}", p["routingType"].as_str().unwrap()),
+            other => other.to_string(),
+        });
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Message",
+            "status Active",
+            "remove ada",
+            "routed Reopened",
+            "status Waiting",
+            "Message"
+        ]
+    );
+    let mut ada = s.agent_online().await;
+    assert_eq!(
+        assigned_id(&ada.recv_until(|f| f["type"] == "assigned").await),
+        a
+    );
+}
+
+#[tokio::test]
 // Queue positions 1, 2, 3; the first is assigned and the others are told 1 and 2 with the new
 // wait; nobody is told anything when their position did not change.
 async fn queue_positions_follow_the_queue() {
@@ -456,4 +509,47 @@ fn config_validation_of_the_new_keys() {
         em_server::Config::parse(&config(1)).unwrap().deployment[0].retention_days,
         None
     );
+    for bad in [0, 41] {
+        let text = format!("{}\n[server]\nidle_close_seconds = {bad}\n", config(1));
+        assert_eq!(err(&text).0, "server.idle_close_seconds", "{bad}");
+    }
+    let text = format!("{}\n[server]\nidle_close_seconds = 40\n", config(1));
+    assert_eq!(
+        em_server::Config::parse(&text)
+            .unwrap()
+            .server
+            .idle_close_seconds,
+        40
+    );
+    assert_eq!(parsed.server.idle_close_seconds, 30, "the default");
+}
+
+#[tokio::test]
+// `[server] idle_close_seconds` shortens the heartbeat: a peer that never answers the pings
+// (a raw TCP client that completed the WebSocket handshake and went silent) is disconnected.
+async fn short_idle_limit_closes_a_silent_socket() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start(&format!(
+        "{}\n[server]\nidle_close_seconds = 1\n",
+        config(1)
+    ))
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let upgrade = format!(
+        "GET /agent/ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        s.addr
+    );
+    tcp.write_all(upgrade.as_bytes()).await.unwrap();
+    // Read (never answering) until the server closes the connection; with the default 30 s
+    // limit this would time out.
+    let mut seen = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut seen),
+    )
+    .await
+    .expect("the server did not close the silent socket")
+    .unwrap();
+    assert!(seen.starts_with(b"HTTP/1.1 101"), "upgraded first");
 }

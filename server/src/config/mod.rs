@@ -39,6 +39,30 @@ pub struct Config {
     pub routing: RoutingSettings,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// `[server]`: connection settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A socket whose peer sent nothing (not even a pong) this long is closed.
+    pub idle_close_seconds: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            idle_close_seconds: 30,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn idle_close(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idle_close_seconds)
+    }
 }
 
 /// `[routing]`: server-wide routing settings.
@@ -195,6 +219,13 @@ impl Config {
     }
 
     fn validate(&mut self, base: &Path) -> Result<(), (String, String)> {
+        // Clients count on a dead socket being closed within 45 s (SPEC section 1).
+        if !(1..=40).contains(&self.server.idle_close_seconds) {
+            return Err((
+                "server.idle_close_seconds".into(),
+                "must be from 1 to 40".into(),
+            ));
+        }
         if self.routing.inactive_after_seconds == 0 {
             return Err((
                 "routing.inactive_after_seconds".into(),
