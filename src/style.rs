@@ -70,6 +70,13 @@ button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2
 .msg div button{margin:4px 4px 0 0}
 .new-conv,.msg div button{border:0;border-radius:20px;padding:10px 18px;background:var(--em-button,#0b5cab);color:#fff;font:inherit;font-weight:600;cursor:pointer}
 .new-conv:hover,.msg div button:hover{filter:brightness(1.08)}
+.prechat{display:flex;flex-direction:column;gap:12px;margin:0 8px;padding:14px;border-radius:12px;background:#fff;border:1px solid #e4e7ec}
+.prechat label{display:block;margin-bottom:4px;font-size:13px;font-weight:600}
+.req::after{content:" *";color:#b42318}
+.prechat input,.prechat select{width:100%;height:38px;padding:0 12px;border:1px solid #cfd4dc;border-radius:8px;font:inherit;color:inherit;background:#fff}
+.prechat input:focus,.prechat select:focus{outline:none;border-color:var(--em-accent,#0b5cab);box-shadow:0 0 0 3px color-mix(in srgb,var(--em-accent,#0b5cab) 22%,transparent)}
+.prechat [aria-invalid=true]{border-color:#d92d20}
+.prechat [readonly],.prechat :disabled{background:#eef0f3}
 .sr-only{position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (max-width:480px),(max-height:520px){.window{inset:0;width:100%;height:100%;max-width:none;max-height:none;border-radius:0}}
 @media (prefers-reduced-motion:reduce){.window{animation:none}}
