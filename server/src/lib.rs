@@ -5,8 +5,9 @@
 //! - [`store`]: SQLite tables named after the data model, migrated forward on open.
 //! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
-//! - [`lifecycle`]: waiting (rules), assigning, ending, rebuilding; [`transfer`]: transfers
-//!   and reopened conversations; [`sweep`]: idle conversations and retention, periodically.
+//! - [`lifecycle`]: waiting (rules), assigning, rebuilding; [`ending`]: by agent or visitor;
+//!   [`transfer`]: transfers and reopened conversations; [`sweep`]: idle conversations and
+//!   retention, periodically.
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
 //! - [`session`]: create, resume and send in conversations (both sockets use it);
 //!   [`context`]: `setContext` checked against the deployment's pre-chat form.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod ending;
 pub mod engine;
 pub mod error;
 pub mod http;

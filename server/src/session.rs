@@ -1,4 +1,4 @@
-//! Conversation operations of both sockets: create, resume and send (ending is in `lifecycle.rs`).
+//! Conversation operations of both sockets: create, resume and send (ending is in `ending.rs`).
 
 use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
