@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use em_protocol::agent::PageContext;
 use em_protocol::visitor::ToVisitor;
-use em_protocol::{ConversationId, ErrorCode, ErrorFrame};
+use em_protocol::{ConversationId, ErrorCode, ErrorFrame, SessionStatus};
 
 use crate::config::{FieldKind, PrechatConfig};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::hub::Outbox;
+use crate::lifecycle::assigned_frame;
 use crate::session::{Visitor, owned_session};
 
 /// Names of free-form maps (and of fields without a form) are at most this many characters.
@@ -247,7 +248,8 @@ pub fn fill(text: &str, params: &BTreeMap<String, String>) -> String {
 impl Engine {
     /// `setContext`: only the owner may set it (`not_found`). Good fields are merged into the
     /// context (a later value replaces an earlier one; the page is replaced), auto-response
-    /// parameters are kept beside it, and each bad field gets one `invalid_field`.
+    /// parameters are kept beside it, and each bad field gets one `invalid_field`. An agent
+    /// who already has the conversation gets `assigned` again, with the new context.
     pub async fn set_context(
         &self,
         v: Visitor,
@@ -263,14 +265,22 @@ impl Engine {
                 .and_then(|d| d.prechat.as_ref());
             let mut params = inner.store.auto_response_parameters(id)?;
             let checked = check(form, &update, &s.context.session_context, &params);
-            let mut context = s.context;
+            let mut context = s.context.clone();
             context.prechat_fields.extend(checked.prechat_fields);
             context.hidden_fields.extend(checked.hidden_fields);
             context.session_context.extend(checked.session_context);
             if update.page.is_some() {
                 context.page = update.page;
             }
-            inner.store.set_context(id, &context)?;
+            if context != s.context {
+                inner.store.set_context(id, &context)?;
+                if let Some(agent) = s.agent_username.as_deref()
+                    && s.status != SessionStatus::Ended
+                {
+                    let frame = assigned_frame(inner, id)?;
+                    ctx.to_agent(inner, agent, &frame);
+                }
+            }
             if !checked.auto_response_parameters.is_empty() {
                 params.extend(checked.auto_response_parameters);
                 inner.store.set_auto_response_parameters(id, &params)?;

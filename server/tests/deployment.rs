@@ -258,8 +258,8 @@ async fn unpublished_deployment_is_refused() {
 
 #[tokio::test]
 // Every bad field of a setContext gets its own invalid_field naming the field and the reason;
-// the good ones are stored and reach the agent (pre-chat, hidden, session context), and a
-// routing rule can match the session context.
+// the good ones are stored and reach the agent (pre-chat, hidden, session context; again when
+// they change after assignment), and a routing rule can match the session context.
 async fn set_context_checks_each_field() {
     let (s, _) = manual_server().await;
     let (mut v, id) = s.visitor_with_conversation().await;
@@ -324,6 +324,18 @@ async fn set_context_checks_each_field() {
         context.get("autoResponseParameters").is_none(),
         "parameters are for automated messages, not the agent: {context}"
     );
+
+    // Later context reaches the agent who has the conversation: `assigned` again.
+    v.send(
+        json!({"type": "setContext", "conversationId": id, "sessionContext": {"tier": "silver"}}),
+    )
+    .await;
+    let f = ada.recv_until(|f| f["type"] == "assigned").await;
+    assert_eq!(
+        f["conversation"]["context"]["sessionContext"]["tier"],
+        "silver"
+    );
+    assert_eq!(f["conversation"]["conversationId"], json!(id));
 }
 
 #[tokio::test]
