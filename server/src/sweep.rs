@@ -94,3 +94,58 @@ impl Engine {
         self.run(|inner, ctx| ctx.sweep(inner, true)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use em_protocol::{ConversationId, EndUserId, EntryId, Participant, Role};
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn message() -> NewEntry {
+        let id = EntryId(Uuid::new_v4());
+        NewEntry {
+            identifier: id,
+            sender: Participant {
+                role: Role::EndUser,
+                subject: "u".into(),
+            },
+            sender_display_name: "Guest".into(),
+            client_timestamp: None,
+            payload: EntryPayload::text(id, "hi"),
+        }
+    }
+
+    #[test]
+    // A message wakes only an Inactive conversation: the message stays first, `Active` follows.
+    fn waking_appends_active_after_the_message_only_when_inactive() {
+        let mut s = Session::new(
+            ConversationId(Uuid::new_v4()),
+            EndUserId(Uuid::new_v4()),
+            "00D000000000001",
+            "D",
+        );
+        let m = message();
+        for status in [
+            SessionStatus::New,
+            SessionStatus::Waiting,
+            SessionStatus::Active,
+        ] {
+            s.status = status;
+            let (entries, update) = waking(&s, vec![m.clone()], Update::default());
+            assert_eq!(entries.len(), 1, "{status:?}");
+            assert_eq!(update.status, None, "{status:?}");
+        }
+        s.status = SessionStatus::Inactive;
+        let (entries, update) = waking(&s, vec![m.clone()], Update::default());
+        assert_eq!(entries[0].identifier, m.identifier);
+        assert_eq!(
+            entries[1].payload,
+            EntryPayload::SessionStatusChanged {
+                session_status: SessionStatus::Active
+            }
+        );
+        assert_eq!(update.status, Some(SessionStatus::Active));
+        assert!(update.agent.is_none(), "the agent stays");
+    }
+}
