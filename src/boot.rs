@@ -48,7 +48,6 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
         accent_color: b.accent_color.clone(),
         font_family: b.font_family.clone(),
         inline: settings.inline,
-        prechat: config.prechat_form.clone().unwrap_or_default(),
     };
     let key = settings::storage_key(&args);
     let mut state = State::new(storage::load(&key), &b.agent_display_name);
@@ -61,6 +60,7 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
         offline_button: h.outside_hours == OutsideHours::Offline,
     });
     state.inline = settings.inline;
+    state.inline_launch = settings.inline && !settings.no_inline_auto_launch;
     state.participant_lines = settings.participant_lines;
     state.input_with_bot = settings.input_with_bot;
     if settings.minimize_on_new_tab
@@ -71,7 +71,7 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
     }
     let hidden = state.launcher_hidden();
     // The pre-chat form; display `Session` brings back what this browser session submitted.
-    let form = view_config.prechat.clone();
+    let form = config.prechat_form.unwrap_or_default();
     let (prechat, values) = Prechat::new(form, storage::load_prechat(&key).as_deref());
     state.prechat = prechat;
     state.context.prechat = values;

@@ -93,13 +93,6 @@ struct UnreadDetail {
     unread_count: u32,
 }
 
-/// `onEmbeddedMessagingPreChatLoaded` / `…Submitted`: `{ prechatDisplay }`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PrechatDetail {
-    prechat_display: &'static str,
-}
-
 /// `onEmbeddedMessagingButtonCreated`: `{ buttonVisibility: "Show" | "Hide" }`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -135,12 +128,17 @@ pub fn detail(event: &Event) -> JsValue {
             conversation_entry: ConversationEntryDetail::new(e),
         }),
         Event::UnreadCountChanged(n) => to_js(&UnreadDetail { unread_count: *n }),
-        Event::PrechatLoaded(display) | Event::PrechatSubmitted(display) => to_js(&PrechatDetail {
-            prechat_display: match display {
+        Event::PrechatLoaded(display) | Event::PrechatSubmitted(display) => {
+            // Set directly: one more serde detail struct costs more wasm than this.
+            let detail = js_sys::Object::new();
+            let display = match display {
                 PrechatDisplay::Conversation => "Conversation",
                 PrechatDisplay::Session => "Session",
-            },
-        }),
+            };
+            let key = JsValue::from_str("prechatDisplay");
+            let _ = js_sys::Reflect::set(&detail, &key, &JsValue::from_str(display));
+            detail.into()
+        }
         _ => js_sys::Object::new().into(),
     }
 }

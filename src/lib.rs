@@ -172,78 +172,19 @@ impl Widget {
         }
     }
 
-    /// `prechatAPI.setHiddenPrechatFields({ Field: "value" })`: each field must be a hidden
-    /// field of the deployment with a plain string value within its maxLength; a bad one is
-    /// logged and skipped, the others set (sent when the conversation starts, or at once).
-    #[wasm_bindgen(js_name = setHiddenPrechatFields)]
-    pub fn set_hidden_prechat_fields(&self, fields: JsValue) {
-        let method = "prechatAPI.setHiddenPrechatFields";
-        let Some(entries) = entries(method, &fields) else {
-            return;
-        };
-        let pairs = entries.into_iter().map(|(k, v)| (k, v.as_string()));
-        if let Some((set, refused)) = self
-            .rt
-            .with_state(|s| s.prechat.check_hidden(pairs.collect()))
-        {
+    /// `prechatAPI.<PRECHAT_API[op]>(arg)`, with the argument as JSON text (the loader's
+    /// `JSON.stringify`; `None` when it has none). Hidden fields must be declared hidden fields
+    /// with a plain string within their maxLength; visible ones prefill the form. Bad fields
+    /// are logged and skipped, never thrown. (One export reading JSON with the widget's reader
+    /// costs far less wasm than four exports walking page objects with `Reflect`.)
+    pub fn prechat(&self, op: usize, arg: Option<String>) {
+        let arg = arg.as_deref().and_then(json::Json::parse);
+        let arg = arg.unwrap_or(json::Json::Null);
+        if let Some((msg, refused)) = self.rt.with_state(|s| s.prechat.call(op, &arg)) {
             refused.iter().for_each(|r| console::error(r));
-            self.rt.dispatch(Msg::ContextChanged {
-                kind: ContextKind::Hidden,
-                set,
-                remove: Vec::new(),
-            });
-        }
-    }
-
-    /// `prechatAPI.removeHiddenPrechatFields(["Field"])`.
-    #[wasm_bindgen(js_name = removeHiddenPrechatFields)]
-    pub fn remove_hidden_prechat_fields(&self, names: JsValue) {
-        if let Some(remove) = settings::names("prechatAPI.removeHiddenPrechatFields", &names) {
-            self.rt.dispatch(Msg::ContextChanged {
-                kind: ContextKind::Hidden,
-                set: Vec::new(),
-                remove,
-            });
-        }
-    }
-
-    /// `prechatAPI.setVisiblePrechatFields({ _firstName: { value, isEditableByEndUser } })`:
-    /// prefills the pre-chat form (read-only when not editable); bad fields are logged and
-    /// skipped.
-    #[wasm_bindgen(js_name = setVisiblePrechatFields)]
-    pub fn set_visible_prechat_fields(&self, fields: JsValue) {
-        let method = "prechatAPI.setVisiblePrechatFields";
-        let Some(entries) = entries(method, &fields) else {
-            return;
-        };
-        let fields = entries.into_iter().map(|(k, v)| {
-            let editable = settings::prop(&v, "isEditableByEndUser").as_bool();
-            (
-                k,
-                settings::prop(&v, "value").as_string(),
-                editable != Some(false),
-            )
-        });
-        if let Some((set, refused)) = self
-            .rt
-            .with_state(|s| s.prechat.check_visible(fields.collect()))
-        {
-            refused.iter().for_each(|r| console::error(r));
-            self.rt.dispatch(Msg::PrechatPrefilled {
-                set,
-                remove: Vec::new(),
-            });
-        }
-    }
-
-    /// `prechatAPI.unsetVisiblePrechatFields(["_email"])`: the form shows them empty again.
-    #[wasm_bindgen(js_name = unsetVisiblePrechatFields)]
-    pub fn unset_visible_prechat_fields(&self, names: JsValue) {
-        if let Some(remove) = settings::names("prechatAPI.unsetVisiblePrechatFields", &names) {
-            self.rt.dispatch(Msg::PrechatPrefilled {
-                set: Vec::new(),
-                remove,
-            });
+            if let Some(msg) = msg {
+                self.rt.dispatch(msg);
+            }
         }
     }
 
@@ -284,24 +225,4 @@ pub fn start(settings: JsValue, init: JsValue, config: JsValue) -> Result<Widget
             Err(JsError::new(e.message()))
         }
     }
-}
-
-/// A page object's own `[key, value]` pairs; not an object → a console error naming `method`.
-fn entries(method: &str, obj: &JsValue) -> Option<Vec<(String, JsValue)>> {
-    if !obj.is_object() || js_sys::Array::is_array(obj) {
-        console::error(
-            &(method.to_owned() + ": pass an object of field names and values; nothing was set."),
-        );
-        return None;
-    }
-    let entries = js_sys::Object::entries(obj.unchecked_ref());
-    Some(
-        entries
-            .iter()
-            .map(|e| {
-                let e: js_sys::Array = e.unchecked_into();
-                (e.get(0).as_string().unwrap_or_default(), e.get(1))
-            })
-            .collect(),
-    )
 }

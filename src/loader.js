@@ -195,9 +195,15 @@ if (window.embeddedservice_bootstrap) {
       },
       clearSession: function (end) { return whenReady("userVerificationAPI.clearSession", "clearSession", [end]); }
     };
+    // prechatAPI: each method passes its index (PRECHAT_API in src/state/prechat.rs) and its
+    // argument as JSON text (undefined if it cannot be written); the widget checks the rest.
     api.prechatAPI = {};
-    ["setHiddenPrechatFields", "removeHiddenPrechatFields", "setVisiblePrechatFields", "unsetVisiblePrechatFields"].forEach(function (m) {
-      api.prechatAPI[m] = function (arg) { later("prechatAPI." + m, m, [arg]); };
+    ["setHiddenPrechatFields", "removeHiddenPrechatFields", "setVisiblePrechatFields", "unsetVisiblePrechatFields"].forEach(function (m, i) {
+      api.prechatAPI[m] = function (arg) {
+        var json;
+        try { json = JSON.stringify(arg); } catch (e) {}
+        later("prechatAPI." + m, "prechat", [i, json]);
+      };
     });
     api.autoResponseAPI = {
       setAutoResponseParameters: function (obj) { later("autoResponseAPI.setAutoResponseParameters", "setAutoResponseParameters", [obj]); },

@@ -24,7 +24,7 @@ mod tabs;
 pub use context::{Context, ContextKind};
 pub use hours::Hours;
 pub use identity::check_token;
-pub use prechat::{PageValue, Prechat};
+pub use prechat::{PRECHAT_API, Prechat};
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
@@ -375,6 +375,8 @@ pub struct State {
     pub other_typing: Option<String>,
     /// Page settings the core needs (see `settings.rs`).
     pub inline: bool,
+    /// Inline, and the window opens on load (not `disableInlineAutoLaunch`).
+    pub inline_launch: bool,
     pub participant_lines: bool,
     pub input_with_bot: bool,
     /// The bot (not a person) leads the conversation now.
@@ -431,6 +433,7 @@ impl State {
             typing: false,
             other_typing: None,
             inline: false,
+            inline_launch: false,
             participant_lines: true,
             input_with_bot: true,
             bot_leads: false,
@@ -516,14 +519,15 @@ impl State {
                     WindowState::Maximized => fx.push(Effect::Emit(Event::WindowMaximized)),
                     WindowState::Minimized => fx.push(Effect::Emit(Event::WindowMinimized)),
                 }
-                if self.inline && self.window == WindowState::Closed {
+                if self.inline_launch && self.window == WindowState::Closed {
                     // Inline: the window is the widget; it opens on load unless told not to.
                     self.open(&mut fx);
                 }
                 // A conversation to resume, an open window, or messages left to send.
-                if self.conversation_id.is_some()
-                    || self.window != WindowState::Closed
-                    || self.items.iter().any(|i| i.delivery == Delivery::Pending)
+                if self.link == Link::Offline
+                    && (self.conversation_id.is_some()
+                        || self.window != WindowState::Closed
+                        || self.items.iter().any(|i| i.delivery == Delivery::Pending))
                 {
                     self.connect(&mut fx);
                 }

@@ -4,6 +4,7 @@
 use super::prechat::{field_error, has_script, is_email};
 use super::tests::{C, cid, conversation, send, sent_frames, welcome};
 use super::*;
+use crate::json::Json;
 use em_protocol::{FieldKind, HiddenField, PrechatDisplay, PrechatField, PrechatForm};
 
 /// The demo deployment `Demo_Prechat`'s form.
@@ -21,7 +22,13 @@ fn demo_form(display: PrechatDisplay) -> PrechatForm {
         fields: vec![
             field("_firstName", FieldKind::Text, true, 40, &[]),
             field("_email", FieldKind::Email, true, 80, &[]),
-            field("Topic", FieldKind::Choice, false, 255, &["Billing", "Orders", "Other"]),
+            field(
+                "Topic",
+                FieldKind::Choice,
+                false,
+                255,
+                &["Billing", "Orders", "Other"],
+            ),
         ],
         hidden_fields: vec![
             HiddenField {
@@ -61,77 +68,139 @@ fn emitted(fx: &[Effect]) -> Vec<Event> {
         .collect()
 }
 
-fn pairs(p: &[(&str, &str)]) -> Vec<(String, PageValue)> {
-    p.iter()
-        .map(|(k, v)| (k.to_string(), Some(v.to_string())))
-        .collect()
+/// A `prechatAPI` call as the loader makes it: the method's index and `JSON.stringify(arg)`.
+fn call(p: &Prechat, method: &str, json: &str) -> (Option<Msg>, Vec<String>) {
+    let op = PRECHAT_API.iter().position(|m| *m == method).unwrap();
+    p.call(op, &Json::parse(json).unwrap_or(Json::Null))
+}
+
+fn hidden(set: &[(&str, &str)], remove: &[&str]) -> Option<Msg> {
+    Some(Msg::ContextChanged {
+        kind: ContextKind::Hidden,
+        set: set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        remove: remove.iter().map(|k| k.to_string()).collect(),
+    })
 }
 
 #[test]
 fn hidden_fields_are_checked_one_by_one_and_bad_ones_skipped() {
     let p = Prechat::new(demo_form(PrechatDisplay::Conversation), None).0;
-    let mut input = pairs(&[
-        ("Plan", "Gold"),
-        ("Plan2", "x"),
-        ("CustomerId", "c-42"),
-        ("Plan", "twenty-one characters"),
-        ("Plan", " JavaScript\t:x()"),
-        ("CustomerId", "<SCRIPT>x</script>"),
-    ]);
-    input.push(("Plan".into(), None));
-    let (good, bad) = p.check_hidden(input);
+    let set = "setHiddenPrechatFields";
+    let (msg, bad) = call(
+        &p,
+        set,
+        r#"{"Plan":"Gold","Plan2":"x","CustomerId":"c-42"}"#,
+    );
     assert_eq!(
-        good,
+        msg,
+        hidden(&[("Plan", "Gold"), ("CustomerId", "c-42")], &[])
+    );
+    assert_eq!(
+        bad,
         vec![
-            ("Plan".to_string(), "Gold".to_string()),
-            ("CustomerId".into(), "c-42".into())
+            "prechatAPI.setHiddenPrechatFields: field \"Plan2\" is not a hidden pre-chat field of this deployment (it has: Plan, CustomerId); fix the name or add the field to the deployment. The field was skipped."
         ]
     );
-    assert_eq!(bad.len(), 5, "{bad:#?}");
-    let method = "prechatAPI.setHiddenPrechatFields: field ";
-    assert!(bad.iter().all(|m| m.starts_with(method) && m.ends_with("skipped.")));
-    assert_eq!(
-        bad[0],
-        "prechatAPI.setHiddenPrechatFields: field \"Plan2\" is not a hidden pre-chat field of this deployment (it has: Plan, CustomerId); fix the name or add the field to the deployment. The field was skipped."
+    let refused = |json: &str| {
+        let (msg, bad) = call(&p, set, json);
+        assert_eq!(msg, hidden(&[], &[]), "nothing set for {json}");
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].starts_with("prechatAPI.setHiddenPrechatFields: field \""));
+        assert!(bad[0].ends_with(". The field was skipped."));
+        bad[0].clone()
+    };
+    assert!(
+        refused(r#"{"Plan":"twenty-one characters"}"#)
+            .contains("\"Plan\" is longer than its maxLength of 20 characters; shorten it")
     );
-    assert!(bad[1].contains("\"Plan\" is longer than its maxLength of 20 characters; shorten it"));
-    assert!(bad[2].contains("\"Plan\" contains a script (a javascript: URL or <script>)"));
-    assert!(bad[3].contains("\"CustomerId\" contains a script"));
-    assert!(bad[4].contains("\"Plan\" is not a string; pass text"));
-
+    assert!(
+        refused(r#"{"Plan":" JavaScript\t:x()"}"#).contains(
+            "\"Plan\" contains a script (a javascript: URL or <script>); pass plain text"
+        )
+    );
+    assert!(refused(r#"{"CustomerId":"<SCRIPT>x</script>"}"#).contains("contains a script"));
+    assert!(refused(r#"{"Plan":20}"#).contains("\"Plan\" is not a string; pass text"));
+    // Removing: names only; anything else is refused as a whole.
+    assert_eq!(
+        call(&p, "removeHiddenPrechatFields", r#"["Plan",3]"#),
+        (hidden(&[], &["Plan"]), vec![])
+    );
+    let (msg, bad) = call(&p, "removeHiddenPrechatFields", r#"{"Plan":"x"}"#);
+    assert_eq!(msg, None);
+    assert_eq!(
+        bad,
+        vec![
+            "prechatAPI.removeHiddenPrechatFields: pass an array of field names; nothing was removed."
+        ]
+    );
+    for not_an_object in ["null", r#""Plan""#, r#"["Plan"]"#, "not json"] {
+        let (msg, bad) = call(&p, set, not_an_object);
+        assert_eq!(msg, None);
+        assert_eq!(
+            bad,
+            vec![
+                "prechatAPI.setHiddenPrechatFields: pass an object of field names and values; nothing was set."
+            ]
+        );
+    }
     // A deployment without a form declares no hidden field.
-    let (good, bad) = Prechat::default().check_hidden(pairs(&[("Plan", "Gold")]));
-    assert!(good.is_empty());
+    let (_, bad) = call(&Prechat::default(), set, r#"{"Plan":"Gold"}"#);
     assert!(bad[0].contains("(it has: )"), "{}", bad[0]);
 }
 
 #[test]
 fn visible_prefills_are_checked_one_by_one_and_bad_ones_skipped() {
     let p = Prechat::new(demo_form(PrechatDisplay::Conversation), None).0;
-    let some = |v: &str| Some(v.to_string());
-    let (good, bad) = p.check_visible(vec![
-        ("_firstName".into(), some("Ada"), false),
-        ("_lastName".into(), some("Lovelace"), true),
-        ("_email".into(), some("not-an-email"), true),
-        ("Topic".into(), some("Refunds"), true),
-        ("Topic".into(), some("Orders"), true),
-        ("_firstName".into(), some(&"a".repeat(41)), true),
-        ("_firstName".into(), None, true),
-    ]);
-    assert_eq!(
-        good,
-        vec![
-            ("_firstName".to_string(), "Ada".to_string(), false),
-            ("Topic".into(), "Orders".into(), true)
-        ]
+    let set = "setVisiblePrechatFields";
+    let (msg, bad) = call(
+        &p,
+        set,
+        r#"{"_firstName":{"value":"Ada","isEditableByEndUser":false},"_lastName":{"value":"Lovelace"},
+            "_email":{"value":"not-an-email"},"Topic":{"value":"Orders"}}"#,
     );
-    assert_eq!(bad.len(), 5, "{bad:#?}");
-    assert!(bad.iter().all(|m| m.starts_with("prechatAPI.setVisiblePrechatFields: field ")));
+    let prefill = |n: &str, v: &str, editable| (n.to_string(), v.to_string(), editable);
+    assert_eq!(
+        msg,
+        Some(Msg::PrechatPrefilled {
+            set: vec![
+                prefill("_firstName", "Ada", false),
+                prefill("Topic", "Orders", true)
+            ],
+            remove: vec![],
+        })
+    );
+    assert_eq!(bad.len(), 2, "{bad:#?}");
+    assert!(
+        bad.iter()
+            .all(|m| m.starts_with("prechatAPI.setVisiblePrechatFields: field "))
+    );
     assert!(bad[0].contains("\"_lastName\" is not a visible pre-chat field of this deployment (it has: _firstName, _email, Topic)"));
     assert!(bad[1].contains("\"_email\" is not an email address"));
-    assert!(bad[2].contains("\"Topic\" is not one of its choices (Billing, Orders, Other)"));
-    assert!(bad[3].contains("\"_firstName\" is longer than its maxLength of 40"));
-    assert!(bad[4].contains("\"_firstName\" is not a string"));
+    let refused = |json: &str| call(&p, set, json).1.concat();
+    assert!(
+        refused(r#"{"Topic":{"value":"Refunds"}}"#)
+            .contains("\"Topic\" is not one of its choices (Billing, Orders, Other)")
+    );
+    let long = format!(r#"{{"_firstName":{{"value":"{}"}}}}"#, "a".repeat(41));
+    assert!(refused(&long).contains("\"_firstName\" is longer than its maxLength of 40"));
+    assert!(
+        refused(r#"{"_firstName":"Ada"}"#).contains(
+            "\"_firstName\" needs { value: \"text\", isEditableByEndUser: true or false }"
+        )
+    );
+    assert_eq!(
+        call(&p, "unsetVisiblePrechatFields", r#"["_email"]"#),
+        (
+            Some(Msg::PrechatPrefilled {
+                set: vec![],
+                remove: vec!["_email".into()]
+            }),
+            vec![]
+        )
+    );
 }
 
 #[test]
@@ -139,9 +208,20 @@ fn each_rule_of_the_form_refuses_with_its_own_message() {
     let form = demo_form(PrechatDisplay::Conversation);
     let [name, email, topic] = [&form.fields[0], &form.fields[1], &form.fields[2]];
     assert_eq!(field_error(name, ""), "Please fill in this field.");
-    assert_eq!(field_error(topic, ""), "", "an optional field may stay empty");
-    assert_eq!(field_error(name, &"é".repeat(40)), "", "characters, not bytes");
-    assert_eq!(field_error(name, &"é".repeat(41)), "Use at most 40 characters.");
+    assert_eq!(
+        field_error(topic, ""),
+        "",
+        "an optional field may stay empty"
+    );
+    assert_eq!(
+        field_error(name, &"é".repeat(40)),
+        "",
+        "characters, not bytes"
+    );
+    assert_eq!(
+        field_error(name, &"é".repeat(41)),
+        "Use at most 40 characters."
+    );
     assert_eq!(field_error(name, "<script>"), "Please enter plain text.");
     assert_eq!(
         field_error(email, "ada@example"),
@@ -154,7 +234,9 @@ fn each_rule_of_the_form_refuses_with_its_own_message() {
     for ok in ["a@b.co", "first.last+tag@mail.example.org"] {
         assert!(is_email(ok), "{ok}");
     }
-    for bad in ["", "a", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a@@b.co", "a b@c.co"] {
+    for bad in [
+        "", "a", "@b.co", "a@", "a@b", "a@.co", "a@b.", "a@@b.co", "a b@c.co",
+    ] {
         assert!(!is_email(bad), "{bad}");
     }
     assert!(has_script("java\nscript:alert(1)"));
@@ -188,11 +270,17 @@ fn a_new_conversation_waits_for_the_form_and_its_values_go_before_the_first_mess
     );
     assert_eq!(s.link, Link::Joining);
     // While the visitor types, the idle socket is kept alive.
-    assert_eq!(sent_frames(&s.update(Msg::KeepAliveTick)), vec![ToServer::Ping]);
+    assert_eq!(
+        sent_frames(&s.update(Msg::KeepAliveTick)),
+        vec![ToServer::Ping]
+    );
     s.update(Msg::FrameReceived(ToVisitor::Pong));
     let fx = s.update(Msg::KeepAliveTick);
     assert_eq!(sent_frames(&fx), vec![ToServer::Ping]);
-    assert!(!fx.contains(&Effect::Connect), "answered: not a dead socket");
+    assert!(
+        !fx.contains(&Effect::Connect),
+        "answered: not a dead socket"
+    );
 
     // Refused: errors per field, focus goes back to the form, still no conversation.
     let fx = s.update(submit(&["", "ada@example", "Billing"]));
@@ -267,7 +355,11 @@ fn a_resumed_conversation_never_shows_the_form() {
     s.update(Msg::Booted);
     assert!(!s.prechat_shown());
     let fx = s.update(Msg::LauncherClicked);
-    assert!(emitted(&fx).iter().all(|e| !matches!(e, Event::PrechatLoaded(_))));
+    assert!(
+        emitted(&fx)
+            .iter()
+            .all(|e| !matches!(e, Event::PrechatLoaded(_)))
+    );
     s.update(Msg::SocketOpened);
     let sent = sent_frames(&s.update(welcome("k")));
     assert!(matches!(sent[..], [ToServer::Resume { .. }]), "{sent:?}");
@@ -282,11 +374,13 @@ fn ended_after_the_form(display: PrechatDisplay) -> (State, Vec<Effect>) {
     let fx = s.update(submit(&GOOD));
     s.update(Msg::ConversationIdGenerated(cid(C)));
     s.update(conversation(0, true));
-    s.update(Msg::FrameReceived(ToVisitor::Error(em_protocol::ErrorFrame {
-        code: ErrorCode::ConversationEnded,
-        message: "ended".into(),
-        entry_id: Some(EntryId(uuid::Uuid::from_u128(9))),
-    })));
+    s.update(Msg::FrameReceived(ToVisitor::Error(
+        em_protocol::ErrorFrame {
+            code: ErrorCode::ConversationEnded,
+            message: "ended".into(),
+            entry_id: Some(EntryId(uuid::Uuid::from_u128(9))),
+        },
+    )));
     assert_eq!(s.session, Some(SessionStatus::Ended));
     (s, fx)
 }

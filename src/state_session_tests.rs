@@ -313,7 +313,13 @@ fn typing_goes_out_on_change_and_the_agents_shows_in_the_status() {
 fn inline_mode_opens_on_load_without_a_button_and_participant_lines_follow_the_setting() {
     let mut s = State::new(Persisted::default(), "Agent");
     s.inline = true;
+    s.inline_launch = true;
     let fx = s.update(Msg::Booted);
+    assert_eq!(
+        fx.iter().filter(|e| **e == Effect::Connect).count(),
+        1,
+        "one socket"
+    );
     assert_eq!(s.window, WindowState::Maximized);
     assert!(fx.contains(&Effect::Connect));
     assert!(s.launcher_hidden());

@@ -48,8 +48,6 @@ pub struct ViewConfig {
     pub font_family: String,
     /// `displayMode: 'inline'`: the window fills the mount element; no floating button.
     pub inline: bool,
-    /// The deployment's pre-chat form (view/prechat.rs).
-    pub prechat: em_protocol::PrechatForm,
 }
 
 /// The mounted widget DOM: the launcher at once, the window when first needed.

@@ -64,6 +64,15 @@ pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
                 .ok()
                 .map(em_protocol::ConversationId),
         },
+        "typing" => ToVisitor::Typing {
+            conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
+            sender: read_participant(get(v, "sender"))?,
+            sender_display_name: opt_string(v, "senderDisplayName"),
+            typing: get(v, "typing").as_bool().ok_or("typing")?,
+        },
+        "identityTokenExpired" => ToVisitor::IdentityTokenExpired {
+            grace_seconds: uint(v, "graceSeconds").unwrap_or(0),
+        },
         "conversation" => ToVisitor::Conversation {
             conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
             status: session_status(&string(v, "status")?).ok_or("status")?,

@@ -119,6 +119,16 @@ fn readers_match_the_protocol_crate() {
             entry_id: Some(eid(3)),
         }),
         ToVisitor::Pong,
+        ToVisitor::IdentityTokenExpired { grace_seconds: 30 },
+        ToVisitor::Typing {
+            conversation_id: cid(),
+            sender: Participant {
+                role: Role::Agent,
+                subject: "ada".into(),
+            },
+            sender_display_name: "Ada".into(),
+            typing: true,
+        },
     ];
     for f in frames {
         let json = serde_json::to_string(&f).unwrap();

@@ -27,9 +27,6 @@ pub struct Prechat {
     pub errors: Vec<String>,
 }
 
-/// What a page passed as a field value: a string, or something else.
-pub type PageValue = Option<String>;
-
 impl Prechat {
     /// A form for `form`; `remembered` is what this browser session stored on submitting
     /// (display `Session` only: the form is not shown again, its values go to new
@@ -53,91 +50,175 @@ impl Prechat {
         (p, values)
     }
 
-    fn visible(&self, name: &str) -> Option<&PrechatField> {
-        self.form.fields.iter().find(|f| f.name == name)
-    }
-
-    /// `setHiddenPrechatFields`: the pairs to set, and a console message for each one refused.
-    pub fn check_hidden(
-        &self,
-        pairs: Vec<(String, PageValue)>,
-    ) -> (Vec<(String, String)>, Vec<String>) {
-        let method = "prechatAPI.setHiddenPrechatFields";
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (name, value) in pairs {
-            let field = self.form.hidden_fields.iter().find(|f| f.name == name);
-            let names = self.form.hidden_fields.iter().map(|f| f.name.as_str());
-            let problem = match (field, &value) {
-                (None, _) => not_declared("hidden", names),
-                (Some(f), Some(v)) => page_value(v, f.max_length, &[]),
-                (Some(_), None) => Some(NOT_A_STRING.into()),
-            };
-            match (problem, value) {
-                (None, Some(v)) => good.push((name, v)),
-                (problem, _) => bad.push(refusal(method, &name, &problem.unwrap_or_default())),
+    /// One `prechatAPI` call: method `op` (its index in `PRECHAT_API`) with the page's
+    /// argument (read from JSON: `Null` when it could not be written). Returns what to tell
+    /// the state, and a console message for each thing refused (naming the method, the field
+    /// and the fix): bad fields are skipped, the others set.
+    pub fn call(&self, op: usize, arg: &Json) -> (Option<Msg>, Vec<String>) {
+        let name = PRECHAT_API.get(op).copied().unwrap_or_default();
+        let method = "prechatAPI.".to_owned() + name;
+        let visible = op >= 2;
+        match (op % 2, arg) {
+            (0, Json::Obj(fields)) => {
+                let (set, bad) = self.check(&method, visible, fields);
+                let msg = if visible {
+                    Msg::PrechatPrefilled {
+                        set,
+                        remove: Vec::new(),
+                    }
+                } else {
+                    Msg::ContextChanged {
+                        kind: ContextKind::Hidden,
+                        set: set.into_iter().map(|(k, v, _)| (k, v)).collect(),
+                        remove: Vec::new(),
+                    }
+                };
+                (Some(msg), bad)
             }
+            (1, Json::Arr(names)) => {
+                let remove = names.iter().filter_map(|n| Some(n.as_str()?.to_owned()));
+                let remove = remove.collect();
+                let msg = if visible {
+                    Msg::PrechatPrefilled {
+                        set: Vec::new(),
+                        remove,
+                    }
+                } else {
+                    Msg::ContextChanged {
+                        kind: ContextKind::Hidden,
+                        set: Vec::new(),
+                        remove,
+                    }
+                };
+                (Some(msg), Vec::new())
+            }
+            (0, _) => (None, vec![method + API_WANTS_OBJECT]),
+            _ => (
+                None,
+                vec![method + ": pass an array of field names; nothing was removed."],
+            ),
         }
-        (good, bad)
     }
 
-    /// `setVisiblePrechatFields`: the prefills to set, and a console message for each refused.
-    pub fn check_visible(
+    /// The fields of a `set…PrechatFields` call: the ones to set (name, value, editable), and
+    /// a console message for each one refused. (One path for both kinds: each costs wasm.)
+    fn check(
         &self,
-        fields: Vec<(String, PageValue, bool)>,
+        method: &str,
+        visible: bool,
+        fields: &[(String, Json)],
     ) -> (Vec<(String, String, bool)>, Vec<String>) {
-        let method = "prechatAPI.setVisiblePrechatFields";
+        let kind = if visible { "visible" } else { "hidden" };
+        // Name, maxLength, choices, must be an email address.
+        let declared: Vec<(&str, u32, &[String], bool)> = if visible {
+            let f = self.form.fields.iter();
+            f.map(|f| {
+                (
+                    &*f.name,
+                    f.max_length,
+                    &*f.choices,
+                    f.kind == FieldKind::Email,
+                )
+            })
+            .collect()
+        } else {
+            let f = self.form.hidden_fields.iter();
+            f.map(|f| (&*f.name, f.max_length, &[][..], false))
+                .collect()
+        };
         let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (name, value, editable) in fields {
-            let names = self.form.fields.iter().map(|f| f.name.as_str());
-            let problem = match (self.visible(&name), &value) {
-                (None, _) => not_declared("visible", names),
-                (Some(f), Some(v)) => page_value(v, f.max_length, &f.choices).or_else(|| {
-                    (f.kind == FieldKind::Email && !v.is_empty() && !is_email(v))
-                        .then(|| "is not an email address".into())
-                }),
-                (Some(_), None) => Some(NOT_A_STRING.into()),
+        for (name, v) in fields {
+            // Visible: `{ value, isEditableByEndUser }`; hidden: the string itself.
+            let (value, editable) = match visible {
+                true => (v.get("value"), v.get("isEditableByEndUser")),
+                false => (Some(v), None),
             };
-            match (problem, value) {
-                (None, Some(v)) => good.push((name, v, editable)),
-                (problem, _) => bad.push(refusal(method, &name, &problem.unwrap_or_default())),
+            let value = value.and_then(Json::as_str);
+            let problem = match (declared.iter().find(|d| d.0 == name), value) {
+                (None, _) => [
+                    "is not a ",
+                    kind,
+                    " pre-chat field of this deployment (it has: ",
+                    &comma_list(&mut declared.iter().map(|d| d.0)),
+                    "); fix the name or add the field to the deployment",
+                ]
+                .concat(),
+                (Some(_), None) if visible => {
+                    "needs { value: \"text\", isEditableByEndUser: true or false }".into()
+                }
+                (Some(_), None) => "is not a string; pass text, e.g. String(value)".into(),
+                (Some(&(_, max, choices, email)), Some(v)) => page_value(v, max, choices, email),
+            };
+            match value {
+                Some(v) if problem.is_empty() => {
+                    let editable = editable.and_then(Json::as_bool) != Some(false);
+                    good.push((name.clone(), v.to_owned(), editable))
+                }
+                _ => bad.push(
+                    [
+                        method,
+                        ": field \"",
+                        name,
+                        "\" ",
+                        &problem,
+                        ". The field was skipped.",
+                    ]
+                    .concat(),
+                ),
             }
         }
         (good, bad)
     }
 }
 
-const NOT_A_STRING: &str = "is not a string; pass text, e.g. String(value)";
+/// The `prechatAPI` methods, in the order of the index the loader passes (`src/loader.js`).
+pub const PRECHAT_API: [&str; 4] = [
+    "setHiddenPrechatFields",
+    "removeHiddenPrechatFields",
+    "setVisiblePrechatFields",
+    "unsetVisiblePrechatFields",
+];
 
-fn not_declared<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Option<String> {
-    let declared: Vec<&str> = names.collect();
-    Some(
-        "is not a ".to_owned()
-            + kind
-            + " pre-chat field of this deployment (it has: "
-            + &declared.join(", ")
-            + "); fix the name or add the field to the deployment",
-    )
+const API_WANTS_OBJECT: &str = ": pass an object of field names and values; nothing was set.";
+
+/// `a, b, c`. (Messages are built with `concat` and this: `String + &str` chains inline a
+/// grow-and-copy per piece.)
+fn comma_list(items: &mut dyn Iterator<Item = &str>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(item);
+    }
+    out
 }
 
-/// `method: field "name" …; it was skipped.`
-fn refusal(method: &str, name: &str, problem: &str) -> String {
-    method.to_owned() + ": field \"" + name + "\" " + problem + ". The field was skipped."
+/// Characters, not bytes (maxLength counts characters); a plain loop, not core's SIMD-style
+/// counter, which is larger.
+fn char_count(s: &str) -> usize {
+    s.bytes().filter(|&b| (b as i8) >= -0x40).count()
 }
 
-/// Why a value set by the page cannot be used (`None`: it can).
-fn page_value(value: &str, max_length: u32, choices: &[String]) -> Option<String> {
-    if value.chars().count() > max_length as usize {
-        Some(
-            "is longer than its maxLength of ".to_owned()
-                + &int_string(max_length.into())
-                + " characters; shorten it",
-        )
+/// Why a value set by the page cannot be used ("": it can).
+fn page_value(value: &str, max_length: u32, choices: &[String], email: bool) -> String {
+    if char_count(value) > max_length as usize {
+        let max = int_string(max_length.into());
+        [
+            "is longer than its maxLength of ",
+            &max,
+            " characters; shorten it",
+        ]
+        .concat()
     } else if has_script(value) {
-        Some("contains a script (a javascript: URL or <script>); pass plain text".into())
+        "contains a script (a javascript: URL or <script>); pass plain text".into()
     } else if !choices.is_empty() && !value.is_empty() && !choices.iter().any(|c| c == value) {
-        Some("is not one of its choices (".to_owned() + &choices.join(", ") + ")")
+        let list = comma_list(&mut choices.iter().map(String::as_str));
+        ["is not one of its choices (", &list, ")"].concat()
+    } else if email && !value.is_empty() && !is_email(value) {
+        "is not an email address".into()
     } else {
-        None
+        String::new()
     }
 }
 
@@ -158,24 +239,26 @@ pub fn has_script(value: &str) -> bool {
     has(b"javascript:") || has(b"<script")
 }
 
-/// `local@domain.tld`: one `@`, no spaces, a dot inside the domain.
+/// `local@domain.tld`: one `@`, no spaces, a dot inside the domain (bytes: no str searcher).
 pub fn is_email(value: &str) -> bool {
-    match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && !value.contains(char::is_whitespace)
-                && domain
-                    .split_once('.')
-                    .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !domain.ends_with('.'))
-        }
-        None => false,
-    }
+    let b = value.as_bytes();
+    let Some(at) = b.iter().position(|&c| c == b'@') else {
+        return false;
+    };
+    let domain = b.get(at + 1..).unwrap_or_default();
+    at > 0
+        && b.iter().filter(|&&c| c == b'@').count() == 1
+        && !b.iter().any(u8::is_ascii_whitespace)
+        && domain
+            .iter()
+            .position(|&c| c == b'.')
+            .is_some_and(|dot| dot > 0)
+        && domain.last() != Some(&b'.')
 }
 
 /// What is wrong with what the visitor entered in `field` ("" when nothing is).
 pub fn field_error(field: &PrechatField, value: &str) -> String {
-    let too_long = value.chars().count() > field.max_length as usize;
+    let too_long = char_count(value) > field.max_length as usize;
     if value.is_empty() {
         if field.required {
             "Please fill in this field."
@@ -184,7 +267,12 @@ pub fn field_error(field: &PrechatField, value: &str) -> String {
         }
         .into()
     } else if too_long {
-        "Use at most ".to_owned() + &int_string(field.max_length.into()) + " characters."
+        [
+            "Use at most ",
+            &int_string(field.max_length.into()),
+            " characters.",
+        ]
+        .concat()
     } else if has_script(value) {
         "Please enter plain text.".into()
     } else if field.kind == FieldKind::Email && !is_email(value) {

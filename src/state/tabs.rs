@@ -17,8 +17,12 @@ impl State {
         self.credential = other.credential;
         self.conversation_id = other.conversation_id;
         self.stored_seq = other.last_seq;
-        if self.conversation_id.is_some() && !matches!(self.link, Link::Offline) {
-            // Say hello again as that visitor and resume its conversation.
+        // Say hello again as that visitor and resume its conversation. A socket still
+        // connecting says hello with the adopted credential anyway: dropping it would only
+        // log a browser warning.
+        if self.conversation_id.is_some()
+            && matches!(self.link, Link::Handshaking | Link::Joining | Link::Live)
+        {
             self.connect(fx);
         }
     }

@@ -3,7 +3,7 @@
 
 use em_protocol::{FieldKind, PrechatForm};
 use js_sys::Reflect;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsValue, UnwrapThrowExt};
 
 use super::*;
 use crate::json::int_string;
@@ -22,98 +22,96 @@ pub(super) struct Form {
     _listeners: [EventListener; 2],
 }
 
+/// `dom::child` + text. Tags and attribute names here are constants, so creating cannot
+/// fail short of a browser bug: throwing then keeps a cleanup path per element (~2 KB of
+/// wasm) out of the build.
+fn add(parent: &Element, tag: &str, attrs: &[(&str, &str)], text: &str) -> HtmlElement {
+    let e = dom::child(parent, tag, attrs).expect_throw("pre-chat form");
+    if !text.is_empty() {
+        e.set_text_content(Some(text));
+    }
+    e
+}
+
 impl Form {
     /// Build the (hidden) form for `spec` at the end of `parent`.
-    pub(super) fn new(
-        parent: &Element,
-        spec: &PrechatForm,
-        dispatch: &Dispatch,
-    ) -> Result<Form, Error> {
-        let form = dom::child(
-            parent,
-            "form",
-            &[
-                ("class", "prechat"),
-                ("data-testid", "prechat"),
-                ("aria-label", "Before we start"),
-                // Our own checks show their errors in place, not the browser's bubbles.
-                ("novalidate", ""),
-                ("hidden", ""),
-            ],
-        )?;
+    pub(super) fn new(parent: &Element, spec: &PrechatForm, dispatch: &Dispatch) -> Form {
+        let form_attrs = [
+            ("class", "prechat"),
+            ("data-testid", "prechat"),
+            ("aria-label", "Before we start"),
+            // Our own checks show their errors in place, not the browser's bubbles.
+            ("novalidate", ""),
+            ("hidden", ""),
+        ];
+        let form = add(parent, "form", &form_attrs, "");
         let mut fields = Vec::new();
         for (i, f) in spec.fields.iter().enumerate() {
             let id = "em-f".to_owned() + &int_string(i as i64);
             let error_id = id.clone() + "-e";
-            let row = dom::child(&form, "div", &[("class", "field")])?;
+            let row = add(&form, "div", &[], "");
             let label = if f.label.is_empty() {
                 &f.name
             } else {
                 &f.label
             };
             let mark = if f.required { "req" } else { "" };
-            dom::text_child(&row, "label", &[("for", &id), ("class", mark)], label)?;
-            let max = int_string(f.max_length.into());
-            let mut attrs = vec![
-                ("id", id.as_str()),
-                ("name", f.name.as_str()),
-                ("data-testid", "prechat-field"),
-                ("aria-describedby", error_id.as_str()),
-            ];
-            if f.required {
-                attrs.extend([("required", ""), ("aria-required", "true")]);
-            }
-            let (input, lock) = if f.kind == FieldKind::Choice {
-                let select = dom::child(&row, "select", &attrs)?;
-                dom::text_child(&select, "option", &[("value", "")], "Choose…")?;
-                for c in &f.choices {
-                    dom::text_child(&select, "option", &[("value", c)], c)?;
-                }
-                (select, "disabled")
+            add(&row, "label", &[("for", &id), ("class", mark)], label);
+            let choice = f.kind == FieldKind::Choice;
+            let kind = if f.kind == FieldKind::Email {
+                "email"
             } else {
-                let kind = if f.kind == FieldKind::Email {
-                    "email"
-                } else {
-                    "text"
-                };
-                attrs.extend([("type", kind), ("maxlength", &max)]);
-                (dom::child(&row, "input", &attrs)?, "readonly")
+                "text"
             };
-            let error = dom::child(
+            let required = if f.required { "true" } else { "false" };
+            let max = int_string(f.max_length.into());
+            let attrs = [
+                ("id", id.as_str()),
+                ("name", &f.name),
+                ("data-testid", "prechat-field"),
+                ("aria-describedby", &error_id),
+                ("aria-required", required),
+                ("type", kind),
+                ("maxlength", &max),
+            ];
+            // A `<select>` takes neither `type` nor `maxlength`.
+            let input = add(
                 &row,
-                "p",
-                &[
-                    ("id", &error_id),
-                    ("class", "error"),
-                    ("data-testid", "prechat-error"),
-                ],
-            )?;
-            fields.push((input, error, lock));
+                if choice { "select" } else { "input" },
+                &attrs[..5 + 2 * usize::from(!choice)],
+                "",
+            );
+            dom::set_flag(&input, "required", f.required);
+            if choice {
+                add(&input, "option", &[("value", "")], "Choose…");
+                for c in &f.choices {
+                    add(&input, "option", &[("value", c)], c);
+                }
+            }
+            let error_attrs = [
+                ("id", error_id.as_str()),
+                ("class", "error"),
+                ("data-testid", "prechat-error"),
+            ];
+            let error = add(&row, "p", &error_attrs, "");
+            fields.push((input, error, if choice { "disabled" } else { "readonly" }));
         }
-        dom::text_child(
-            &form,
-            "button",
-            &[
-                ("type", "submit"),
-                ("class", "new-conv"),
-                ("data-testid", "prechat-submit"),
-            ],
-            "Start chatting",
-        )?;
+        let submit_attrs = [
+            ("type", "submit"),
+            ("class", "new-conv"),
+            ("data-testid", "prechat-submit"),
+        ];
+        let button = add(&form, "button", &submit_attrs, "Start chatting");
 
         let inputs: Vec<HtmlElement> = fields.iter().map(|f| f.0.clone()).collect();
         let d = dispatch.clone();
-        let submit = Rc::new(move || {
-            d(Msg::PrechatSubmitted {
-                values: inputs.iter().map(value).collect(),
-            })
-        });
-        let on_submit = submit.clone();
         let prevent = EventListenerOptions::enable_prevent_default();
         let listeners = [
             EventListener::new_with_options(&form, "submit", prevent, move |e| {
                 e.prevent_default();
-                on_submit();
+                d(Msg::PrechatSubmitted {
+                    values: inputs.iter().map(value).collect(),
+                });
             }),
             // Enter submits from a `<select>` too (browsers only submit from text fields).
             EventListener::new_with_options(&form, "keydown", prevent, move |e| {
@@ -126,11 +124,11 @@ impl Form {
                         .is_some_and(|k| k.key() == "Enter")
                 {
                     e.prevent_default();
-                    submit();
+                    button.click();
                 }
             }),
         ];
-        Ok(Form {
+        Form {
             form,
             prefilled: vec![false; fields.len()],
             fields,
@@ -138,7 +136,7 @@ impl Form {
             epoch: None,
             errors: Vec::new(),
             _listeners: listeners,
-        })
+        }
     }
 
     /// Bring the form up to date with `state`; true when it was shown or hidden.

@@ -35,8 +35,9 @@ pub(super) struct Win {
     pub(super) epoch: u32,
     pub(super) window_shown: Option<WindowState>,
     pub(super) status_text: String,
-    /// The pre-chat form, when the deployment has visible fields (view/prechat.rs).
+    /// The pre-chat form, built when first shown (view/prechat.rs).
     pub(super) prechat: Option<super::prechat::Form>,
+    pub(super) dispatch: Dispatch,
     pub(super) _listeners: Vec<EventListener>,
 }
 
@@ -273,10 +274,6 @@ impl Win {
         let scroller = body.clone();
         let scroll_to_end = Closure::<dyn FnMut()>::new(move || scroller.set_scroll_top(i32::MAX));
 
-        let prechat = match cfg.prechat.fields.is_empty() {
-            true => None,
-            false => Some(super::prechat::Form::new(&body, &cfg.prechat, dispatch)?),
-        };
         Ok(Win {
             shadow,
             end,
@@ -302,7 +299,8 @@ impl Win {
             epoch: 0,
             window_shown: None,
             status_text: String::new(),
-            prechat,
+            prechat: None,
+            dispatch: dispatch.clone(),
             _listeners: listeners,
         })
     }
@@ -348,6 +346,13 @@ impl Win {
             dom::set_hidden(&self.ended, !ended);
         }
         // The pre-chat form (view/prechat.rs) stands in for the composer until submitted.
+        if self.prechat.is_none()
+            && state.prechat_shown()
+            && let Some(body) = self.list.parent_element()
+        {
+            let form = super::prechat::Form::new(&body, &state.prechat.form, &self.dispatch);
+            self.prechat = Some(form);
+        }
         if let Some(form) = &mut self.prechat
             && form.render(state)
         {

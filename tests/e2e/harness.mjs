@@ -72,6 +72,8 @@ export const EVENT_NAMES = [
   "onEmbeddedMessagingConversationStarted", "onEmbeddedMessagingConversationOpened",
   "onEmbeddedMessagingConversationParticipantChanged", "onEmbeddedMessagingSessionStatusUpdate",
   "onEmbeddedMessageSent", "onEmbeddedMessageDelivered",
+  "onEmbeddedMessagingConversationClosed", "onEmbeddedMessagingIdentityTokenExpired",
+  "onEmbeddedMessagingBusinessHoursStarted", "onEmbeddedMessagingBusinessHoursEnded",
 ];
 
 /**
