@@ -24,7 +24,7 @@ mod tabs;
 pub use context::{Context, ContextKind};
 pub use hours::Hours;
 pub use identity::check_token;
-pub use prechat::{PRECHAT_API, Prechat};
+pub use prechat::{PRECHAT_API, Prechat, cat};
 
 /// Shortest and longest reconnect delays (ms); the delay doubles in between.
 pub const RETRY_MIN_MS: u32 = 500;
@@ -251,10 +251,11 @@ pub enum Msg {
     PrechatSubmitted {
         values: Vec<String>,
     },
-    /// `prechatAPI.setVisiblePrechatFields` / `unsetVisiblePrechatFields` (already checked):
-    /// name, value, editable by the visitor.
+    /// `prechatAPI.setVisiblePrechatFields` / `unsetVisiblePrechatFields` (already checked);
+    /// `locked`: those of `set` the visitor may not edit.
     PrechatPrefilled {
-        set: Vec<(String, String, bool)>,
+        set: Vec<(String, String)>,
+        locked: Vec<String>,
         remove: Vec<String>,
     },
     /// The page or the pre-chat form set (and removed) context values; already validated.
@@ -707,7 +708,11 @@ impl State {
                 }
             }
             Msg::PrechatSubmitted { values } => self.submit_prechat(values, &mut fx),
-            Msg::PrechatPrefilled { set, remove } => self.prefill_prechat(set, &remove),
+            Msg::PrechatPrefilled {
+                set,
+                locked,
+                remove,
+            } => self.prefill_prechat(set, locked, &remove),
             Msg::ContextChanged { kind, set, remove } => {
                 self.change_context(kind, set, &remove, &mut fx)
             }

@@ -161,14 +161,12 @@ fn visible_prefills_are_checked_one_by_one_and_bad_ones_skipped() {
         r#"{"_firstName":{"value":"Ada","isEditableByEndUser":false},"_lastName":{"value":"Lovelace"},
             "_email":{"value":"not-an-email"},"Topic":{"value":"Orders"}}"#,
     );
-    let prefill = |n: &str, v: &str, editable| (n.to_string(), v.to_string(), editable);
+    let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
     assert_eq!(
         msg,
         Some(Msg::PrechatPrefilled {
-            set: vec![
-                prefill("_firstName", "Ada", false),
-                prefill("Topic", "Orders", true)
-            ],
+            set: vec![pair("_firstName", "Ada"), pair("Topic", "Orders")],
+            locked: vec!["_firstName".into()],
             remove: vec![],
         })
     );
@@ -196,6 +194,7 @@ fn visible_prefills_are_checked_one_by_one_and_bad_ones_skipped() {
         (
             Some(Msg::PrechatPrefilled {
                 set: vec![],
+                locked: vec![],
                 remove: vec!["_email".into()]
             }),
             vec![]
@@ -429,18 +428,18 @@ fn prefills_fill_the_form_and_read_only_ones_keep_the_pages_value() {
     let epoch = s.prechat.epoch;
     s.update(Msg::PrechatPrefilled {
         set: vec![
-            ("_firstName".into(), "Ada".into(), false),
-            ("_email".into(), "ada@example.com".into(), true),
+            ("_firstName".into(), "Ada".into()),
+            ("_email".into(), "ada@example.com".into()),
         ],
+        locked: vec!["_firstName".into()],
         remove: vec![],
     });
     assert_ne!(s.prechat.epoch, epoch, "the view refills its inputs");
-    assert_eq!(
-        s.prechat_prefill("_firstName"),
-        Some(&("_firstName".to_string(), "Ada".to_string(), false))
-    );
+    assert_eq!(s.prechat_prefill("_firstName"), Some(("Ada", false)));
+    assert_eq!(s.prechat_prefill("_email"), Some(("ada@example.com", true)));
     s.update(Msg::PrechatPrefilled {
         set: vec![],
+        locked: vec![],
         remove: vec!["_email".into()],
     });
     assert_eq!(s.prechat_prefill("_email"), None);

@@ -19,29 +19,40 @@ pub struct Prechat {
     pub submitted: bool,
     /// `onEmbeddedMessagingPreChatLoaded` fired for the form now waiting.
     loaded_fired: bool,
-    /// `setVisiblePrechatFields`: name, value, editable by the visitor.
-    pub prefill: Vec<(String, String, bool)>,
-    /// Bumped when `prefill` changes or the form is shown anew: the view refills its inputs.
+    /// `setVisiblePrechatFields` values (kept like context pairs: `prechat` of a `Context`).
+    pub prefill: Context,
+    /// Prefilled fields the visitor may not edit (`isEditableByEndUser: false`).
+    pub locked: Vec<String>,
+    /// Bumped when the prefills change or the form is shown anew: the view refills its inputs.
     pub epoch: u32,
     /// After a refused submit, one message per visible field ("" when the field is fine).
     pub errors: Vec<String>,
 }
+
+/// The `prechatAPI` methods, in the order of the index the loader passes (`src/loader.js`).
+pub const PRECHAT_API: [&str; 4] = [
+    "setHiddenPrechatFields",
+    "removeHiddenPrechatFields",
+    "setVisiblePrechatFields",
+    "unsetVisiblePrechatFields",
+];
 
 impl Prechat {
     /// A form for `form`; `remembered` is what this browser session stored on submitting
     /// (display `Session` only: the form is not shown again, its values go to new
     /// conversations). Returns the remembered values to put in the context.
     pub fn new(form: PrechatForm, remembered: Option<&str>) -> (Prechat, Vec<(String, String)>) {
-        let (submitted, values) = match remembered.and_then(Json::parse) {
-            Some(Json::Obj(pairs)) if form.display == PrechatDisplay::Session => (
-                true,
-                pairs
-                    .into_iter()
-                    .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
-                    .collect(),
-            ),
-            _ => (false, Vec::new()),
-        };
+        let mut values = Vec::new();
+        let remembered = remembered.and_then(Json::parse);
+        let submitted =
+            form.display == PrechatDisplay::Session && matches!(remembered, Some(Json::Obj(_)));
+        if let (true, Some(Json::Obj(pairs))) = (submitted, remembered) {
+            for (k, v) in pairs {
+                if let Json::Str(v) = v {
+                    values.push((k, v));
+                }
+            }
+        }
         let p = Prechat {
             form,
             submitted,
@@ -56,169 +67,160 @@ impl Prechat {
     /// and the fix): bad fields are skipped, the others set.
     pub fn call(&self, op: usize, arg: &Json) -> (Option<Msg>, Vec<String>) {
         let name = PRECHAT_API.get(op).copied().unwrap_or_default();
-        let method = "prechatAPI.".to_owned() + name;
+        let method = cat(&["prechatAPI.", name]);
         let visible = op >= 2;
+        let (mut set, mut locked, mut remove, mut bad) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         match (op % 2, arg) {
             (0, Json::Obj(fields)) => {
-                let (set, bad) = self.check(&method, visible, fields);
-                let msg = if visible {
-                    Msg::PrechatPrefilled {
-                        set,
-                        remove: Vec::new(),
+                // Name, maxLength, choices, must be an email address; and the names listed.
+                let (mut declared, mut names) = (Vec::new(), String::new());
+                if visible {
+                    for f in &self.form.fields {
+                        let email = f.kind == FieldKind::Email;
+                        declared.push((&*f.name, f.max_length, &*f.choices, email));
                     }
                 } else {
-                    Msg::ContextChanged {
-                        kind: ContextKind::Hidden,
-                        set: set.into_iter().map(|(k, v, _)| (k, v)).collect(),
-                        remove: Vec::new(),
+                    for f in &self.form.hidden_fields {
+                        declared.push((&*f.name, f.max_length, &[][..], false));
                     }
-                };
-                (Some(msg), bad)
+                }
+                for d in &declared {
+                    push_listed(&mut names, d.0);
+                }
+                for (field, raw) in fields {
+                    // Visible: `{ value, isEditableByEndUser }`; hidden: the string itself.
+                    let value = if visible { raw.get("value") } else { Some(raw) };
+                    let value = value.and_then(Json::as_str);
+                    let kind = if visible { "visible" } else { "hidden" };
+                    let problem = match (declared.iter().find(|d| d.0 == field), value) {
+                        (None, _) => cat(&[
+                            "is not a ",
+                            kind,
+                            " pre-chat field of this deployment (it has: ",
+                            &names,
+                            "); fix the name or add the field to the deployment",
+                        ]),
+                        (Some(_), None) if visible => {
+                            "needs { value: \"text\", isEditableByEndUser: true or false }".into()
+                        }
+                        (Some(_), None) => "is not a string; pass text, e.g. String(value)".into(),
+                        (Some(&(_, max, choices, email)), Some(v)) => {
+                            let max_text = int_string(max.into());
+                            match broken_rule(v, max, choices, email) {
+                                Rule::TooLong => cat(&[
+                                    "is longer than its maxLength of ",
+                                    &max_text,
+                                    " characters; shorten it",
+                                ]),
+                                Rule::Script => "contains a script (a javascript: URL or <script>); pass plain text".into(),
+                                Rule::NotAChoice => {
+                                    let mut list = String::new();
+                                    for c in choices {
+                                        push_listed(&mut list, c);
+                                    }
+                                    cat(&["is not one of its choices (", &list, ")"])
+                                }
+                                Rule::NotAnEmail => "is not an email address".into(),
+                                Rule::Kept => String::new(),
+                            }
+                        }
+                    };
+                    match value {
+                        Some(v) if problem.is_empty() => {
+                            let editable = raw.get("isEditableByEndUser").and_then(Json::as_bool);
+                            if editable == Some(false) {
+                                locked.push(field.clone());
+                            }
+                            set.push((field.clone(), v.to_owned()));
+                        }
+                        _ => bad.push(cat(&[
+                            &method,
+                            ": field \"",
+                            field,
+                            "\" ",
+                            &problem,
+                            ". The field was skipped.",
+                        ])),
+                    }
+                }
             }
             (1, Json::Arr(names)) => {
-                let remove = names.iter().filter_map(|n| Some(n.as_str()?.to_owned()));
-                let remove = remove.collect();
-                let msg = if visible {
-                    Msg::PrechatPrefilled {
-                        set: Vec::new(),
-                        remove,
+                for n in names {
+                    if let Json::Str(n) = n {
+                        remove.push(n.clone());
                     }
-                } else {
-                    Msg::ContextChanged {
-                        kind: ContextKind::Hidden,
-                        set: Vec::new(),
-                        remove,
-                    }
-                };
-                (Some(msg), Vec::new())
+                }
             }
-            (0, _) => (None, vec![method + API_WANTS_OBJECT]),
-            _ => (
-                None,
-                vec![method + ": pass an array of field names; nothing was removed."],
-            ),
+            (0, _) => {
+                let why = ": pass an object of field names and values; nothing was set.";
+                return (None, vec![cat(&[&method, why])]);
+            }
+            _ => {
+                let why = ": pass an array of field names; nothing was removed.";
+                return (None, vec![cat(&[&method, why])]);
+            }
         }
-    }
-
-    /// The fields of a `set…PrechatFields` call: the ones to set (name, value, editable), and
-    /// a console message for each one refused. (One path for both kinds: each costs wasm.)
-    fn check(
-        &self,
-        method: &str,
-        visible: bool,
-        fields: &[(String, Json)],
-    ) -> (Vec<(String, String, bool)>, Vec<String>) {
-        let kind = if visible { "visible" } else { "hidden" };
-        // Name, maxLength, choices, must be an email address.
-        let declared: Vec<(&str, u32, &[String], bool)> = if visible {
-            let f = self.form.fields.iter();
-            f.map(|f| {
-                (
-                    &*f.name,
-                    f.max_length,
-                    &*f.choices,
-                    f.kind == FieldKind::Email,
-                )
-            })
-            .collect()
+        let msg = if visible {
+            Msg::PrechatPrefilled {
+                set,
+                locked,
+                remove,
+            }
         } else {
-            let f = self.form.hidden_fields.iter();
-            f.map(|f| (&*f.name, f.max_length, &[][..], false))
-                .collect()
-        };
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (name, v) in fields {
-            // Visible: `{ value, isEditableByEndUser }`; hidden: the string itself.
-            let (value, editable) = match visible {
-                true => (v.get("value"), v.get("isEditableByEndUser")),
-                false => (Some(v), None),
-            };
-            let value = value.and_then(Json::as_str);
-            let problem = match (declared.iter().find(|d| d.0 == name), value) {
-                (None, _) => [
-                    "is not a ",
-                    kind,
-                    " pre-chat field of this deployment (it has: ",
-                    &comma_list(&mut declared.iter().map(|d| d.0)),
-                    "); fix the name or add the field to the deployment",
-                ]
-                .concat(),
-                (Some(_), None) if visible => {
-                    "needs { value: \"text\", isEditableByEndUser: true or false }".into()
-                }
-                (Some(_), None) => "is not a string; pass text, e.g. String(value)".into(),
-                (Some(&(_, max, choices, email)), Some(v)) => page_value(v, max, choices, email),
-            };
-            match value {
-                Some(v) if problem.is_empty() => {
-                    let editable = editable.and_then(Json::as_bool) != Some(false);
-                    good.push((name.clone(), v.to_owned(), editable))
-                }
-                _ => bad.push(
-                    [
-                        method,
-                        ": field \"",
-                        name,
-                        "\" ",
-                        &problem,
-                        ". The field was skipped.",
-                    ]
-                    .concat(),
-                ),
+            Msg::ContextChanged {
+                kind: ContextKind::Hidden,
+                set,
+                remove,
             }
-        }
-        (good, bad)
+        };
+        (Some(msg), bad)
     }
 }
 
-/// The `prechatAPI` methods, in the order of the index the loader passes (`src/loader.js`).
-pub const PRECHAT_API: [&str; 4] = [
-    "setHiddenPrechatFields",
-    "removeHiddenPrechatFields",
-    "setVisiblePrechatFields",
-    "unsetVisiblePrechatFields",
-];
-
-const API_WANTS_OBJECT: &str = ": pass an object of field names and values; nothing was set.";
-
-/// `a, b, c`. (Messages are built with `concat` and this: `String + &str` chains inline a
-/// grow-and-copy per piece.)
-fn comma_list(items: &mut dyn Iterator<Item = &str>) -> String {
+/// The pieces joined. (Messages are built with this: `String + &str` chains inline a
+/// grow-and-copy per piece, and `[&str]::concat` is a kilobyte of generic code.)
+#[inline(never)]
+pub fn cat(parts: &[&str]) -> String {
     let mut out = String::new();
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push_str(item);
+    for p in parts {
+        out.push_str(p);
     }
     out
 }
 
-/// Characters, not bytes (maxLength counts characters); a plain loop, not core's SIMD-style
-/// counter, which is larger.
-fn char_count(s: &str) -> usize {
-    s.bytes().filter(|&b| (b as i8) >= -0x40).count()
+/// `item` appended to a `a, b, c` list.
+fn push_listed(list: &mut String, item: &str) {
+    if !list.is_empty() {
+        list.push_str(", ");
+    }
+    list.push_str(item);
 }
 
-/// Why a value set by the page cannot be used ("": it can).
-fn page_value(value: &str, max_length: u32, choices: &[String], email: bool) -> String {
-    if char_count(value) > max_length as usize {
-        let max = int_string(max_length.into());
-        [
-            "is longer than its maxLength of ",
-            &max,
-            " characters; shorten it",
-        ]
-        .concat()
+/// The rule a value breaks, shared by the page's values and the visitor's (their messages
+/// differ: the page's name the fix for a developer, the visitor's are for the visitor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Kept,
+    TooLong,
+    Script,
+    NotAChoice,
+    NotAnEmail,
+}
+
+fn broken_rule(value: &str, max_length: u32, choices: &[String], email: bool) -> Rule {
+    // Characters, not bytes: count the bytes that start one (smaller than `chars().count()`).
+    let chars = value.bytes().filter(|&b| (b as i8) >= -0x40).count();
+    if chars > max_length as usize {
+        Rule::TooLong
     } else if has_script(value) {
-        "contains a script (a javascript: URL or <script>); pass plain text".into()
+        Rule::Script
     } else if !choices.is_empty() && !value.is_empty() && !choices.iter().any(|c| c == value) {
-        let list = comma_list(&mut choices.iter().map(String::as_str));
-        ["is not one of its choices (", &list, ")"].concat()
+        Rule::NotAChoice
     } else if email && !value.is_empty() && !is_email(value) {
-        "is not an email address".into()
+        Rule::NotAnEmail
     } else {
-        String::new()
+        Rule::Kept
     }
 }
 
@@ -258,29 +260,17 @@ pub fn is_email(value: &str) -> bool {
 
 /// What is wrong with what the visitor entered in `field` ("" when nothing is).
 pub fn field_error(field: &PrechatField, value: &str) -> String {
-    let too_long = char_count(value) > field.max_length as usize;
-    if value.is_empty() {
-        if field.required {
-            "Please fill in this field."
-        } else {
-            ""
+    let email = field.kind == FieldKind::Email;
+    match broken_rule(value, field.max_length, &field.choices, email) {
+        _ if value.is_empty() && field.required => "Please fill in this field.".into(),
+        Rule::TooLong => {
+            let max = int_string(field.max_length.into());
+            cat(&["Use at most ", &max, " characters."])
         }
-        .into()
-    } else if too_long {
-        [
-            "Use at most ",
-            &int_string(field.max_length.into()),
-            " characters.",
-        ]
-        .concat()
-    } else if has_script(value) {
-        "Please enter plain text.".into()
-    } else if field.kind == FieldKind::Email && !is_email(value) {
-        "Enter an email address like name@example.com.".into()
-    } else if field.kind == FieldKind::Choice && !field.choices.iter().any(|c| c == value) {
-        "Choose one of the options.".into()
-    } else {
-        String::new()
+        Rule::Script => "Please enter plain text.".into(),
+        Rule::NotAChoice => "Choose one of the options.".into(),
+        Rule::NotAnEmail => "Enter an email address like name@example.com.".into(),
+        Rule::Kept => String::new(),
     }
 }
 
@@ -293,9 +283,15 @@ impl State {
             && !self.prechat.form.fields.is_empty()
     }
 
-    /// The value the form shows for field `i`: the page's prefill, if any.
-    pub fn prechat_prefill(&self, name: &str) -> Option<&(String, String, bool)> {
-        self.prechat.prefill.iter().find(|(n, _, _)| n == name)
+    /// The page's prefill of field `name` and whether the visitor may edit it.
+    pub fn prechat_prefill(&self, name: &str) -> Option<(&str, bool)> {
+        let (_, value) = self
+            .prechat
+            .prefill
+            .prechat
+            .iter()
+            .find(|(n, _)| n == name)?;
+        Some((value, !self.prechat.locked.iter().any(|n| n == name)))
     }
 
     /// The visitor submitted the form with `values` (one per visible field, in order).
@@ -306,20 +302,23 @@ impl State {
         let mut set = Vec::new();
         let mut remove = Vec::new();
         let mut errors = Vec::new();
+        let mut refused = false;
         for (field, value) in self.prechat.form.fields.iter().zip(values) {
             // A field the page made read-only keeps the page's value.
             let value = match self.prechat_prefill(&field.name) {
-                Some((_, v, false)) => v.clone(),
+                Some((v, false)) => v.to_owned(),
                 _ => value.trim().to_owned(),
             };
-            errors.push(field_error(field, &value));
+            let error = field_error(field, &value);
+            refused |= !error.is_empty();
+            errors.push(error);
             if value.is_empty() {
                 remove.push(field.name.clone());
             } else {
                 set.push((field.name.clone(), value));
             }
         }
-        if errors.iter().any(|e| !e.is_empty()) {
+        if refused {
             self.prechat.errors = errors;
             // The view moves focus to the first field in error.
             fx.push(Effect::FocusInput);
@@ -345,11 +344,18 @@ impl State {
     }
 
     /// `setVisiblePrechatFields` / `unsetVisiblePrechatFields` (already checked).
-    pub(super) fn prefill_prechat(&mut self, set: Vec<(String, String, bool)>, remove: &[String]) {
-        let prefill = &mut self.prechat.prefill;
-        prefill.retain(|(n, _, _)| !remove.contains(n) && !set.iter().any(|(s, _, _)| s == n));
-        prefill.extend(set);
-        self.prechat.epoch = self.prechat.epoch.wrapping_add(1);
+    pub(super) fn prefill_prechat(
+        &mut self,
+        set: Vec<(String, String)>,
+        locked: Vec<String>,
+        remove: &[String],
+    ) {
+        let p = &mut self.prechat;
+        p.locked
+            .retain(|n| !remove.contains(n) && !set.iter().any(|(s, _)| s == n));
+        p.locked.extend(locked);
+        p.prefill.change(ContextKind::Prechat, set, remove);
+        p.epoch = p.epoch.wrapping_add(1);
     }
 
     /// A new conversation follows an ended one: display `Conversation` asks again.

@@ -7,19 +7,28 @@ use wasm_bindgen::{JsValue, UnwrapThrowExt};
 
 use super::*;
 use crate::json::int_string;
+use crate::state::cat;
 
 /// The form's elements and what of the state they last showed.
 pub(super) struct Form {
     form: HtmlElement,
-    /// Per visible field: its `<input>`/`<select>`, its error line, and the attribute that
-    /// makes it read-only (`readonly`; a `<select>` has none, so `disabled`).
-    fields: Vec<(HtmlElement, HtmlElement, &'static str)>,
-    /// Which fields the page prefilled at the last render.
-    prefilled: Vec<bool>,
+    fields: Vec<Field>,
     pub(super) shown: bool,
     epoch: Option<u32>,
     errors: Vec<String>,
     _listeners: [EventListener; 2],
+}
+
+/// One visible field.
+struct Field {
+    /// The `<input>` or `<select>`.
+    input: HtmlElement,
+    /// Its error line (`aria-describedby`).
+    error: HtmlElement,
+    /// What makes it read-only: `readonly` (a `<select>` has none, so `disabled`).
+    lock: &'static str,
+    /// The page prefilled it at the last render.
+    prefilled: bool,
 }
 
 /// `dom::child` + text. Tags and attribute names here are constants, so creating cannot
@@ -45,10 +54,10 @@ impl Form {
             ("hidden", ""),
         ];
         let form = add(parent, "form", &form_attrs, "");
-        let mut fields = Vec::new();
+        let (mut fields, mut inputs) = (Vec::new(), Vec::new());
         for (i, f) in spec.fields.iter().enumerate() {
-            let id = "em-f".to_owned() + &int_string(i as i64);
-            let error_id = id.clone() + "-e";
+            let id = int_string(i as i64);
+            let (id, error_id) = (cat(&["em-f", &id]), cat(&["em-e", &id]));
             let row = add(&form, "div", &[], "");
             let label = if f.label.is_empty() {
                 &f.name
@@ -75,12 +84,12 @@ impl Form {
                 ("maxlength", &max),
             ];
             // A `<select>` takes neither `type` nor `maxlength`.
-            let input = add(
-                &row,
-                if choice { "select" } else { "input" },
-                &attrs[..5 + 2 * usize::from(!choice)],
-                "",
-            );
+            let (tag, attrs) = if choice {
+                ("select", &attrs[..5])
+            } else {
+                ("input", &attrs[..])
+            };
+            let input = add(&row, tag, attrs, "");
             dom::set_flag(&input, "required", f.required);
             if choice {
                 add(&input, "option", &[("value", "")], "Choose…");
@@ -93,8 +102,13 @@ impl Form {
                 ("class", "error"),
                 ("data-testid", "prechat-error"),
             ];
-            let error = add(&row, "p", &error_attrs, "");
-            fields.push((input, error, if choice { "disabled" } else { "readonly" }));
+            inputs.push(input.clone());
+            fields.push(Field {
+                input,
+                error: add(&row, "p", &error_attrs, ""),
+                lock: if choice { "disabled" } else { "readonly" },
+                prefilled: false,
+            });
         }
         let submit_attrs = [
             ("type", "submit"),
@@ -103,7 +117,6 @@ impl Form {
         ];
         let button = add(&form, "button", &submit_attrs, "Start chatting");
 
-        let inputs: Vec<HtmlElement> = fields.iter().map(|f| f.0.clone()).collect();
         let d = dispatch.clone();
         let prevent = EventListenerOptions::enable_prevent_default();
         let listeners = [
@@ -130,7 +143,6 @@ impl Form {
         ];
         Form {
             form,
-            prefilled: vec![false; fields.len()],
             fields,
             shown: false,
             epoch: None,
@@ -152,27 +164,25 @@ impl Form {
         }
         if self.epoch != Some(state.prechat.epoch) {
             self.epoch = Some(state.prechat.epoch);
-            let specs = &state.prechat.form.fields;
-            for ((spec, (input, _, lock)), was) in
-                specs.iter().zip(&self.fields).zip(&mut self.prefilled)
-            {
+            for (spec, field) in state.prechat.form.fields.iter().zip(&mut self.fields) {
                 let prefill = state.prechat_prefill(&spec.name);
-                if let Some((_, v, _)) = prefill {
-                    set_value(input, v);
-                } else if *was {
-                    set_value(input, "");
+                match prefill {
+                    Some((v, _)) => set_value(&field.input, v),
+                    None if field.prefilled => set_value(&field.input, ""),
+                    None => {}
                 }
-                *was = prefill.is_some();
-                dom::set_flag(input, lock, prefill.is_some_and(|p| !p.2));
+                field.prefilled = prefill.is_some();
+                let locked = prefill.is_some_and(|(_, editable)| !editable);
+                dom::set_flag(&field.input, field.lock, locked);
             }
         }
         if self.errors != state.prechat.errors {
             self.errors.clone_from(&state.prechat.errors);
-            for (i, (input, error, _)) in self.fields.iter().enumerate() {
+            for (i, field) in self.fields.iter().enumerate() {
                 let text = self.errors.get(i).map_or("", String::as_str);
-                error.set_text_content(Some(text));
+                field.error.set_text_content(Some(text));
                 let invalid = if text.is_empty() { "false" } else { "true" };
-                let _ = input.set_attribute("aria-invalid", invalid);
+                let _ = field.input.set_attribute("aria-invalid", invalid);
             }
         }
         toggled
@@ -182,7 +192,7 @@ impl Form {
     pub(super) fn focus(&self) -> bool {
         let first_bad = self.errors.iter().position(|e| !e.is_empty());
         match self.fields.get(first_bad.unwrap_or(0)) {
-            Some((input, _, _)) if self.shown => input.focus().is_ok(),
+            Some(field) if self.shown => field.input.focus().is_ok(),
             _ => false,
         }
     }
