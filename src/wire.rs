@@ -238,43 +238,48 @@ fn read_hours(h: &Json) -> Option<BusinessHoursStatus> {
 
 /// `prechatForm` (absent → none), with serde's defaults for missing keys.
 fn read_prechat(v: &Json) -> Option<em_protocol::PrechatForm> {
-    use em_protocol::{FieldKind, HiddenField, PrechatDisplay, PrechatField};
+    use em_protocol::{FieldKind, HiddenField, PrechatDisplay, PrechatField, PrechatForm};
     fn list<'a>(v: &'a Json, key: &str) -> &'a [Json] {
         get(v, key).as_array().unwrap_or_default()
     }
+    if !matches!(v, Json::Obj(_)) {
+        return None;
+    }
     let max_length = |f: &Json| uint(f, "maxLength").unwrap_or(0) as u32;
-    matches!(v, Json::Obj(_)).then(|| em_protocol::PrechatForm {
-        display: if opt_string(v, "display") == "Session" {
-            PrechatDisplay::Session
-        } else {
-            PrechatDisplay::Conversation
-        },
-        fields: list(v, "fields")
-            .iter()
-            .map(|f| PrechatField {
-                name: opt_string(f, "name"),
-                label: opt_string(f, "label"),
-                kind: match opt_string(f, "type").as_str() {
-                    "email" => FieldKind::Email,
-                    "choice" => FieldKind::Choice,
-                    _ => FieldKind::Text,
-                },
-                required: get(f, "required").as_bool().unwrap_or(false),
-                max_length: max_length(f),
-                choices: list(f, "choices")
-                    .iter()
-                    .filter_map(|c| c.as_str().map(str::to_owned))
-                    .collect(),
-            })
-            .collect(),
-        hidden_fields: list(v, "hiddenFields")
-            .iter()
-            .map(|f| HiddenField {
-                name: opt_string(f, "name"),
-                max_length: max_length(f),
-            })
-            .collect(),
-    })
+    // Loops, not iterator chains: each `map(..).collect()` is its own generic code in the wasm.
+    let mut form = PrechatForm::default();
+    if opt_string(v, "display") == "Session" {
+        form.display = PrechatDisplay::Session;
+    }
+    for f in list(v, "fields") {
+        let mut choices = Vec::new();
+        for c in list(f, "choices") {
+            choices.push(opt_string_of(c));
+        }
+        form.fields.push(PrechatField {
+            name: opt_string(f, "name"),
+            label: opt_string(f, "label"),
+            kind: match opt_string(f, "type").as_str() {
+                "email" => FieldKind::Email,
+                "choice" => FieldKind::Choice,
+                _ => FieldKind::Text,
+            },
+            required: get(f, "required").as_bool().unwrap_or(false),
+            max_length: max_length(f),
+            choices,
+        });
+    }
+    for f in list(v, "hiddenFields") {
+        form.hidden_fields.push(HiddenField {
+            name: opt_string(f, "name"),
+            max_length: max_length(f),
+        });
+    }
+    Some(form)
+}
+
+fn opt_string_of(v: &Json) -> String {
+    v.as_str().unwrap_or_default().to_owned()
 }
 
 /// The code of a config error body `{ error: { code, message } }`.

@@ -106,24 +106,18 @@ impl Prechat {
                         }
                         (Some(_), None) => "is not a string; pass text, e.g. String(value)".into(),
                         (Some(&(_, max, choices, email)), Some(v)) => {
-                            let max_text = int_string(max.into());
-                            match broken_rule(v, max, choices, email) {
-                                Rule::TooLong => cat(&[
-                                    "is longer than its maxLength of ",
-                                    &max_text,
-                                    " characters; shorten it",
-                                ]),
-                                Rule::Script => "contains a script (a javascript: URL or <script>); pass plain text".into(),
+                            let rule = broken_rule(v, max, choices, email);
+                            let mut detail = String::new();
+                            match rule {
+                                Rule::TooLong => detail = int_string(max.into()),
                                 Rule::NotAChoice => {
-                                    let mut list = String::new();
                                     for c in choices {
-                                        push_listed(&mut list, c);
+                                        push_listed(&mut detail, c);
                                     }
-                                    cat(&["is not one of its choices (", &list, ")"])
                                 }
-                                Rule::NotAnEmail => "is not an email address".into(),
-                                Rule::Kept => String::new(),
+                                _ => {}
                             }
+                            say(rule, &PAGE_SAYS, &detail)
                         }
                     };
                     match value {
@@ -208,6 +202,34 @@ enum Rule {
     NotAnEmail,
 }
 
+/// What each broken rule (from `TooLong` on) says, around its detail (the maxLength, the
+/// choices): tables and one `say` instead of a string built per case.
+const PAGE_SAYS: [(&str, &str); 4] = [
+    (
+        "is longer than its maxLength of ",
+        " characters; shorten it",
+    ),
+    (
+        "contains a script (a javascript: URL or <script>); pass plain text",
+        "",
+    ),
+    ("is not one of its choices (", ")"),
+    ("is not an email address", ""),
+];
+const VISITOR_SAYS: [(&str, &str); 4] = [
+    ("Use at most ", " characters."),
+    ("Please enter plain text.", ""),
+    ("Choose one of the options.", ""),
+    ("Enter an email address like name@example.com.", ""),
+];
+
+fn say(rule: Rule, says: &[(&str, &str); 4], detail: &str) -> String {
+    match says.get((rule as usize).wrapping_sub(1)) {
+        Some((before, after)) => cat(&[before, detail, after]),
+        None => String::new(),
+    }
+}
+
 fn broken_rule(value: &str, max_length: u32, choices: &[String], email: bool) -> Rule {
     // Characters, not bytes: count the bytes that start one (smaller than `chars().count()`).
     let chars = value.bytes().filter(|&b| (b as i8) >= -0x40).count();
@@ -261,17 +283,16 @@ pub fn is_email(value: &str) -> bool {
 /// What is wrong with what the visitor entered in `field` ("" when nothing is).
 pub fn field_error(field: &PrechatField, value: &str) -> String {
     let email = field.kind == FieldKind::Email;
-    match broken_rule(value, field.max_length, &field.choices, email) {
-        _ if value.is_empty() && field.required => "Please fill in this field.".into(),
-        Rule::TooLong => {
-            let max = int_string(field.max_length.into());
-            cat(&["Use at most ", &max, " characters."])
-        }
-        Rule::Script => "Please enter plain text.".into(),
-        Rule::NotAChoice => "Choose one of the options.".into(),
-        Rule::NotAnEmail => "Enter an email address like name@example.com.".into(),
-        Rule::Kept => String::new(),
+    if value.is_empty() && field.required {
+        return "Please fill in this field.".into();
     }
+    let rule = broken_rule(value, field.max_length, &field.choices, email);
+    let max = int_string(field.max_length.into());
+    say(
+        rule,
+        &VISITOR_SAYS,
+        if rule == Rule::TooLong { &max } else { "" },
+    )
 }
 
 impl State {

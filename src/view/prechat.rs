@@ -16,7 +16,7 @@ pub(super) struct Form {
     pub(super) shown: bool,
     epoch: Option<u32>,
     errors: Vec<String>,
-    _listeners: [EventListener; 2],
+    _submit: EventListener,
 }
 
 /// One visible field.
@@ -115,39 +115,24 @@ impl Form {
             ("class", "new-conv"),
             ("data-testid", "prechat-submit"),
         ];
-        let button = add(&form, "button", &submit_attrs, "Start chatting");
+        add(&form, "button", &submit_attrs, "Start chatting");
 
         let d = dispatch.clone();
         let prevent = EventListenerOptions::enable_prevent_default();
-        let listeners = [
-            EventListener::new_with_options(&form, "submit", prevent, move |e| {
-                e.prevent_default();
-                d(Msg::PrechatSubmitted {
-                    values: inputs.iter().map(value).collect(),
-                });
-            }),
-            // Enter submits from a `<select>` too (browsers only submit from text fields).
-            EventListener::new_with_options(&form, "keydown", prevent, move |e| {
-                let on_select = e
-                    .target()
-                    .and_then(|t| t.dyn_into::<Element>().ok())
-                    .is_some_and(|t| t.tag_name() == "SELECT");
-                if on_select
-                    && e.dyn_ref::<KeyboardEvent>()
-                        .is_some_and(|k| k.key() == "Enter")
-                {
-                    e.prevent_default();
-                    button.click();
-                }
-            }),
-        ];
+        // Enter in a text field submits (implicit submission), as does the button.
+        let submit = EventListener::new_with_options(&form, "submit", prevent, move |e| {
+            e.prevent_default();
+            d(Msg::PrechatSubmitted {
+                values: inputs.iter().map(value).collect(),
+            });
+        });
         Form {
             form,
             fields,
             shown: false,
             epoch: None,
             errors: Vec::new(),
-            _listeners: listeners,
+            _submit: submit,
         }
     }
 

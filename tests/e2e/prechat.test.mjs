@@ -76,7 +76,7 @@ test("hidden fields set on Ready: bad ones are named in the console and skipped,
   assert.deepEqual(agent.problems, []);
 });
 
-test("the visible form with the keyboard: labelled fields, errors in place, Enter submits; a resumed conversation skips it", async () => {
+test("the visible form with the keyboard: labelled fields, errors in place, Enter or the button submits; a resumed conversation skips it", async () => {
   const agent = await agentConsole(await browser.newContext(), server.url);
   const visitor = await open(await browser.newContext(), "prechat-form.html");
   await visitor.locator("#embeddedMessagingConversationButton").click();
@@ -115,6 +115,8 @@ test("the visible form with the keyboard: labelled fields, errors in place, Ente
   await visitor.keyboard.press("Tab");
   await visitor.keyboard.press("b"); // type-ahead in the <select>: Billing
   assert.equal(await visitor.locator('[name="Topic"]').inputValue(), "Billing");
+  await visitor.keyboard.press("Tab");
+  assert.equal(await focused(visitor), "prechat-submit");
   await visitor.keyboard.press("Enter");
   const [submitted] = await waitForEvent(visitor, "onEmbeddedMessagingPreChatSubmitted");
   assert.deepEqual(submitted.detail, { prechatDisplay: "Conversation" });
