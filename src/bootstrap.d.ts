@@ -54,9 +54,12 @@ export interface EmbeddedServiceBootstrap {
    * a second call is refused with a console error.
    */
   init(orgId: string, deploymentName: string, siteURL: string, snippetConfig: SnippetConfig): void;
+  /** Queued until Ready when called earlier; never throws: a bad field is named in the console and skipped. */
   prechatAPI: {
+    /** Hidden fields of the deployment: strings within their maxLength, no `javascript:` or `<script>`; sent when the conversation starts (or at once). Calling again overwrites those keys. */
     setHiddenPrechatFields(fields: Record<string, string>): void;
     removeHiddenPrechatFields(names: string[]): void;
+    /** Prefills the pre-chat form; `isEditableByEndUser: false` shows the field read-only. */
     setVisiblePrechatFields(fields: Record<string, VisiblePrechatField>): void;
     unsetVisiblePrechatFields(names: string[]): void;
   };
