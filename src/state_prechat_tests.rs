@@ -454,3 +454,15 @@ fn prefills_fill_the_form_and_read_only_ones_keep_the_pages_value() {
         "the read-only name stays the page's; the empty topic is not sent"
     );
 }
+
+#[test]
+fn clear_session_asks_the_next_visitor_again() {
+    let (mut s, _) = ended_after_the_form(PrechatDisplay::Session);
+    assert!(s.prechat.submitted);
+    let fx = s.update(Msg::ClearSessionRequested { end: false });
+    assert!(fx.contains(&Effect::ClearStorage), "the remembered values go too");
+    assert!(s.context.prechat.is_empty());
+    assert!(s.prechat_shown());
+    let fx = s.update(Msg::LauncherClicked);
+    assert!(emitted(&fx).contains(&Event::PrechatLoaded(PrechatDisplay::Session)));
+}

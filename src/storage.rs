@@ -129,6 +129,10 @@ pub fn clear(key: &str) {
         let _ = s.remove_item(key);
         let _ = s.remove_item(&outbox_key(key));
     }
+    // And what the pre-chat form remembered for this browser session.
+    if let Some(s) = session_storage() {
+        let _ = s.remove_item(&(key.to_owned() + ":prechat"));
+    }
 }
 
 /// Pre-chat display `Session`: the values submitted in this browser session, as JSON text

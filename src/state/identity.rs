@@ -65,6 +65,7 @@ impl State {
         self.link = Link::Offline;
         self.was_live = false;
         self.context.prechat.clear();
+        self.forget_prechat();
         fx.push(Effect::Disconnect);
         if self.window != WindowState::Closed {
             self.window = WindowState::Closed;

@@ -379,6 +379,15 @@ impl State {
         p.epoch = p.epoch.wrapping_add(1);
     }
 
+    /// `clearSession`: the next visitor fills the form again (the page's prefills stay).
+    pub(super) fn forget_prechat(&mut self) {
+        let p = &mut self.prechat;
+        p.submitted = false;
+        p.loaded_fired = false;
+        p.errors.clear();
+        p.epoch = p.epoch.wrapping_add(1);
+    }
+
     /// A new conversation follows an ended one: display `Conversation` asks again.
     pub(super) fn prechat_again(&mut self) {
         if self.prechat.form.display == PrechatDisplay::Conversation {
