@@ -152,10 +152,10 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
                         id: em_protocol::EntryId(uuid(m, "id")?),
                         choices: Choices {
                             // Both render as buttons; only `Buttons` is told apart.
-                            format_type: if opt_string(c, "formatType") == "Buttons" {
-                                ChoicesFormat::Buttons
-                            } else {
-                                ChoicesFormat::QuickReplies
+                            format_type: match opt_string(c, "formatType").as_str() {
+                                "Buttons" => ChoicesFormat::Buttons,
+                                "QuickReplies" => ChoicesFormat::QuickReplies,
+                                _ => ChoicesFormat::Unknown,
                             },
                             text: opt_string(c, "text"),
                             option_items,

@@ -70,6 +70,21 @@ fn readers_match_the_protocol_crate() {
                 None,
             ),
         },
+        // A format this client does not know stays Unknown (its options still render).
+        ToVisitor::Entry {
+            entry: entry(
+                EntryPayload::Message {
+                    abstract_message: AbstractMessage::ChoicesMessage {
+                        id: eid(1),
+                        choices: Choices {
+                            format_type: em_protocol::ChoicesFormat::Unknown,
+                            ..Choices::quick_replies("Pick one", &["A".into()])
+                        },
+                    },
+                },
+                None,
+            ),
+        },
         ToVisitor::Entry {
             entry: entry(
                 EntryPayload::ParticipantChanged {
