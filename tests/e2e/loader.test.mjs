@@ -66,6 +66,15 @@ test("the script included twice defines one widget and says so", async () => {
   await context.close();
 });
 
+test("an unpublished deployment shows no button and says it is not published", async () => {
+  const { page, context } = await open("unpublished-deployment.html");
+  const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
+  assert.equal(err.detail.code, "deployment_unpublished");
+  assert.ok(page.problems.some((p) => /Demo_Unpublished.*not published/.test(p)), page.problems.join("\n"));
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});
+
 test("an unknown deployment shows no button and says why in the console", async () => {
   const { page, context } = await open("unknown-deployment.html");
   const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
