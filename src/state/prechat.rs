@@ -146,12 +146,12 @@ impl Prechat {
                     }
                 }
             }
-            (0, _) => {
-                let why = ": pass an object of field names and values; nothing was set.";
-                return (None, vec![cat(&[&method, why])]);
-            }
             _ => {
-                let why = ": pass an array of field names; nothing was removed.";
+                let why = if op % 2 == 0 {
+                    ": pass an object of field names and values; nothing was set."
+                } else {
+                    ": pass an array of field names; nothing was removed."
+                };
                 return (None, vec![cat(&[&method, why])]);
             }
         }
