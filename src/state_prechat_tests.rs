@@ -460,7 +460,10 @@ fn clear_session_asks_the_next_visitor_again() {
     let (mut s, _) = ended_after_the_form(PrechatDisplay::Session);
     assert!(s.prechat.submitted);
     let fx = s.update(Msg::ClearSessionRequested { end: false });
-    assert!(fx.contains(&Effect::ClearStorage), "the remembered values go too");
+    assert!(
+        fx.contains(&Effect::ClearStorage),
+        "the remembered values go too"
+    );
     assert!(s.context.prechat.is_empty());
     assert!(s.prechat_shown());
     let fx = s.update(Msg::LauncherClicked);

@@ -147,7 +147,7 @@ impl Prechat {
                 }
             }
             _ => {
-                let why = if op % 2 == 0 {
+                let why = if op.is_multiple_of(2) {
                     ": pass an object of field names and values; nothing was set."
                 } else {
                     ": pass an array of field names; nothing was removed."
