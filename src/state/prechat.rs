@@ -1,7 +1,6 @@
-//! The pre-chat form and `prechatAPI`: the rules for field values, and the form that comes
-//! before a new conversation (part of `State::update`).
+//! The pre-chat form and `prechatAPI`: value rules and the form before a new conversation.
 //!
-//! The form gates the conversation itself, not just the composer: `join` creates no
+//! Part of `State::update`. The form gates the conversation itself, not just the composer: `join` creates no
 //! conversation while the form waits, so a reload before submitting shows the form again
 //! and the agent never sees a conversation without its pre-chat values.
 

@@ -1,5 +1,6 @@
-//! The pre-chat form: labelled fields in the window, in place of the composer, until the
-//! visitor submits it (the rules and the gate are in `state/prechat.rs`).
+//! The pre-chat form's DOM: labelled fields in place of the composer until submitted.
+//!
+//! The rules and the gate on a new conversation are in `state/prechat.rs`.
 
 use em_protocol::{FieldKind, PrechatForm};
 use js_sys::Reflect;
