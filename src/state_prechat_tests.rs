@@ -1,5 +1,6 @@
-//! Native tests of the pre-chat form and `prechatAPI`: every refusal, and the form's gate on
-//! a new conversation (shown, submitted, sent before the first message, per session).
+//! Native tests of the pre-chat form and `prechatAPI`: every refusal, and the form's gate.
+//!
+//! The gate on a new conversation: shown, submitted, sent before the first message, per session.
 
 use super::prechat::{field_error, has_script, is_email};
 use super::tests::{C, cid, conversation, send, sent_frames, welcome};

@@ -1,8 +1,8 @@
 //! The pre-chat form and `prechatAPI`: value rules and the form before a new conversation.
 //!
-//! Part of `State::update`. The form gates the conversation itself, not just the composer: `join` creates no
-//! conversation while the form waits, so a reload before submitting shows the form again
-//! and the agent never sees a conversation without its pre-chat values.
+//! Part of `State::update`. The form gates the conversation itself, not just the composer:
+//! `join` creates no conversation while the form waits, so a reload before submitting shows
+//! the form again and the agent never sees a conversation without its pre-chat values.
 
 use em_protocol::{FieldKind, PrechatDisplay, PrechatField, PrechatForm};
 
