@@ -93,11 +93,16 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
             button_visibility: visibility,
         }),
     );
-    events::dispatch("onEmbeddedMessagingReady", &js_sys::Object::new());
-    if settings.dev_mode {
-        console::info("ready.");
-    }
-    rt.dispatch(Msg::Booted);
+    // Ready (and what the stored record restores) in a microtask: by then the loader holds
+    // the widget, so API calls from a Ready listener run at once instead of being queued.
+    let (booted, dev_mode) = (rt.clone(), settings.dev_mode);
+    wasm_bindgen_futures::spawn_local(async move {
+        events::dispatch("onEmbeddedMessagingReady", &js_sys::Object::new());
+        if dev_mode {
+            console::info("ready.");
+        }
+        booted.dispatch(Msg::Booted);
+    });
     Ok(rt)
 }
 

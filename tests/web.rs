@@ -94,6 +94,7 @@ fn live_state() -> State {
         protocol_version: 1,
         end_user_id: EndUserId(Uuid::from_u128(5)),
         credential: "c".into(),
+        conversation_id: None,
     }));
     s.update(frame(ToVisitor::Conversation {
         conversation_id: cid(),
@@ -582,7 +583,7 @@ fn window_states_fire_events_and_move_focus() {
     drop(launched);
 
     rt.shut_down();
-    rt.clear_storage();
+    embedded_messaging::storage::clear(key_name);
     assert!(c.0.first_child().is_none(), "teardown removes the DOM");
 }
 
