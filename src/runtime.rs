@@ -38,6 +38,7 @@ struct Inner {
 struct Core {
     state: State,
     view: View,
+    /// The browser's one visitor connection (`None` on a page without the loader).
     socket: Option<Socket>,
     retry: Option<Timeout>,
     /// The business-hours boundary.
@@ -47,7 +48,6 @@ struct Core {
     _visibility: Option<EventListener>,
     _online: Option<[EventListener; 2]>,
     blink: Option<Interval>,
-    socket_url: String,
     storage_key: String,
     dispatch: Dispatch,
     persist: bool,
@@ -130,10 +130,13 @@ impl Runtime {
             ]
         });
         let saved_outbox = storage::write_outbox(&state.outbox());
+        // Verified visitors keep one connection per tab: their identity token is the page's.
+        let shared = if state.verified { "" } else { &storage_key };
+        let socket = Socket::new(&socket_url, shared, dispatch.clone());
         *inner.core.borrow_mut() = Some(Core {
             state,
             view,
-            socket: None,
+            socket,
             retry: None,
             timer: None,
             _keepalive: keepalive,
@@ -141,7 +144,6 @@ impl Runtime {
             _visibility: visibility,
             _online: online,
             blink: None,
-            socket_url,
             storage_key,
             dispatch,
             persist: false,
@@ -223,6 +225,7 @@ fn run(inner: &Rc<Inner>, msg: Msg) {
                 | Msg::StoredOutboxChanged(_)
                 | Msg::BrowserOnline
                 | Msg::BrowserOffline
+                | Msg::LeaderChanged { .. }
         );
         let emitted = match inner.core.borrow_mut().as_mut() {
             Some(core) => core.step(msg),
@@ -273,12 +276,12 @@ impl Core {
             match effect {
                 Effect::Connect => self.connect(),
                 Effect::Send(frame) => {
-                    if let Some(Err(e)) = self.socket.as_ref().map(|s| s.send(&frame)) {
-                        console::warn(&("could not send a frame: ".to_owned() + e.message()));
+                    if let Some(socket) = &self.socket {
+                        socket.send(&frame);
                     }
                 }
                 Effect::ScheduleRetry { delay_ms } => {
-                    self.socket = None;
+                    self.disconnect();
                     let d = self.dispatch.clone();
                     self.retry = Some(Timeout::new(delay_ms, move || d(Msg::RetryTimerFired)));
                 }
@@ -299,12 +302,12 @@ impl Core {
                 }
                 Effect::SendContext(id) => {
                     let text = crate::wire::write_context(id, &self.state.context);
-                    if let Some(Err(e)) = self.socket.as_ref().map(|s| s.send_text(&text)) {
-                        console::warn(&("could not send a frame: ".to_owned() + e.message()));
+                    if let Some(socket) = &self.socket {
+                        socket.send_text(&text);
                     }
                 }
                 Effect::Disconnect => {
-                    self.socket = None;
+                    self.disconnect();
                     self.retry = None;
                 }
                 Effect::ClearStorage => {
@@ -325,13 +328,14 @@ impl Core {
 
     fn connect(&mut self) {
         self.retry = None;
-        self.socket = None;
-        match Socket::open(&self.socket_url, self.dispatch.clone()) {
-            Ok(socket) => self.socket = Some(socket),
-            Err(e) => {
-                console::error(&("cannot open the messaging socket: ".to_owned() + e.message()));
-                (self.dispatch)(Msg::SocketClosed);
-            }
+        if let Some(socket) = &self.socket {
+            socket.connect();
+        }
+    }
+
+    fn disconnect(&self) {
+        if let Some(socket) = &self.socket {
+            socket.disconnect();
         }
     }
 

@@ -1,71 +1,98 @@
-//! The visitor WebSocket: JSON text frames in and out as protocol enums.
+//! The visitor connection, one per browser: `src/link.js` (bundled with the loader) holds the
+//! WebSocket in the leader tab and relays it to the others; here its events become `Msg`s.
 //!
-//! Each callback only turns the browser event into a `Msg`; a malformed or unknown frame is
-//! logged and ignored. Dropping the `Socket` removes its listeners and closes it.
+//! Each callback only turns a link event into a `Msg`; a malformed or unknown frame is logged
+//! and ignored. Dropping the `Socket` closes the link, releases the lock and the channel.
 
 use std::rc::Rc;
 
 use em_protocol::visitor::{ToServer, ToVisitor};
-use gloo::events::EventListener;
+use js_sys::Function;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, WebSocket};
+use wasm_bindgen::prelude::*;
 
 use crate::console;
-use crate::error::Error;
 use crate::json::Json;
 use crate::state::Msg;
 use crate::wire;
 
-/// An open (or opening) visitor socket.
+#[wasm_bindgen]
+extern "C" {
+    /// `emLink` of `src/link.js`: in scope of the glue inside the bundle's IIFE.
+    type Link;
+    #[wasm_bindgen(catch, js_name = emLink)]
+    fn new_link(url: &str, name: &str, on_event: &Function) -> Result<Link, JsValue>;
+    #[wasm_bindgen(method)]
+    fn connect(this: &Link);
+    #[wasm_bindgen(method)]
+    fn send(this: &Link, text: &str);
+    #[wasm_bindgen(method)]
+    fn disconnect(this: &Link);
+    #[wasm_bindgen(method)]
+    fn free(this: &Link);
+}
+
+/// The widget's connection (opened and closed as the state asks, many times).
 pub struct Socket {
-    ws: WebSocket,
-    _listeners: [EventListener; 3],
+    link: Link,
+    _on_event: Closure<dyn FnMut(u32, Option<String>)>,
 }
 
 impl Socket {
-    /// Start connecting; `dispatch` receives `SocketOpened`, `FrameReceived`, `SocketClosed`.
-    pub fn open(url: &str, dispatch: Rc<dyn Fn(Msg)>) -> Result<Socket, Error> {
-        let ws = WebSocket::new(url)?;
-        let (d1, d2, d3) = (dispatch.clone(), dispatch.clone(), dispatch);
-        let listeners = [
-            EventListener::new(&ws, "open", move |_| d1(Msg::SocketOpened)),
-            EventListener::new(&ws, "message", move |e| {
-                if let Some(frame) = e.dyn_ref::<MessageEvent>().and_then(parse) {
-                    d2(Msg::FrameReceived(frame));
+    /// The link to `url`, shared by the tabs that use the same `name` ("" = not shared);
+    /// `dispatch` receives `SocketOpened`, `FrameReceived`, `SocketClosed`, `LeaderChanged`.
+    /// `None` without the loader's `emLink` (a test page): the widget then stays offline.
+    pub fn new(url: &str, name: &str, dispatch: Rc<dyn Fn(Msg)>) -> Option<Socket> {
+        let on_event =
+            Closure::<dyn FnMut(u32, Option<String>)>::new(move |kind, text: Option<String>| {
+                match kind {
+                    0 => dispatch(Msg::SocketOpened),
+                    1 => {
+                        if let Some(frame) = text.as_deref().and_then(parse) {
+                            dispatch(Msg::FrameReceived(frame));
+                        }
+                    }
+                    2 => dispatch(Msg::SocketClosed),
+                    _ => dispatch(Msg::LeaderChanged { here: kind == 3 }),
                 }
-            }),
-            EventListener::new(&ws, "close", move |_| d3(Msg::SocketClosed)),
-        ];
-        Ok(Socket {
-            ws,
-            _listeners: listeners,
+            });
+        let link = new_link(url, name, on_event.as_ref().unchecked_ref()).ok()?;
+        Some(Socket {
+            link,
+            _on_event: on_event,
         })
     }
 
+    /// Drop the current link (if any) and open a new one: `SocketOpened` follows.
+    pub fn connect(&self) {
+        self.link.connect();
+    }
+
+    /// Close the current link; nothing more arrives until `connect`.
+    pub fn disconnect(&self) {
+        self.link.disconnect();
+    }
+
     /// Send one frame as JSON text (only once open; before that the state does not send).
-    pub fn send(&self, frame: &ToServer) -> Result<(), Error> {
-        self.send_text(&wire::write_frame(frame))
+    pub fn send(&self, frame: &ToServer) {
+        self.send_text(&wire::write_frame(frame));
     }
 
     /// A frame already written as JSON text.
-    pub fn send_text(&self, text: &str) -> Result<(), Error> {
-        self.ws.send_with_str(text).map_err(Error::from)
+    pub fn send_text(&self, text: &str) {
+        self.link.send(text);
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        let _ = self.ws.close();
+        self.link.free();
     }
 }
 
 /// A text frame → `ToVisitor`; anything else is logged and dropped.
-fn parse(event: &MessageEvent) -> Option<ToVisitor> {
-    let Some(text) = event.data().as_string() else {
-        console::warn("ignoring a non-text frame from the server.");
-        return None;
-    };
-    let Some(value) = Json::parse(&text) else {
+fn parse(text: &str) -> Option<ToVisitor> {
+    let Some(value) = Json::parse(text) else {
         console::warn("ignoring a frame that is not JSON.");
         return None;
     };

@@ -155,6 +155,9 @@ pub enum Event {
     PrechatSubmitted(em_protocol::PrechatDisplay),
     /// `onEmbeddedMessagingReady` again, after `clearSession`.
     Ready,
+    /// The server stored the visitor's message (`onEmbeddedMessageDelivered`).
+    MessageDelivered(ConversationEntry),
+    LinkClicked(ConversationEntry, String),
     IdentityTokenExpired,
     BusinessHoursStarted,
     BusinessHoursEnded,
@@ -258,11 +261,21 @@ pub enum Msg {
         locked: Vec<String>,
         remove: Vec<String>,
     },
+    /// The visitor clicked a link in a message (`onEmbeddedMessageLinkClicked`).
+    LinkClicked {
+        entry_id: EntryId,
+        link: String,
+    },
     /// The page or the pre-chat form set (and removed) context values; already validated.
     ContextChanged {
         kind: ContextKind,
         set: Vec<(String, String)>,
         remove: Vec<String>,
+    },
+    // One connection per browser (state/tabs.rs, src/link.js).
+    /// The tab holding the shared connection changed: this one (`here`) or another.
+    LeaderChanged {
+        here: bool,
     },
 }
 
@@ -350,6 +363,8 @@ pub struct State {
     pub page_hidden: bool,
     /// The title blinks (tab hidden, unread messages) and currently shows the count.
     blinking: bool,
+    /// This tab holds the browser's one connection: only it blinks (one notification).
+    leader: bool,
     pub title_flash: bool,
     /// How many of the newest lines the view shows (older ones load on scrolling up).
     pub shown: usize,
@@ -382,6 +397,8 @@ pub struct State {
     pub input_with_bot: bool,
     /// The bot (not a person) leads the conversation now.
     pub bot_leads: bool,
+    /// Place in the queue while waiting for an agent (1 = next).
+    pub queue_position: Option<u32>,
 }
 
 impl State {
@@ -420,6 +437,7 @@ impl State {
             button_hidden: false,
             page_hidden: false,
             blinking: false,
+            leader: true,
             title_flash: false,
             shown: HISTORY_PAGE,
             dirty: 0,
@@ -438,6 +456,7 @@ impl State {
             participant_lines: true,
             input_with_bot: true,
             bot_leads: false,
+            queue_position: None,
         }
     }
 
@@ -477,7 +496,14 @@ impl State {
                 (
                     Some(SessionStatus::Waiting | SessionStatus::Active | SessionStatus::Inactive),
                     None,
-                ) => "Waiting for an agent…".into(),
+                ) => match self.queue_position {
+                    Some(n) => {
+                        "Waiting for an agent: you are number ".to_owned()
+                            + &crate::json::int_string(i64::from(n))
+                            + " in line"
+                    }
+                    None => "Waiting for an agent…".into(),
+                },
                 (Some(SessionStatus::New) | None, None) => "Send a message to start".into(),
             },
         }
@@ -713,9 +739,18 @@ impl State {
                 locked,
                 remove,
             } => self.prefill_prechat(set, locked, &remove),
+            Msg::LinkClicked { entry_id, link } => {
+                if let (Some(i), Some(conversation_id)) =
+                    (self.index_of(entry_id), self.conversation_id)
+                {
+                    let entry = frames::entry_of(&self.items[i], conversation_id);
+                    fx.push(Effect::Emit(Event::LinkClicked(entry, link)));
+                }
+            }
             Msg::ContextChanged { kind, set, remove } => {
                 self.change_context(kind, set, &remove, &mut fx)
             }
+            Msg::LeaderChanged { here } => self.leader_changed(here, &mut fx),
             Msg::StoredOutboxChanged(outbox) => {
                 // Another tab's unsent messages: show them, and send them too (the server
                 // deduplicates by entry id), so closing that tab loses nothing.
@@ -734,7 +769,7 @@ impl State {
 
     /// Start the title blink if the tab is hidden with unread messages.
     fn blink(&mut self, fx: &mut Vec<Effect>) {
-        if self.page_hidden && self.unread > 0 && !self.blinking {
+        if self.leader && self.page_hidden && self.unread > 0 && !self.blinking {
             self.blinking = true;
             fx.push(Effect::Blink(true));
         }
@@ -782,6 +817,43 @@ impl State {
     pub fn conversation_open(&self) -> bool {
         self.opened_fired && self.conversation_id.is_some()
     }
+}
+
+/// `text` cut into runs of plain text (`false`) and http(s) links (`true`), in order. A link
+/// runs to the next whitespace, without trailing punctuation (`.`, `,`, `)`...).
+pub fn link_runs(text: &str) -> Vec<(&str, bool)> {
+    // `get` instead of indexing: no slicing panic (and its formatting code) in the wasm; an
+    // ASCII `h` or space byte is always a char boundary anyway.
+    let part = |a: usize, b: usize| text.get(a..b).unwrap_or_default();
+    let mut runs = Vec::new();
+    let (mut plain_from, mut i) = (0, 0);
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let rest = part(i, bytes.len());
+        if bytes[i] == b'h' && (rest.starts_with("https://") || rest.starts_with("http://")) {
+            let mut end = i + rest
+                .bytes()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(rest.len());
+            while end > i && b".,;:!?)]}'\"".contains(&bytes[end - 1]) {
+                end -= 1;
+            }
+            if end > i + 8 {
+                if plain_from < i {
+                    runs.push((part(plain_from, i), false));
+                }
+                runs.push((part(i, end), true));
+                plain_from = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    if plain_from < bytes.len() {
+        runs.push((part(plain_from, bytes.len()), false));
+    }
+    runs
 }
 
 /// Reconnect delay after `attempt` failures: 0.5 s, 1 s, 2 s, ... capped at 30 s.

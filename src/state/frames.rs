@@ -20,6 +20,10 @@ impl State {
                     self.token_expired = false;
                     return;
                 }
+                if self.link != Link::Handshaking {
+                    // Another tab's welcome on the shared connection: no hello of ours is waiting.
+                    return;
+                }
                 // Verified: the token is the credential; nothing secret is stored.
                 let credential = Some(credential).filter(|c| !c.is_empty());
                 if self.conversation_id.is_none() {
@@ -47,6 +51,12 @@ impl State {
                 if Some(conversation_id) != self.conversation_id {
                     return;
                 }
+                if self.link == Link::Live {
+                    // Another tab's resume on the shared connection (state/tabs.rs): that tab
+                    // may have lost frames in a hand-over, so ours might have been lost too.
+                    self.resend_pending(conversation_id, fx);
+                    return;
+                }
                 self.link = Link::Live;
                 self.was_live = true;
                 self.attempt = 0;
@@ -60,14 +70,7 @@ impl State {
                     fx.push(Effect::Emit(Event::ConversationOpened));
                 }
                 self.send_context(fx);
-                // Resend whatever is still pending: the server deduplicates by entry id.
-                for item in self
-                    .items
-                    .iter()
-                    .filter(|i| i.delivery == Delivery::Pending)
-                {
-                    fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
-                }
+                self.resend_pending(conversation_id, fx);
             }
             ToVisitor::Entry { entry } => self.entry(entry, fx),
             ToVisitor::Ack {
@@ -91,6 +94,17 @@ impl State {
                 }
             }
             ToVisitor::Pong | ToVisitor::Unknown => {}
+        }
+    }
+
+    /// Resend whatever is still pending: the server deduplicates by entry id.
+    fn resend_pending(&self, conversation_id: ConversationId, fx: &mut Vec<Effect>) {
+        for item in self
+            .items
+            .iter()
+            .filter(|i| i.delivery == Delivery::Pending)
+        {
+            fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
         }
     }
 
@@ -213,7 +227,10 @@ impl State {
         {
             item.sent_event_fired = true;
             let entry = entry_of(item, conversation_id);
-            fx.push(Effect::Emit(Event::MessageSent(entry)));
+            fx.extend([
+                Effect::Emit(Event::MessageSent(entry.clone())),
+                Effect::Emit(Event::MessageDelivered(entry)),
+            ]);
         }
     }
 
@@ -241,8 +258,8 @@ impl State {
     }
 }
 
-/// The visitor's own message as a conversation entry (the `onEmbeddedMessageSent` detail).
-fn entry_of(item: &Item, conversation_id: ConversationId) -> ConversationEntry {
+/// A line as a conversation entry (the `onEmbeddedMessageSent` / `…LinkClicked` detail).
+pub(super) fn entry_of(item: &Item, conversation_id: ConversationId) -> ConversationEntry {
     let text = match &item.body {
         Body::Text(t) | Body::Notice(t) => t.clone(),
     };

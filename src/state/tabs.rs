@@ -1,5 +1,5 @@
-//! Other tabs and what the visitor has read: one conversation and one unread count per
-//! browser (part of `State::update`).
+//! Other tabs and what the visitor has read: one conversation, one unread count, one
+//! connection and one title blink per browser (part of `State::update`).
 
 use super::*;
 
@@ -70,6 +70,27 @@ impl State {
             self.blinking = false;
             self.title_flash = false;
             fx.push(Effect::Blink(false));
+        }
+    }
+
+    /// The tab holding the browser's one connection changed (`src/link.js`). Our link went
+    /// through the old leader (or is this tab's own now): reconnect at once instead of waiting
+    /// for the heartbeat; what is pending goes out again once the conversation is back. Only
+    /// the leader blinks the title.
+    pub(super) fn leader_changed(&mut self, here: bool, fx: &mut Vec<Effect>) {
+        self.leader = here;
+        if here {
+            self.blink(fx);
+        } else if self.blinking {
+            self.blinking = false;
+            self.title_flash = false;
+            fx.push(Effect::Blink(false));
+        }
+        if matches!(
+            self.link,
+            Link::Handshaking | Link::Joining | Link::Live | Link::Backoff
+        ) {
+            self.connect(fx);
         }
     }
 }

@@ -56,7 +56,8 @@ pub fn build() -> Result<(), String> {
     )?;
     fs::write(&wasm_path, &wasm).map_err(|e| format!("{}: {e}", wasm_path.display()))?;
     fs::write(pkg.join(GLUE), &glue).map_err(|e| format!("pkg/{GLUE}: {e}"))?;
-    let loader = read(root.join("src/loader.js"))?;
+    // The shared connection (`emLink`, called by the wasm) goes in the same IIFE as the glue.
+    let loader = read(root.join("src/link.js"))? + &read(root.join("src/loader.js"))?;
     let inline = format!(
         "var EM_WASM_BASE64 = \"{}\";\n",
         base64::engine::general_purpose::STANDARD.encode(&wasm)
