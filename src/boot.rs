@@ -48,6 +48,7 @@ pub fn boot(settings: Settings, args: InitArgs, config: &JsValue) -> Result<Runt
         accent_color: b.accent_color.clone(),
         font_family: b.font_family.clone(),
         inline: settings.inline,
+        links_same_tab: settings.links_same_tab,
     };
     let key = settings::storage_key(&args);
     let mut state = State::new(storage::load(&key), &b.agent_display_name);

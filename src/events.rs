@@ -31,6 +31,8 @@ pub fn name(event: &Event) -> &'static str {
         Event::PrechatLoaded(_) => "onEmbeddedMessagingPreChatLoaded",
         Event::PrechatSubmitted(_) => "onEmbeddedMessagingPreChatSubmitted",
         Event::Ready => "onEmbeddedMessagingReady",
+        Event::MessageDelivered(_) => "onEmbeddedMessageDelivered",
+        Event::LinkClicked(..) => "onEmbeddedMessageLinkClicked",
         Event::IdentityTokenExpired => "onEmbeddedMessagingIdentityTokenExpired",
         Event::BusinessHoursStarted => "onEmbeddedMessagingBusinessHoursStarted",
         Event::BusinessHoursEnded => "onEmbeddedMessagingBusinessHoursEnded",
@@ -121,6 +123,7 @@ pub fn detail(event: &Event) -> JsValue {
             conversation_id: wire::id_string(&id.0),
         }),
         Event::MessageSent(e)
+        | Event::MessageDelivered(e)
         | Event::ParticipantChanged(e)
         | Event::SessionStatusUpdate(e)
         | Event::ConversationClosed(e)
@@ -128,6 +131,17 @@ pub fn detail(event: &Event) -> JsValue {
             conversation_entry: ConversationEntryDetail::new(e),
         }),
         Event::UnreadCountChanged(n) => to_js(&UnreadDetail { unread_count: *n }),
+        Event::LinkClicked(e, link) => {
+            let detail = to_js(&EntryDetail {
+                conversation_entry: ConversationEntryDetail::new(e),
+            });
+            let _ = js_sys::Reflect::set(
+                &detail,
+                &JsValue::from_str("link"),
+                &JsValue::from_str(link),
+            );
+            detail
+        }
         Event::PrechatLoaded(display) | Event::PrechatSubmitted(display) => {
             // Set directly: one more serde detail struct costs more wasm than this.
             let detail = js_sys::Object::new();

@@ -350,3 +350,86 @@ fn inline_mode_opens_on_load_without_a_button_and_participant_lines_follow_the_s
     s.input_with_bot = true;
     assert!(s.input_enabled());
 }
+
+#[test]
+fn links_are_cut_out_of_text_without_trailing_punctuation() {
+    assert_eq!(
+        link_runs("See https://shop.example.com/orders/12. Or http://a.example (then) é"),
+        vec![
+            ("See ", false),
+            ("https://shop.example.com/orders/12", true),
+            (". Or ", false),
+            ("http://a.example", true),
+            (" (then) é", false),
+        ]
+    );
+    assert_eq!(
+        link_runs("no links, https:// alone"),
+        vec![("no links, https:// alone", false)]
+    );
+    assert_eq!(
+        link_runs("javascript:alert(1)"),
+        vec![("javascript:alert(1)", false)]
+    );
+    assert_eq!(
+        link_runs("(https://x.example/a)"),
+        vec![("(", false), ("https://x.example/a", true), (")", false)]
+    );
+    assert!(link_runs("").is_empty());
+}
+
+#[test]
+fn queue_position_shows_while_waiting_and_follows_queue_updates() {
+    let mut s = live();
+    let routed = |seq, position| {
+        entry(
+            seq,
+            eid(100 + seq as u128),
+            Role::System,
+            EntryPayload::RoutingResult {
+                routing_type: "QueueUpdate".into(),
+                failure_type: None,
+                estimated_wait_time: Some(em_protocol::EstimatedWaitTime {
+                    position,
+                    estimated_wait_time_in_seconds: 300,
+                }),
+            },
+        )
+    };
+    s.update(entry(
+        1,
+        eid(99),
+        Role::System,
+        EntryPayload::SessionStatusChanged {
+            session_status: SessionStatus::Waiting,
+        },
+    ));
+    s.update(routed(2, 3));
+    assert_eq!(
+        s.status_text(),
+        "Waiting for an agent: you are number 3 in line"
+    );
+    s.update(routed(3, 1));
+    assert_eq!(
+        s.status_text(),
+        "Waiting for an agent: you are number 1 in line"
+    );
+}
+
+#[test]
+fn delivered_fires_with_sent_on_the_ack_and_links_fire_their_event() {
+    let mut s = live();
+    s.update(send(1, "see https://example.com/a"));
+    let fx = s.update(ack(1, 1));
+    assert!(matches!(
+        &events(&fx)[..],
+        [Event::MessageSent(_), Event::MessageDelivered(_)]
+    ));
+    let fx = s.update(Msg::LinkClicked {
+        entry_id: eid(1),
+        link: "https://example.com/a".into(),
+    });
+    assert!(
+        matches!(&events(&fx)[..], [Event::LinkClicked(e, l)] if e.identifier == eid(1) && l == "https://example.com/a")
+    );
+}

@@ -267,7 +267,14 @@ fn send_goes_pending_then_sent_on_ack() {
     let fx = s.update(ack(1, 1));
     assert_eq!(texts(&s), vec![(Some(1), "hello".into(), "sent")]);
     let ev = events(&fx);
-    assert_eq!(ev.len(), 1);
+    assert_eq!(ev.len(), 2, "Sent, then Delivered (stored by the server)");
+    assert_eq!(
+        ev[1],
+        Event::MessageDelivered(match &ev[0] {
+            Event::MessageSent(e) => e.clone(),
+            other => panic!("{other:?}"),
+        })
+    );
     let Event::MessageSent(e) = &ev[0] else {
         panic!("{ev:?}")
     };
@@ -301,7 +308,13 @@ fn echo_of_own_entry_replaces_pending_line() {
     assert_eq!(texts(&s), vec![(Some(1), "hi".into(), "sent")]);
     assert_eq!(s.items[0].time, 1_001, "server time replaces client time");
     let fx = s.update(ack(1, 1));
-    assert_eq!(events(&fx).len(), 1, "onEmbeddedMessageSent on ack");
+    assert!(
+        matches!(
+            &events(&fx)[..],
+            [Event::MessageSent(_), Event::MessageDelivered(_)]
+        ),
+        "onEmbeddedMessageSent and …Delivered on ack"
+    );
     assert_eq!(s.items.len(), 1);
     let fx = s.update(text(1, 1, Role::EndUser, "hi"));
     assert!(events(&fx).is_empty());

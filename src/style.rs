@@ -40,6 +40,7 @@ pub const SHADOW_CSS: &str = r#"
 button:focus-visible{outline:3px solid var(--em-accent,#0b5cab);outline-offset:2px}
 .header button:focus-visible{outline-color:#fff;outline-offset:0}
 .body{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:16px 12px 8px;background:#f5f6f8}
+.bubble a{color:inherit;text-decoration:underline;word-break:break-all}
 .greeting{margin:0 8px 16px;padding:10px 14px;border-radius:12px;background:#fff;border:1px solid #e4e7ec;color:#3d4652;font-size:13px;text-align:center}
 .greeting:empty{display:none}
 .messages{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:10px}

@@ -48,6 +48,8 @@ pub struct ViewConfig {
     pub font_family: String,
     /// `displayMode: 'inline'`: the window fills the mount element; no floating button.
     pub inline: bool,
+    /// `shouldOpenLinksInSameTab`.
+    pub links_same_tab: bool,
 }
 
 /// The mounted widget DOM: the launcher at once, the window when first needed.

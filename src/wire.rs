@@ -188,7 +188,13 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
         "RoutingResult" => EntryPayload::RoutingResult {
             routing_type: opt_string(v, "routingType"),
             failure_type: get(v, "failureType").as_str().map(str::to_owned),
-            estimated_wait_time: None,
+            estimated_wait_time: v.get("estimatedWaitTime").and_then(|w| {
+                Some(em_protocol::EstimatedWaitTime {
+                    position: w.get("position")?.as_i64()? as u32,
+                    estimated_wait_time_in_seconds: w.get("estimatedWaitTimeInSeconds")?.as_i64()?
+                        as u64,
+                })
+            }),
         },
         _ => EntryPayload::Unknown,
     })

@@ -118,6 +118,7 @@ impl State {
                         && change.operation == ParticipantOperation::Add;
                     match change.operation {
                         ParticipantOperation::Add => {
+                            self.queue_position = None;
                             self.agent = Some(who.clone());
                             line = Some(who + " joined");
                         }
@@ -149,7 +150,12 @@ impl State {
                     None
                 }
             }
-            EntryPayload::RoutingResult { .. } => {
+            EntryPayload::RoutingResult {
+                estimated_wait_time,
+                ..
+            } => {
+                // The latest place in the queue (`QueueUpdate`s follow as it moves).
+                self.queue_position = estimated_wait_time.map(|w| w.position);
                 if live {
                     fx.push(Effect::Emit(Event::ConversationRouted(entry.clone())));
                 }

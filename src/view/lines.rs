@@ -62,7 +62,7 @@ impl Win {
                     row.seq = item.seq;
                     moved.then(|| row.li.clone())
                 }
-                None => match build_row(&self.templates, item) {
+                None => match build_row(&self.templates, item, self.links_same_tab) {
                     Ok(row) => {
                         let li = row.li.clone();
                         self.rows[key] = Some(row);
@@ -169,7 +169,11 @@ pub(super) fn row_templates(doc: &Document) -> Result<[HtmlElement; 3], Error> {
     Ok([named, plain, notice])
 }
 
-pub(super) fn build_row(templates: &[HtmlElement; 3], item: &Item) -> Result<Row, Error> {
+pub(super) fn build_row(
+    templates: &[HtmlElement; 3],
+    item: &Item,
+    links_same_tab: bool,
+) -> Result<Row, Error> {
     let missing = || Error::Js("row template".into());
     let (which, role, text) = match &item.body {
         Body::Notice(text) => (2, "System", text),
@@ -189,9 +193,19 @@ pub(super) fn build_row(templates: &[HtmlElement; 3], item: &Item) -> Result<Row
         .last_element_child()
         .ok_or_else(missing)?
         .unchecked_into();
-    time.previous_element_sibling()
-        .ok_or_else(missing)?
-        .set_text_content(Some(text));
+    let body = time.previous_element_sibling().ok_or_else(missing)?;
+    // Text goes in as text nodes, http(s) URLs as links (never markup from the message).
+    for (run, is_link) in crate::state::link_runs(text) {
+        if is_link {
+            let a = dom::child(&body, "a", &[("href", run), ("rel", "noopener noreferrer")])?;
+            if !links_same_tab {
+                a.set_attribute("target", "_blank")?;
+            }
+            a.set_text_content(Some(run));
+        } else {
+            body.append_with_str_1(run)?;
+        }
+    }
     if which == 0 {
         li.first_element_child()
             .ok_or_else(missing)?

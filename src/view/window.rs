@@ -6,6 +6,8 @@ use super::*;
 /// The shadow root and everything in it.
 pub(super) struct Win {
     pub(super) shadow: ShadowRoot,
+    /// `shouldOpenLinksInSameTab`.
+    pub(super) links_same_tab: bool,
     /// "End conversation", shown while a conversation is open.
     pub(super) end: HtmlElement,
     pub(super) input_enabled: bool,
@@ -253,6 +255,8 @@ impl Win {
             };
             if let Some(entry_id) = retry_target(&target) {
                 d(Msg::RetryClicked { entry_id });
+            } else if let Some((entry_id, link)) = link_target(&target) {
+                d(Msg::LinkClicked { entry_id, link });
             } else if let Ok(Some(choice)) = target.closest("[data-testid=quick-reply]") {
                 let (entry_id, now) = crate::view::fresh_entry();
                 d(Msg::ChoiceClicked {
@@ -276,6 +280,7 @@ impl Win {
 
         Ok(Win {
             shadow,
+            links_same_tab: cfg.links_same_tab,
             end,
             input_enabled: true,
             window,
@@ -434,6 +439,16 @@ fn wire(
         enter,
         click_send,
     ]
+}
+
+/// The entry and URL of a clicked link in a message (the browser follows it as usual).
+fn link_target(target: &Element) -> Option<(EntryId, String)> {
+    let a = target.closest("a[href]").ok()??;
+    let id = a.closest("li").ok()??.get_attribute("data-entry-id")?;
+    Some((
+        EntryId(Uuid::try_parse(&id).ok()?),
+        a.get_attribute("href")?,
+    ))
 }
 
 /// The entry whose retry button was clicked, if that is what the click was on.

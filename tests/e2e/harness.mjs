@@ -74,6 +74,7 @@ export const EVENT_NAMES = [
   "onEmbeddedMessageSent", "onEmbeddedMessageDelivered",
   "onEmbeddedMessagingConversationClosed", "onEmbeddedMessagingIdentityTokenExpired",
   "onEmbeddedMessagingBusinessHoursStarted", "onEmbeddedMessagingBusinessHoursEnded",
+  "onEmbeddedMessageLinkClicked", "onEmbeddedMessagingConversationRouted",
 ];
 
 /**

@@ -191,3 +191,30 @@ test("legacy Embedded Service names log an error that names the replacement", as
   await page.locator("#embeddedMessagingConversationButton").waitFor({ state: "visible" });
   await context.close();
 });
+
+test("links in an agent's message are links; a click fires onEmbeddedMessageLinkClicked", async () => {
+  const agent = await agentConsole(await browser.newContext(), server.url);
+  const { page, context } = await open("listeners-before-init.html");
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  await page.locator("#embeddedMessagingConversationButton").click();
+  await say(page, "Where is my order?");
+  const [started] = await waitForEvent(page, "onEmbeddedMessagingConversationStarted");
+  await conversationItem(agent, started.detail.conversationId).click();
+  await agent.getByTestId("console-input").fill("Track it at https://shop.example.com/track?id=7. Thanks!");
+  await agent.getByTestId("console-send").click();
+  const link = page.locator('[data-testid="message"][data-role="Agent"] a');
+  await link.waitFor();
+  assert.equal(await link.getAttribute("href"), "https://shop.example.com/track?id=7");
+  assert.equal(await link.getAttribute("target"), "_blank");
+  assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+  assert.match(await page.locator('[data-testid="message"][data-role="Agent"]').textContent(), /Thanks!/);
+  // The page keeps the browser from leaving (no network here); the widget still reports it.
+  await page.evaluate(() => window.addEventListener("click", (e) => e.preventDefault(), true));
+  await link.click();
+  const [clicked] = await waitForEvent(page, "onEmbeddedMessageLinkClicked");
+  assert.equal(clicked.detail.link, "https://shop.example.com/track?id=7");
+  assert.equal(clicked.detail.conversationEntry.sender.role, "Agent");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+  await agent.context().close();
+});
