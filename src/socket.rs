@@ -35,7 +35,7 @@ extern "C" {
 /// The widget's connection (opened and closed as the state asks, many times).
 pub struct Socket {
     link: Link,
-    _on_event: Closure<dyn FnMut(u32, Option<String>)>,
+    _on_event: Closure<dyn Fn(u32, Option<String>)>,
 }
 
 impl Socket {
@@ -44,7 +44,7 @@ impl Socket {
     /// `None` without the loader's `emLink` (a test page): the widget then stays offline.
     pub fn new(url: &str, name: &str, dispatch: Rc<dyn Fn(Msg)>) -> Option<Socket> {
         let on_event =
-            Closure::<dyn FnMut(u32, Option<String>)>::new(move |kind, text: Option<String>| {
+            Closure::<dyn Fn(u32, Option<String>)>::new(move |kind, text: Option<String>| {
                 match kind {
                     0 => dispatch(Msg::SocketOpened),
                     1 => {

@@ -94,3 +94,73 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{conversation, live, sent_frames, send, text, welcome};
+    use super::*;
+
+    #[test]
+    fn a_new_leader_reconnects_at_once_and_only_the_leader_blinks() {
+        // A hidden follower with an unread agent line does not blink; when the leader's tab
+        // closes and this one takes over, it reconnects without waiting and starts blinking.
+        let mut s = live();
+        assert_eq!(
+            s.update(Msg::LeaderChanged { here: false }),
+            vec![Effect::Connect]
+        );
+        for msg in [Msg::SocketOpened, welcome("cred"), conversation(0, false)] {
+            s.update(msg);
+        }
+        s.update(Msg::VisibilityChanged { hidden: true });
+        let fx = s.update(text(1, 1, Role::Agent, "psst"));
+        assert!(fx.contains(&Effect::Emit(Event::UnreadCountChanged(1))));
+        assert!(!fx.contains(&Effect::Blink(true)), "a follower does not blink");
+        let fx = s.update(Msg::LeaderChanged { here: true });
+        assert_eq!(fx, vec![Effect::Blink(true), Effect::Connect]);
+        assert_eq!(s.link, Link::Connecting);
+        // Losing the lead again stops the blink here (the other tab blinks instead).
+        let fx = s.update(Msg::LeaderChanged { here: false });
+        assert_eq!(fx, vec![Effect::Blink(false)]);
+    }
+
+    #[test]
+    fn a_tab_with_no_link_or_one_opening_ignores_a_new_leader() {
+        // Offline: nothing to move; Connecting: the link opens through whoever leads.
+        let mut s = State::new(Persisted::default(), "Agent");
+        assert_eq!(s.update(Msg::LeaderChanged { here: false }), vec![]);
+        s.update(Msg::LauncherClicked);
+        assert_eq!(s.link, Link::Connecting);
+        assert_eq!(s.update(Msg::LeaderChanged { here: true }), vec![]);
+        // Backoff: the retry happens now, not after the timer.
+        s.update(Msg::SocketClosed);
+        assert_eq!(s.link, Link::Backoff);
+        assert_eq!(
+            s.update(Msg::LeaderChanged { here: false }),
+            vec![Effect::Connect]
+        );
+    }
+
+    #[test]
+    fn another_tabs_answers_on_the_shared_connection_change_nothing_but_resends() {
+        // Every tab sees every frame of the one connection. Another tab's `conversation`
+        // (its resume) only makes a live tab resend what it has pending (the server drops
+        // duplicates): no second ConversationOpened, no setContext again. A welcome no hello
+        // of ours waits for is ignored.
+        let mut s = live();
+        s.update(send(1, "hi"));
+        let fx = s.update(conversation(0, false));
+        assert_eq!(fx.len(), 1, "{fx:?}");
+        assert!(matches!(
+            &sent_frames(&fx)[..],
+            [ToServer::SendMessage { text, .. }] if text == "hi"
+        ));
+        let mut off = State::new(Persisted::default(), "Agent");
+        assert_eq!(off.update(welcome("cred")), vec![]);
+        assert_eq!(off.link, Link::Offline);
+        off.update(Msg::LauncherClicked);
+        off.update(Msg::SocketClosed);
+        assert_eq!(off.update(welcome("cred")), vec![]);
+        assert_eq!(off.link, Link::Backoff);
+    }
+}
