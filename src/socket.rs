@@ -43,19 +43,18 @@ impl Socket {
     /// `dispatch` receives `SocketOpened`, `FrameReceived`, `SocketClosed`, `LeaderChanged`.
     /// `None` without the loader's `emLink` (a test page): the widget then stays offline.
     pub fn new(url: &str, name: &str, dispatch: Rc<dyn Fn(Msg)>) -> Option<Socket> {
-        let on_event =
-            Closure::<dyn Fn(u32, Option<String>)>::new(move |kind, text: Option<String>| {
-                match kind {
-                    0 => dispatch(Msg::SocketOpened),
-                    1 => {
-                        if let Some(frame) = text.as_deref().and_then(parse) {
-                            dispatch(Msg::FrameReceived(frame));
-                        }
+        let on_event = Closure::<dyn Fn(u32, Option<String>)>::new(
+            move |kind, text: Option<String>| match kind {
+                0 => dispatch(Msg::SocketOpened),
+                1 => {
+                    if let Some(frame) = text.as_deref().and_then(parse) {
+                        dispatch(Msg::FrameReceived(frame));
                     }
-                    2 => dispatch(Msg::SocketClosed),
-                    _ => dispatch(Msg::LeaderChanged { here: kind == 3 }),
                 }
-            });
+                2 => dispatch(Msg::SocketClosed),
+                _ => dispatch(Msg::LeaderChanged { here: kind == 3 }),
+            },
+        );
         let link = new_link(url, name, on_event.as_ref().unchecked_ref()).ok()?;
         Some(Socket {
             link,

@@ -97,7 +97,7 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{conversation, live, sent_frames, send, text, welcome};
+    use super::super::tests::{conversation, live, send, sent_frames, text, welcome};
     use super::*;
 
     #[test]
@@ -115,7 +115,10 @@ mod tests {
         s.update(Msg::VisibilityChanged { hidden: true });
         let fx = s.update(text(1, 1, Role::Agent, "psst"));
         assert!(fx.contains(&Effect::Emit(Event::UnreadCountChanged(1))));
-        assert!(!fx.contains(&Effect::Blink(true)), "a follower does not blink");
+        assert!(
+            !fx.contains(&Effect::Blink(true)),
+            "a follower does not blink"
+        );
         let fx = s.update(Msg::LeaderChanged { here: true });
         assert_eq!(fx, vec![Effect::Blink(true), Effect::Connect]);
         assert_eq!(s.link, Link::Connecting);
