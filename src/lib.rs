@@ -5,7 +5,8 @@
 //! - [`state`]: the pure core (`State`, `Msg`, `Effect`, `State::update`), tested natively;
 //! - [`runtime`]: the one queue that feeds `Msg`s to the state and runs its effects;
 //! - [`view`] + [`dom`] + [`style`]: all DOM and CSS (launcher, shadow-root window);
-//! - [`socket`]: the visitor WebSocket; [`storage`]: localStorage; [`events`]: window events;
+//! - [`socket`]: the visitor connection, one per browser (`src/link.js` shares it across tabs);
+//!   [`storage`]: localStorage; [`events`]: window events;
 //! - [`boot`]: config fetch → mount → Ready; [`settings`]: what the page passes in;
 //! - [`wire`] + [`json`]: JSON text ↔ protocol types at the edges;
 //! - [`error`], [`console`]: errors as values, prefixed console output.

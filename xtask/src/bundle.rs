@@ -1,6 +1,7 @@
 //! Builds the widget into `pkg/`: wasm-pack output plus the two loader shapes.
 //!
-//! `bootstrap.js` = glue + loader in one IIFE, streaming the wasm from beside the script;
+//! `bootstrap.js` = glue + link (`src/link.js`) + loader in one IIFE, streaming the wasm from
+//! beside the script;
 //! `bootstrap.min.js` is the same minified by terser (the file pages load).
 //! `bootstrap.inline.js` = minified, with the wasm inlined as base64 and compiled synchronously;
 //! built only so `cargo xtask bench` can compare the two shapes (see docs/loader.md).
