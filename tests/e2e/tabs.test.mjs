@@ -108,6 +108,13 @@ test("two tabs: one WebSocket for the browser, every message live in both", asyn
   assert.deepEqual(tb, ta, "the same thread, same seqs, in both tabs");
   assert.deepEqual(sockets.map((s) => s.tab), ["a"], "exactly one visitor socket, opened by the lock holder");
   assert.equal(await agent.locator('[data-testid="console-message"][data-role="EndUser"]').count(), 2, "each visitor message reached the agent once");
+
+  // removeAllComponents() in the leader's tab releases the lock: B takes over with its own socket.
+  await a.evaluate(() => embeddedservice_bootstrap.utilAPI.removeAllComponents());
+  await agent.say("Still there?");
+  await b.locator(`${line}[data-role="Agent"]`, { hasText: "Still there?" }).waitFor();
+  assert.deepEqual(sockets.map((s) => s.tab), ["a", "b"]);
+  assert.equal(await a.locator("#embedded-messaging").count(), 0, "nothing of the widget is left in A");
   for (const tab of [a, b]) assert.deepEqual(tab.problems, []);
   await agent.close();
   await context.close();
