@@ -213,3 +213,46 @@ test("one notification: a hidden follower does not blink the title, the hidden l
   await agent.close();
   await context.close();
 });
+
+test("the leader's socket drops (server restart): every tab reconnects through the leader, a message typed meanwhile arrives once", async () => {
+  // A server of its own, restarted on the same ports with the same database.
+  const own = await startServer();
+  let restarted = null;
+  const context = await browser.newContext();
+  try {
+    const sockets = [];
+    const pages = [];
+    for (const name of ["a", "b"]) {
+      const page = await visitorPage(context);
+      page.on("websocket", (ws) => { if (ws.url().includes("/embeddedservice/v1/ws")) sockets.push(name); });
+      await page.goto(`${own.siteUrl}/index.html`);
+      await waitForEvent(page, "onEmbeddedMessagingReady");
+      pages.push(page);
+    }
+    const [a, b] = pages;
+    await openChat(a);
+    await waitForEvent(a, "onEmbeddedMessagingConversationOpened");
+    await say(a, "before the restart");
+    await openChat(b);
+    await b.locator(`${mine}[data-status="sent"]`, { hasText: "before the restart" }).waitFor();
+
+    await own.stop({ keepDb: true });
+    for (const tab of [a, b]) await tab.getByTestId("status").filter({ hasText: "Reconnecting" }).waitFor();
+    await say(b, "typed while the server was down");
+    await a.locator(`${mine}[data-status="pending"]`, { hasText: "typed while the server was down" }).waitFor();
+    restarted = await startServer({ dbDir: own.dir, listen: new URL(own.url).host, siteListen: new URL(own.siteUrl).host });
+    for (const tab of [a, b]) {
+      await tab.locator(`${mine}[data-status="sent"]`, { hasText: "typed while the server was down" }).waitFor({ timeout: 40_000 });
+    }
+    await b.waitForTimeout(300); // a late duplicate would show up here
+    for (const tab of [a, b]) {
+      assert.deepEqual((await transcript(tab)).filter((l) => l.line.startsWith("EndUser")).map((l) => l.line),
+        ["EndUser: before the restart", "EndUser: typed while the server was down"]);
+    }
+    assert.ok(sockets.length >= 2, "a socket before and one after the restart (and failed attempts between)");
+    assert.deepEqual([...new Set(sockets)], ["a"], "only the leader's tab ever opens a socket");
+  } finally {
+    await context.close();
+    await (restarted ?? own).stop();
+  }
+});
