@@ -67,6 +67,7 @@ function emLink(url, name, onEvent) {
   }
 
   function socketClosed() {
+    if (freed) return;
     closeSocket();
     if (channel) channel.postMessage({ c: 1 });
     dropLink(true);
