@@ -23,7 +23,8 @@ function emHelloRoute(hub, credential, again) {
  * The connection of one widget. `name` is the lock and channel name ("" = not shared: this tab
  * is its own leader); `onEvent(kind, text)` gets 0 opened, 1 a frame's text, 2 closed,
  * 3 this tab leads, 4 another tab leads. Methods: `connect()` (a new link: opened soon after),
- * `send(text)`, `disconnect()`, `free()` (releases the lock, closes channel and socket).
+ * `send(text)`, `disconnect()`, `reset()` (clearSession: a new visitor needs a new socket),
+ * `free()` (releases the lock, closes channel and socket).
  */
 function emLink(url, name, onEvent) {
   var leader = false, known = false, freed = false;
@@ -139,6 +140,7 @@ function emLink(url, name, onEvent) {
       var m = e.data || {};
       if (leader) {
         if (typeof m.s === "string") fromTab(m.s, m.a);
+        else if (m.r) socketClosed();
       } else if (typeof m.f === "string") {
         if (linked) onEvent(1, m.f);
       } else if (m.c) {
@@ -172,6 +174,12 @@ function emLink(url, name, onEvent) {
       if (askedAgain) again = false;
       if (leader) fromTab(text, askedAgain);
       else channel.postMessage({ s: text, a: askedAgain });
+    },
+    // clearSession: the socket speaks for the old visitor and must not answer the next hello
+    // with its welcome; closing it sends every tab through a fresh one.
+    reset: function () {
+      if (leader) socketClosed();
+      else if (channel) channel.postMessage({ r: 1 });
     },
     disconnect: function () {
       wanted = again = false;

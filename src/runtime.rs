@@ -310,6 +310,11 @@ impl Core {
                     self.disconnect();
                     self.retry = None;
                 }
+                Effect::ResetLink => {
+                    if let Some(socket) = &self.socket {
+                        socket.reset();
+                    }
+                }
                 Effect::ClearStorage => {
                     storage::clear(&self.storage_key);
                     self.saved = self.state.persisted();

@@ -29,6 +29,8 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn disconnect(this: &Link);
     #[wasm_bindgen(method)]
+    fn reset(this: &Link);
+    #[wasm_bindgen(method)]
     fn free(this: &Link);
 }
 
@@ -70,6 +72,12 @@ impl Socket {
     /// Close the current link; nothing more arrives until `connect`.
     pub fn disconnect(&self) {
         self.link.disconnect();
+    }
+
+    /// The session was cleared: the shared socket (the old visitor's) is closed for every tab,
+    /// so the next `hello` gets a new identity instead of the old visitor's cached `welcome`.
+    pub fn reset(&self) {
+        self.link.reset();
     }
 
     /// Send one frame as JSON text (only once open; before that the state does not send).

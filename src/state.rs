@@ -313,6 +313,8 @@ pub enum Effect {
     Disconnect,
     /// Remove the stored record and outbox (clearSession; other tabs follow).
     ClearStorage,
+    /// clearSession: the shared connection speaks for the old visitor; renew it for every tab.
+    ResetLink,
 }
 
 /// The whole widget state.
@@ -399,6 +401,9 @@ pub struct State {
     pub bot_leads: bool,
     /// Place in the queue while waiting for an agent (1 = next).
     pub queue_position: Option<u32>,
+    /// The credential of the visitor `clearSession` forgot: a late write of it by another
+    /// tab is stale, not a visitor to adopt.
+    forgotten: Option<String>,
 }
 
 impl State {
@@ -457,6 +462,7 @@ impl State {
             input_with_bot: true,
             bot_leads: false,
             queue_position: None,
+            forgotten: None,
         }
     }
 
@@ -711,7 +717,7 @@ impl State {
                 // Another tab cleared the session: follow, without clearing storage again.
                 if self.credential.is_some() || self.conversation_id.is_some() {
                     self.clear_session(false, &mut fx);
-                    fx.retain(|e| *e != Effect::ClearStorage);
+                    fx.retain(|e| !matches!(e, Effect::ClearStorage | Effect::ResetLink));
                 }
             }
             Msg::EndConversationClicked => {

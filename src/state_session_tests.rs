@@ -188,8 +188,19 @@ fn clear_session_ends_the_conversation_forgets_everything_and_fires_ready_again(
     let mut other = live();
     let fx = other.update(Msg::StoredRecordCleared);
     assert!(sent_frames(&fx).is_empty());
-    assert!(!fx.contains(&Effect::ClearStorage));
+    assert!(!fx.contains(&Effect::ClearStorage) && !fx.contains(&Effect::ResetLink));
     assert!(events(&fx).contains(&Event::Ready));
+    assert_eq!(other.conversation_id, None);
+    // A late write of the cleared visitor's record by a tab that had not heard yet is stale:
+    // removed again, not adopted.
+    let fx = other.update(Msg::StoredRecordChanged(Persisted {
+        v: 1,
+        end_user_id: Some(uid()),
+        credential: Some("cred".into()),
+        conversation_id: Some(cid(C)),
+        ..Persisted::default()
+    }));
+    assert_eq!(fx, vec![Effect::ClearStorage]);
     assert_eq!(other.conversation_id, None);
     // Opening again starts a new visitor and conversation.
     let fx = s.update(Msg::LauncherClicked);

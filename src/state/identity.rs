@@ -53,6 +53,9 @@ impl State {
         if let (true, Link::Live, Some(conversation_id)) = (end, self.link, self.conversation_id) {
             fx.push(Effect::Send(ToServer::EndConversation { conversation_id }));
         }
+        if self.credential.is_some() {
+            self.forgotten = self.credential.clone();
+        }
         self.forget_identity();
         self.items.clear();
         self.dirty = 0;
@@ -73,6 +76,7 @@ impl State {
         }
         fx.extend([
             Effect::Emit(Event::UnreadCountChanged(0)),
+            Effect::ResetLink,
             Effect::ClearStorage,
             Effect::Emit(Event::Ready),
         ]);

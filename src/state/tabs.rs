@@ -10,6 +10,12 @@ impl State {
         if other.v != 1 || self.conversation_id.is_some() || other.credential.is_none() {
             return;
         }
+        if other.credential == self.forgotten {
+            // A tab wrote the record of the visitor just cleared before it heard of the clear:
+            // stale. Remove it again rather than bring that visitor back.
+            fx.push(Effect::ClearStorage);
+            return;
+        }
         if other.conversation_id.is_none() && self.credential.is_some() {
             return;
         }
