@@ -32,6 +32,7 @@ pub fn name(event: &Event) -> &'static str {
         Event::PrechatSubmitted(_) => "onEmbeddedMessagingPreChatSubmitted",
         Event::Ready => "onEmbeddedMessagingReady",
         Event::MessageDelivered(_) => "onEmbeddedMessageDelivered",
+        Event::MessageRead(_) => "onEmbeddedMessageRead",
         Event::LinkClicked(..) => "onEmbeddedMessageLinkClicked",
         Event::IdentityTokenExpired => "onEmbeddedMessagingIdentityTokenExpired",
         Event::BusinessHoursStarted => "onEmbeddedMessagingBusinessHoursStarted",
@@ -124,6 +125,7 @@ pub fn detail(event: &Event) -> JsValue {
         }),
         Event::MessageSent(e)
         | Event::MessageDelivered(e)
+        | Event::MessageRead(e)
         | Event::ParticipantChanged(e)
         | Event::SessionStatusUpdate(e)
         | Event::ConversationClosed(e)

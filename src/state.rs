@@ -157,6 +157,8 @@ pub enum Event {
     Ready,
     /// The server stored the visitor's message (`onEmbeddedMessageDelivered`).
     MessageDelivered(ConversationEntry),
+    /// The agent read the visitor's message (`onEmbeddedMessageRead`).
+    MessageRead(ConversationEntry),
     LinkClicked(ConversationEntry, String),
     IdentityTokenExpired,
     BusinessHoursStarted,
@@ -357,6 +359,9 @@ pub struct State {
     /// Agent/bot messages after `read_seq` (not yet seen in any tab).
     pub unread: u32,
     pub read_seq: u64,
+    /// The agent side read the conversation up to this `seq` (the visitor's lines up to it
+    /// fired `MessageRead`).
+    agent_read: u64,
     /// The transcript shows its latest line (new lines then scroll into view).
     pub at_bottom: bool,
     /// The launcher is hidden (`hideChatButtonOnLoad`, `utilAPI.hideChatButton()`).
@@ -438,6 +443,7 @@ impl State {
             menu: None,
             unread: 0,
             read_seq: stored.read_seq,
+            agent_read: 0,
             at_bottom: true,
             button_hidden: false,
             page_hidden: false,

@@ -444,3 +444,59 @@ fn delivered_fires_with_sent_on_the_ack_and_links_fire_their_event() {
         matches!(&events(&fx)[..], [Event::LinkClicked(e, l)] if e.identifier == eid(1) && l == "https://example.com/a")
     );
 }
+
+fn read(conversation: u128, seq: u64) -> Msg {
+    frame(ToVisitor::Read {
+        conversation_id: cid(conversation),
+        seq,
+    })
+}
+
+fn read_ids(fx: &[Effect]) -> Vec<EntryId> {
+    events(fx)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MessageRead(entry) => Some(entry.identifier),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn read_fires_once_per_visitor_message_up_to_its_seq() {
+    let mut s = live();
+    for (n, seq) in [(1, 1), (3, 3), (4, 4)] {
+        s.update(send(n, "mine"));
+        s.update(ack(n, seq));
+        if n == 1 {
+            s.update(text(2, 50, Role::Agent, "the agent's line"));
+        }
+    }
+    assert_eq!(read_ids(&s.update(read(C, 3))), [eid(1), eid(3)]);
+    assert_eq!(read_ids(&s.update(read(C, 3))), []);
+    assert_eq!(read_ids(&s.update(read(C, 2))), []);
+    assert_eq!(read_ids(&s.update(read(C + 1, 4))), []);
+    let fx = s.update(read(C, 4));
+    assert!(
+        matches!(&events(&fx)[..], [Event::MessageRead(e)] if e.identifier == eid(4) && e.seq == 4)
+    );
+}
+
+#[test]
+fn a_resumes_read_marks_no_replayed_line_but_a_late_ack_it_covers() {
+    // A reload: the resume's read comes before the replay, so old lines fire nothing.
+    let mut s = live();
+    assert_eq!(read_ids(&s.update(read(C, 2))), []);
+    assert_eq!(read_ids(&s.update(text(1, 1, Role::EndUser, "old"))), []);
+    // A message stored before the drop and read since: its ack after the read says both.
+    s.update(send(2, "resent"));
+    let fx = s.update(ack(2, 2));
+    assert!(matches!(
+        &events(&fx)[..],
+        [
+            Event::MessageSent(_),
+            Event::MessageDelivered(_),
+            Event::MessageRead(e)
+        ] if e.identifier == eid(2)
+    ));
+}

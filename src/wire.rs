@@ -92,6 +92,10 @@ pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
             message: opt_string(v, "message"),
             entry_id: uuid(v, "entryId").ok().map(em_protocol::EntryId),
         }),
+        "read" => ToVisitor::Read {
+            conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
+            seq: uint(v, "seq")?,
+        },
         "pong" => ToVisitor::Pong,
         _ => ToVisitor::Unknown,
     })

@@ -144,6 +144,10 @@ fn readers_match_the_protocol_crate() {
             sender_display_name: "Ada".into(),
             typing: true,
         },
+        ToVisitor::Read {
+            conversation_id: cid(),
+            seq: 7,
+        },
     ];
     for f in frames {
         let json = serde_json::to_string(&f).unwrap();

@@ -57,6 +57,11 @@ pub enum ToServer {
         conversation_id: ConversationId,
         typing: bool,
     },
+    /// The agent has seen the conversation up to `seq`; relayed to the visitor as `read`.
+    MarkRead {
+        conversation_id: ConversationId,
+        seq: u64,
+    },
     Ping,
     #[serde(other)]
     Unknown,

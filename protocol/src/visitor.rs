@@ -127,6 +127,12 @@ pub enum ToVisitor {
         sender_display_name: String,
         typing: bool,
     },
+    /// The agent side has read the conversation up to `seq` (the visitor's messages with
+    /// `seq <= seq` were seen). Not an entry; also sent after `conversation` on `resume`.
+    Read {
+        conversation_id: ConversationId,
+        seq: u64,
+    },
     /// A frame type this client does not know: ignored.
     #[serde(other)]
     Unknown,

@@ -421,6 +421,24 @@ fn agent_transfer_and_typing() {
 }
 
 #[test]
+fn agent_mark_read_and_visitor_read() {
+    golden(
+        agent::ToServer::MarkRead {
+            conversation_id: cid(),
+            seq: 7,
+        },
+        json!({"type": "markRead", "conversationId": C, "seq": 7}),
+    );
+    golden(
+        visitor::ToVisitor::Read {
+            conversation_id: cid(),
+            seq: 7,
+        },
+        json!({"type": "read", "conversationId": C, "seq": 7}),
+    );
+}
+
+#[test]
 fn agent_presence_states() {
     for (p, name) in [
         (Presence::Online, "Online"),

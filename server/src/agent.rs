@@ -142,6 +142,10 @@ impl AgentSocket {
                 conversation_id,
                 typing,
             } => engine.agent_typing(name, conversation_id, typing).await,
+            ToServer::MarkRead {
+                conversation_id,
+                seq,
+            } => engine.agent_read(name, conversation_id, seq).await,
             ToServer::Ping => {
                 out.send(&ToAgent::Pong);
                 Ok(())

@@ -87,6 +87,18 @@ impl Engine {
                     created: false,
                 },
             );
+            // Before the replay: a widget fires read events only for lines it already shows,
+            // so a reconnect learns of reads it missed and a reload does not repeat old ones.
+            let seq = ctx.hub.read_seq(id);
+            if seq > 0 {
+                inner.send(
+                    &out,
+                    &ToVisitor::Read {
+                        conversation_id: id,
+                        seq,
+                    },
+                );
+            }
             for entry in inner.store.entries_after(id, after_seq)? {
                 inner.send(&out, &ToVisitor::Entry { entry });
             }
@@ -191,6 +203,26 @@ impl Engine {
             };
             if let Ok(text) = serde_json::to_string(&frame) {
                 inner.send_text(ctx.hub.recipients(id, None), text.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// An agent's `markRead`: raises the conversation's read `seq` (clamped to its last
+    /// entry) and relays a rise to the visitor's sockets as `read`. Not stored.
+    pub async fn agent_read(&self, agent: String, id: ConversationId, seq: u64) -> Result<()> {
+        self.run(move |inner, ctx| {
+            let s = assigned_session(inner, &agent, id)?;
+            let seq = seq.min(s.last_seq);
+            if ctx.hub.mark_read(id, seq) {
+                let frame = ToVisitor::Read {
+                    conversation_id: id,
+                    seq,
+                };
+                if let Ok(text) = serde_json::to_string(&frame) {
+                    inner.send_text(ctx.hub.recipients(id, None), text.into());
+                }
             }
             Ok(())
         })

@@ -93,6 +93,25 @@ impl State {
                     self.other_typing = typing.then_some(sender_display_name);
                 }
             }
+            ToVisitor::Read {
+                conversation_id,
+                seq,
+            } => {
+                if Some(conversation_id) != self.conversation_id || seq <= self.agent_read {
+                    return;
+                }
+                // Only lines already shown: a resume's `read` comes before the replay, so a
+                // reload does not announce old reads again (SPEC section 3.3).
+                for item in &self.items {
+                    if item.role == Role::EndUser
+                        && item.seq.is_some_and(|s| s > self.agent_read && s <= seq)
+                    {
+                        let entry = entry_of(item, conversation_id);
+                        fx.push(Effect::Emit(Event::MessageRead(entry)));
+                    }
+                }
+                self.agent_read = seq;
+            }
             ToVisitor::Pong | ToVisitor::Unknown => {}
         }
     }
@@ -199,6 +218,7 @@ impl State {
             .retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
         self.seen.clear();
         self.max_seq = 0;
+        self.agent_read = 0;
         self.stored_seq = 0;
         self.live_after = u64::MAX;
         self.epoch = self.epoch.wrapping_add(1);
@@ -227,10 +247,14 @@ impl State {
         {
             item.sent_event_fired = true;
             let entry = entry_of(item, conversation_id);
+            // A resent message acknowledged after the resume's `read` that covers it.
+            let read =
+                (seq <= self.agent_read).then(|| Effect::Emit(Event::MessageRead(entry.clone())));
             fx.extend([
                 Effect::Emit(Event::MessageSent(entry.clone())),
                 Effect::Emit(Event::MessageDelivered(entry)),
             ]);
+            fx.extend(read);
         }
     }
 
