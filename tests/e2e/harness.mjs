@@ -71,7 +71,7 @@ export const EVENT_NAMES = [
   "onEmbeddedMessagingWindowMaximized", "onEmbeddedMessagingWindowMinimized", "onEmbeddedMessagingWindowClosed",
   "onEmbeddedMessagingConversationStarted", "onEmbeddedMessagingConversationOpened",
   "onEmbeddedMessagingConversationParticipantChanged", "onEmbeddedMessagingSessionStatusUpdate",
-  "onEmbeddedMessageSent", "onEmbeddedMessageDelivered",
+  "onEmbeddedMessageSent", "onEmbeddedMessageDelivered", "onEmbeddedMessageRead",
   "onEmbeddedMessagingConversationClosed", "onEmbeddedMessagingIdentityTokenExpired",
   "onEmbeddedMessagingBusinessHoursStarted", "onEmbeddedMessagingBusinessHoursEnded",
   "onEmbeddedMessageLinkClicked", "onEmbeddedMessagingConversationRouted",

@@ -224,3 +224,26 @@ test("links in an agent's message are links; a click fires onEmbeddedMessageLink
   await agent.context().close();
   await own.stop();
 });
+
+test("the agent opening the conversation in the console fires onEmbeddedMessageRead for the visitor's message", async () => {
+  // Its own server: the tests above leave conversations open that would hold the agents.
+  const own = await startServer();
+  const agent = await agentConsole(await browser.newContext(), own.url);
+  const context = await browser.newContext();
+  const page = await visitorPage(context);
+  await page.goto(`${own.siteUrl}/compat/listeners-before-init.html`);
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  await page.locator("#embeddedMessagingConversationButton").click();
+  await say(page, "Did you see this?");
+  const [sent] = await waitForEvent(page, "onEmbeddedMessageSent");
+  const [started] = await waitForEvent(page, "onEmbeddedMessagingConversationStarted");
+  await conversationItem(agent, started.detail.conversationId).click();
+  await agent.locator('[data-testid="console-message"][data-role="EndUser"]').waitFor();
+  const [read] = await waitForEvent(page, "onEmbeddedMessageRead");
+  assert.equal(read.detail.conversationEntry.identifier, sent.detail.conversationEntry.identifier);
+  assert.equal(read.detail.conversationEntry.sender.role, "EndUser");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+  await agent.context().close();
+  await own.stop();
+});

@@ -88,6 +88,7 @@
         c.summary = f.conversation;
         c.ended = f.conversation.status === "Ended";
         c.gone = false;
+        c.readSent = 0; // a new connection (or server) may not know what was read
         for (const e of f.history) addEntry(c, e);
         if (!state.selected) state.selected = c.summary.conversationId;
         renderList();
@@ -305,7 +306,21 @@
     }
     if (nearBottom) list.scrollTop = list.scrollHeight;
     setComposer(!c.ended && !c.gone);
+    markRead(c);
   }
+
+  // The agent has seen what the open conversation shows, if the tab is visible: the visitor
+  // gets a read receipt. Only a newer seq is sent (the server relays only a rise anyway).
+  function markRead(c) {
+    if (c.gone || document.visibilityState !== "visible") return;
+    let newest = 0;
+    for (const seq of c.entries.keys()) newest = Math.max(newest, seq);
+    if (newest > (c.readSent || 0) && send({ type: "markRead", conversationId: c.summary.conversationId, seq: newest })) c.readSent = newest;
+  }
+  document.addEventListener("visibilitychange", () => {
+    const c = state.selected && state.conversations.get(state.selected);
+    if (c) markRead(c);
+  });
 
   function entryItem(e) {
     const role = e.sender.role === "EndUser" || e.sender.role === "Agent" || e.sender.role === "Chatbot" ? e.sender.role : "System";
