@@ -75,6 +75,25 @@ test("an unpublished deployment shows no button and says it is not published", a
   await context.close();
 });
 
+test("a page on an origin the deployment does not allow shows no button and names the origin", async () => {
+  const { page, context } = await open("origin-not-allowed.html");
+  const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
+  assert.equal(err.detail.code, "origin_not_allowed");
+  const origin = new URL(server.siteUrl).origin;
+  assert.ok(page.problems.some((p) => p.includes(origin) && /Demo_Elsewhere.*allowed origins/.test(p)), page.problems.join("\n"));
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});
+
+test("an unreachable messaging server shows no button and says which URL to check", async () => {
+  const { page, context } = await open("server-unreachable.html");
+  const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
+  assert.equal(err.detail.code, "server_unreachable");
+  assert.ok(page.problems.some((p) => p.includes("http://127.0.0.1:9") && /scrt2URL/.test(p)), page.problems.join("\n"));
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});
+
 test("an unknown deployment shows no button and says why in the console", async () => {
   const { page, context } = await open("unknown-deployment.html");
   const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
