@@ -193,8 +193,11 @@ test("legacy Embedded Service names log an error that names the replacement", as
   await context.close();
 });
 
-test("links in an agent's message are links; a click fires onEmbeddedMessageLinkClicked", async () => {
-  // Its own server: the tests above leave conversations open that would hold the agents.
+/**
+ * A fresh server (the tests above leave conversations open that would hold the agents), ada in
+ * the console, and a visitor who wrote `text` and whose conversation ada has opened.
+ */
+async function chatOnOwnServer(text) {
   const own = await startServer();
   const agent = await agentConsole(await browser.newContext(), own.url);
   const context = await browser.newContext();
@@ -202,9 +205,15 @@ test("links in an agent's message are links; a click fires onEmbeddedMessageLink
   await page.goto(`${own.siteUrl}/compat/listeners-before-init.html`);
   await waitForEvent(page, "onEmbeddedMessagingReady");
   await page.locator("#embeddedMessagingConversationButton").click();
-  await say(page, "Where is my order?");
+  await say(page, text);
   const [started] = await waitForEvent(page, "onEmbeddedMessagingConversationStarted");
   await conversationItem(agent, started.detail.conversationId).click();
+  const close = async () => { await context.close(); await agent.context().close(); await own.stop(); };
+  return { agent, page, close };
+}
+
+test("links in an agent's message are links; a click fires onEmbeddedMessageLinkClicked", async () => {
+  const { agent, page, close } = await chatOnOwnServer("Where is my order?");
   await agent.getByTestId("console-input").fill("Track it at https://shop.example.com/track?id=7. Thanks!");
   await agent.getByTestId("console-send").click();
   const link = page.locator('[data-testid="message"][data-role="Agent"] a');
@@ -220,30 +229,16 @@ test("links in an agent's message are links; a click fires onEmbeddedMessageLink
   assert.equal(clicked.detail.link, "https://shop.example.com/track?id=7");
   assert.equal(clicked.detail.conversationEntry.sender.role, "Agent");
   assert.deepEqual(page.problems, []);
-  await context.close();
-  await agent.context().close();
-  await own.stop();
+  await close();
 });
 
 test("the agent opening the conversation in the console fires onEmbeddedMessageRead for the visitor's message", async () => {
-  // Its own server: the tests above leave conversations open that would hold the agents.
-  const own = await startServer();
-  const agent = await agentConsole(await browser.newContext(), own.url);
-  const context = await browser.newContext();
-  const page = await visitorPage(context);
-  await page.goto(`${own.siteUrl}/compat/listeners-before-init.html`);
-  await waitForEvent(page, "onEmbeddedMessagingReady");
-  await page.locator("#embeddedMessagingConversationButton").click();
-  await say(page, "Did you see this?");
+  const { agent, page, close } = await chatOnOwnServer("Did you see this?");
   const [sent] = await waitForEvent(page, "onEmbeddedMessageSent");
-  const [started] = await waitForEvent(page, "onEmbeddedMessagingConversationStarted");
-  await conversationItem(agent, started.detail.conversationId).click();
   await agent.locator('[data-testid="console-message"][data-role="EndUser"]').waitFor();
   const [read] = await waitForEvent(page, "onEmbeddedMessageRead");
   assert.equal(read.detail.conversationEntry.identifier, sent.detail.conversationEntry.identifier);
   assert.equal(read.detail.conversationEntry.sender.role, "EndUser");
   assert.deepEqual(page.problems, []);
-  await context.close();
-  await agent.context().close();
-  await own.stop();
+  await close();
 });
