@@ -1,7 +1,6 @@
 //! Ending a conversation, by its agent (`endSession`) or its visitor (`endConversation`): one
 //! path for both, so the agent, the capacity, the queue and the metrics see the same end.
 
-use em_protocol::agent::ToAgent;
 use em_protocol::{
     ConversationId, EntryPayload, Participant, ParticipantOperation, Role, SessionStatus,
 };
@@ -48,14 +47,7 @@ impl Ctx {
         }
         inner.routing.dequeue(id);
         if let Some(agent) = agent {
-            inner.routing.release(agent, id);
-            self.to_agent(
-                inner,
-                agent,
-                &ToAgent::Released {
-                    conversation_id: id,
-                },
-            );
+            self.release_agent(inner, agent, id);
         }
         self.route(inner);
         Ok(())
@@ -82,14 +74,7 @@ impl Engine {
             if s.status != SessionStatus::Ended {
                 return ctx.end(inner, &s, ended_by(system(), "System"));
             }
-            inner.routing.release(&agent, id);
-            ctx.to_agent(
-                inner,
-                &agent,
-                &ToAgent::Released {
-                    conversation_id: id,
-                },
-            );
+            ctx.release_agent(inner, &agent, id);
             ctx.route(inner);
             Ok(())
         })

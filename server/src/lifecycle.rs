@@ -149,6 +149,18 @@ impl Ctx {
         inner.store.set_updated_at(s.conversation_id, s.updated_at)
     }
 
+    /// The agent no longer holds `id`: its seat is free, and its consoles drop the conversation.
+    pub fn release_agent(&self, inner: &mut Inner, agent: &str, id: ConversationId) {
+        inner.routing.release(agent, id);
+        self.to_agent(
+            inner,
+            agent,
+            &ToAgent::Released {
+                conversation_id: id,
+            },
+        );
+    }
+
     /// Sends a frame to every connection of an agent.
     pub fn to_agent(&self, inner: &mut Inner, agent: &str, frame: &ToAgent) {
         if let Ok(text) = serde_json::to_string(frame) {

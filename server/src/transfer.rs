@@ -59,14 +59,7 @@ impl Ctx {
         )? {
             self.publish(inner, id, Some(agent), stored);
         }
-        inner.routing.release(agent, id);
-        self.to_agent(
-            inner,
-            agent,
-            &ToAgent::Released {
-                conversation_id: id,
-            },
-        );
+        self.release_agent(inner, agent, id);
         Ok(())
     }
 }
