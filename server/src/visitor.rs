@@ -228,13 +228,13 @@ impl VisitorSocket {
                     Ok((id, inner.store.open_conversation(id, &org, &name)?))
                 })
                 .await?;
-            self.welcome(end_user_id, String::new(), conversation_id);
-            self.verified = Some(Verified::watch(
+            self.welcome_verified(
+                end_user_id,
+                conversation_id,
                 identity,
                 now,
                 auth.grace_seconds,
-                self.out.clone(),
-            ));
+            );
             return Ok(());
         }
         let (end_user_id, credential, conversation_id) = self
@@ -290,13 +290,7 @@ impl VisitorSocket {
             .engine
             .run(move |inner, _| inner.store.open_conversation(id, &org, &name))
             .await?;
-        self.welcome(id, String::new(), conversation_id);
-        self.verified = Some(Verified::watch(
-            identity,
-            now,
-            auth.grace_seconds,
-            self.out.clone(),
-        ));
+        self.welcome_verified(id, conversation_id, identity, now, auth.grace_seconds);
         Ok(())
     }
 
@@ -310,6 +304,25 @@ impl VisitorSocket {
                     format!("deployment {} no longer exists", self.deployment_name),
                 )
             })
+    }
+
+    /// Welcome a verified visitor (the token is its credential: none is issued) and watch the
+    /// token's expiry, replacing the watch of an earlier token.
+    fn welcome_verified(
+        &mut self,
+        end_user_id: EndUserId,
+        conversation_id: Option<ConversationId>,
+        identity: identity::Identity,
+        now_ms: i64,
+        grace_seconds: u64,
+    ) {
+        self.welcome(end_user_id, String::new(), conversation_id);
+        self.verified = Some(Verified::watch(
+            identity,
+            now_ms,
+            grace_seconds,
+            self.out.clone(),
+        ));
     }
 
     fn welcome(

@@ -117,7 +117,7 @@ impl State {
     }
 
     /// Resend whatever is still pending: the server deduplicates by entry id.
-    fn resend_pending(&self, conversation_id: ConversationId, fx: &mut Vec<Effect>) {
+    pub(super) fn resend_pending(&self, conversation_id: ConversationId, fx: &mut Vec<Effect>) {
         for item in self
             .items
             .iter()

@@ -27,13 +27,7 @@ impl State {
         }
         if let (Link::Live, Some(conversation_id)) = (self.link, self.conversation_id) {
             fx.push(Effect::Send(ToServer::Ping));
-            for item in self
-                .items
-                .iter()
-                .filter(|i| i.delivery == Delivery::Pending)
-            {
-                fx.push(Effect::Send(send_frame(conversation_id, Some(item))));
-            }
+            self.resend_pending(conversation_id, fx);
         }
     }
 

@@ -35,12 +35,12 @@ impl State {
     /// The server refused the token or saw it expire: nothing works until the page sets a new
     /// one. `clear` also wipes the session (expired past the grace period).
     pub(super) fn identity_refused(&mut self, why: String, clear: bool, fx: &mut Vec<Effect>) {
-        self.identity_token = None;
-        self.token_expired = false;
         fx.push(Effect::Warn(why));
         if clear {
             self.clear_session(false, fx);
         } else {
+            self.identity_token = None;
+            self.token_expired = false;
             self.link = Link::Offline;
             fx.push(Effect::Disconnect);
         }
