@@ -718,12 +718,11 @@ impl State {
                 }
             }
             Msg::IdentityTokenSet(token) => self.set_identity_token(token, &mut fx),
-            Msg::ClearSessionRequested { end } => self.clear_session(end, &mut fx),
+            Msg::ClearSessionRequested { end } => self.clear_session(end, false, &mut fx),
             Msg::StoredRecordCleared => {
-                // Another tab cleared the session: follow, without clearing storage again.
+                // Another tab cleared the session: follow.
                 if self.credential.is_some() || self.conversation_id.is_some() {
-                    self.clear_session(false, &mut fx);
-                    fx.retain(|e| !matches!(e, Effect::ClearStorage | Effect::ResetLink));
+                    self.clear_session(false, true, &mut fx);
                 }
             }
             Msg::EndConversationClicked => {

@@ -37,7 +37,7 @@ impl State {
     pub(super) fn identity_refused(&mut self, why: String, clear: bool, fx: &mut Vec<Effect>) {
         fx.push(Effect::Warn(why));
         if clear {
-            self.clear_session(false, fx);
+            self.clear_session(false, false, fx);
         } else {
             self.identity_token = None;
             self.token_expired = false;
@@ -46,10 +46,11 @@ impl State {
         }
     }
 
-    /// `userVerificationAPI.clearSession(end)` here, or in another tab (`end` false): forget
-    /// the identity, the conversation and every line, close the window, disconnect; Ready
-    /// fires again. With `end`, the server ends the conversation first.
-    pub(super) fn clear_session(&mut self, end: bool, fx: &mut Vec<Effect>) {
+    /// `userVerificationAPI.clearSession(end)` here, or following another tab (`follow`):
+    /// forget the identity, the conversation and every line, close the window, disconnect;
+    /// Ready fires again. With `end`, the server ends the conversation first. Only the tab
+    /// that clears renews the shared connection and wipes storage; followers already see both.
+    pub(super) fn clear_session(&mut self, end: bool, follow: bool, fx: &mut Vec<Effect>) {
         if let (true, Link::Live, Some(conversation_id)) = (end, self.link, self.conversation_id) {
             fx.push(Effect::Send(ToServer::EndConversation { conversation_id }));
         }
@@ -74,12 +75,11 @@ impl State {
             self.window = WindowState::Closed;
             fx.push(Effect::Emit(Event::WindowClosed));
         }
-        fx.extend([
-            Effect::Emit(Event::UnreadCountChanged(0)),
-            Effect::ResetLink,
-            Effect::ClearStorage,
-            Effect::Emit(Event::Ready),
-        ]);
+        fx.push(Effect::Emit(Event::UnreadCountChanged(0)));
+        if !follow {
+            fx.extend([Effect::ResetLink, Effect::ClearStorage]);
+        }
+        fx.push(Effect::Emit(Event::Ready));
     }
 }
 
