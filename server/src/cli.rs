@@ -36,7 +36,7 @@ pub struct Cli {
 pub enum Command {
     /// Print a `password_hash` for an agent: reads the password from stdin (one line).
     HashPassword {
-        /// PBKDF2 iterations.
+        /// PBKDF2 iterations (at least 100,000: fewer are refused).
         #[arg(long, default_value_t = crate::config::DEFAULT_ITERATIONS)]
         iterations: u32,
     },

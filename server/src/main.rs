@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use em_server::cli::Command;
-use em_server::config::PasswordHash;
+use em_server::config::{DEFAULT_ITERATIONS, MIN_ITERATIONS, PasswordHash};
 use em_server::{Cli, Error};
 
 fn main() -> std::process::ExitCode {
@@ -39,14 +39,21 @@ fn main() -> std::process::ExitCode {
 
 /// `em-server hash-password`: one line of stdin in, one PHC string out.
 fn hash_password(iterations: u32) -> std::process::ExitCode {
+    // Checked before reading stdin: a hash the config would refuse is never printed.
+    if iterations < MIN_ITERATIONS {
+        eprintln!(
+            "error: --iterations {iterations} is below the minimum of {MIN_ITERATIONS} (the default is {DEFAULT_ITERATIONS})"
+        );
+        return std::process::ExitCode::from(2);
+    }
     let mut line = String::new();
     if std::io::stdin().read_line(&mut line).is_err() {
         eprintln!("error: cannot read the password from stdin");
         return std::process::ExitCode::from(1);
     }
     let password = line.trim_end_matches(['\n', '\r']);
-    if password.is_empty() || iterations == 0 {
-        eprintln!("error: give a non-empty password on stdin and --iterations of at least 1");
+    if password.is_empty() {
+        eprintln!("error: give a non-empty password on stdin");
         return std::process::ExitCode::from(2);
     }
     println!("{}", PasswordHash::create(password, iterations));

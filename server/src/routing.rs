@@ -310,7 +310,7 @@ mod tests {
     use uuid::Uuid;
 
     fn config() -> Config {
-        let hash = crate::config::PasswordHash::create("x", 1);
+        let hash = crate::config::PasswordHash::create("x", crate::config::MIN_ITERATIONS);
         Config::parse(&format!(
             r#"
             [[queue]]

@@ -7,7 +7,7 @@ use em_server::clock::ManualClock;
 use serde_json::{Value, json};
 
 const BOT: &str = "Bot_Deployment";
-const TOKEN: &str = "s3cret-admin";
+const TOKEN: &str = ADMIN_TOKEN;
 
 fn config() -> String {
     format!(

@@ -16,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_em-server");
 
 fn with_title(title: &str) -> String {
     config(1).replace("title = \"Test chat\"", &format!("title = \"{title}\""))
-        + "[admin]\ntoken = \"tok\"\n"
+        + &format!("[admin]\ntoken = \"{ADMIN_TOKEN}\"\n")
 }
 
 async fn spawn(config: &std::path::Path, db: &std::path::Path) -> (Child, std::net::SocketAddr) {
@@ -84,11 +84,11 @@ async fn reload_by_endpoint_and_signal() {
     std::fs::write(&file, with_title("Two")).unwrap();
     assert_eq!(post(addr, "/admin/reload", "wrong").await, 401);
     assert_eq!(title(addr).await, "One");
-    assert_eq!(post(addr, "/admin/reload", "tok").await, 200);
+    assert_eq!(post(addr, "/admin/reload", ADMIN_TOKEN).await, 200);
     assert_eq!(title(addr).await, "Two");
 
     std::fs::write(&file, "this is [not toml").unwrap();
-    assert_eq!(post(addr, "/admin/reload", "tok").await, 422);
+    assert_eq!(post(addr, "/admin/reload", ADMIN_TOKEN).await, 422);
     assert_eq!(title(addr).await, "Two");
 
     std::fs::write(&file, with_title("Three")).unwrap();
@@ -192,7 +192,7 @@ async fn schema_migrates_forward() {
 // `em-server hash-password` prints a PHC string that the config accepts and that verifies the password.
 fn hash_password_subcommand() {
     let mut child = std::process::Command::new(BIN)
-        .args(["hash-password", "--iterations", "1000"])
+        .args(["hash-password", "--iterations", "100000"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -208,5 +208,5 @@ fn hash_password_subcommand() {
     let line = String::from_utf8(out.stdout).unwrap();
     let hash = em_server::config::PasswordHash::parse(line.trim()).unwrap();
     assert!(hash.verify("correct horse") && !hash.verify("correct horse\n"));
-    assert!(line.starts_with("$pbkdf2-sha256$i=1000$"));
+    assert!(line.starts_with("$pbkdf2-sha256$i=100000$"));
 }

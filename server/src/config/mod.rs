@@ -21,7 +21,7 @@ pub use bot::{BotConfig, Intent};
 pub use branding::BrandingConfig;
 pub use labels::LabelsConfig;
 pub use origin::OriginPattern;
-pub use password::{DEFAULT_ITERATIONS, PasswordHash};
+pub use password::{DEFAULT_ITERATIONS, MIN_ITERATIONS, PasswordHash};
 pub use prechat::{FieldConfig, Kind as FieldKind, PrechatConfig};
 pub use rules::{BusinessHours, Route, RoutingRule};
 
@@ -85,11 +85,49 @@ impl Default for RoutingSettings {
     }
 }
 
-/// `[admin]`: the bearer token of `/admin/*`; without it those endpoints are off.
+/// `[admin]`: the bearer token of `/admin/*` and `/metrics`; without it those endpoints are
+/// off (a separate `--metrics-listen` address still serves `/metrics`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub token: Option<String>,
+}
+
+/// Shortest admin token accepted: 32 characters of a random hex or base64 string are 128 bits
+/// or more, beyond guessing over the network.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+
+impl AdminConfig {
+    /// An empty token would admit anyone and a short one can be guessed: both are refused.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let Some(token) = &self.token else {
+            return Ok(());
+        };
+        let at = "[admin] token".to_string();
+        if token.is_empty() {
+            return Err((
+                at,
+                "is empty; leave the key out to turn the admin endpoints off, or set a random token of at least 32 characters (e.g. `openssl rand -hex 32`)".into(),
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err((
+                at,
+                "must be printable ASCII without spaces (it is sent in an Authorization header)"
+                    .into(),
+            ));
+        }
+        let n = token.chars().count();
+        if n < MIN_ADMIN_TOKEN_CHARS {
+            return Err((
+                at,
+                format!(
+                    "is {n} characters; use a random token of at least {MIN_ADMIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`)"
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +264,7 @@ impl Config {
                 "must be from 1 to 40".into(),
             ));
         }
+        self.admin.validate()?;
         if self.routing.inactive_after_seconds == 0 {
             return Err((
                 "routing.inactive_after_seconds".into(),
@@ -245,8 +284,19 @@ impl Config {
         for (i, a) in self.agent.iter_mut().enumerate() {
             let at = |f: &str| format!("agent[{i}].{f}");
             non_empty(&a.username, || at("username"))?;
-            a.hash =
-                Some(PasswordHash::parse(&a.password_hash).map_err(|m| (at("password_hash"), m))?);
+            let hash =
+                PasswordHash::parse(&a.password_hash).map_err(|m| (at("password_hash"), m))?;
+            if hash.iterations() < password::MIN_ITERATIONS {
+                return Err((
+                    format!("[[agent]] {} password_hash", a.username),
+                    format!(
+                        "{} PBKDF2 iterations are too few (at least {}); make a new hash with `em-server hash-password`",
+                        hash.iterations(),
+                        password::MIN_ITERATIONS
+                    ),
+                ));
+            }
+            a.hash = Some(hash);
             non_empty(&a.display_name, || at("display_name"))?;
             if a.capacity < 1 {
                 return Err((at("capacity"), "must be at least 1".into()));
@@ -504,7 +554,7 @@ mod tests {
     #[test]
     // Work no agent could take is reported: a queue's skills, a rule's skills.
     fn warnings_name_unservable_work() {
-        let hash = super::PasswordHash::create("x", 1);
+        let hash = super::PasswordHash::create("x", super::MIN_ITERATIONS);
         let c = Config::parse(&format!(
             r#"
             [[deployment]]

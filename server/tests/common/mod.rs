@@ -18,9 +18,13 @@ pub const DEPLOYMENT: &str = "Test_Deployment";
 pub const ORIGIN: &str = "http://127.0.0.1:5555";
 pub const EVIL: &str = "http://evil.test";
 
-/// `pw`, hashed with one PBKDF2 iteration (cheap in tests; real configs use the default).
+/// `pw`, hashed with the fewest PBKDF2 iterations the config accepts (100,000; real configs
+/// use the default, 600,000).
 pub const PW_HASH: &str =
-    "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
+    "$pbkdf2-sha256$i=100000$FnSon9SqSImbL2h7B1oM/A$+6JQftlRyftTbe3jhUpJoaGmrqa+1+Ajl60XLv+xTMc";
+
+/// An `[admin] token` long enough for the config check (32 characters or more).
+pub const ADMIN_TOKEN: &str = "9178a2a317f0e51f10fe5298f0015da7cbcd64bfdd86fb79";
 
 /// One deployment, one queue, agent `ada` with the given capacity.
 pub fn config(capacity: u32) -> String {
