@@ -41,6 +41,8 @@ struct Core {
     /// The browser's one visitor connection (`None` on a page without the loader).
     socket: Option<Socket>,
     retry: Option<Timeout>,
+    /// A `rate_limited` wait.
+    limit: Option<Timeout>,
     /// The business-hours boundary.
     timer: Option<Timeout>,
     _keepalive: Interval,
@@ -138,6 +140,7 @@ impl Runtime {
             view,
             socket,
             retry: None,
+            limit: None,
             timer: None,
             _keepalive: keepalive,
             _other_tabs: other_tabs,
@@ -284,6 +287,10 @@ impl Core {
                     self.disconnect();
                     let d = self.dispatch.clone();
                     self.retry = Some(Timeout::new(delay_ms, move || d(Msg::RetryTimerFired)));
+                }
+                Effect::WaitForLimit { delay_ms } => {
+                    let d = self.dispatch.clone();
+                    self.limit = Some(Timeout::new(delay_ms, move || d(Msg::LimitPassed)));
                 }
                 Effect::Persist => self.persist = true,
                 Effect::PersistOutbox => self.persist_outbox = true,

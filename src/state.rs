@@ -187,6 +187,8 @@ pub enum Msg {
     SocketClosed,
     FrameReceived(ToVisitor),
     RetryTimerFired,
+    /// The wait a `rate_limited` asked for is over.
+    LimitPassed,
     ConversationIdGenerated(ConversationId),
     /// The visitor scrolled the transcript: to its latest line, or up to its oldest shown one.
     Scrolled {
@@ -288,6 +290,10 @@ pub enum Effect {
     Connect,
     Send(ToServer),
     ScheduleRetry {
+        delay_ms: u32,
+    },
+    /// Answer with `Msg::LimitPassed` after this long (a `rate_limited` wait).
+    WaitForLimit {
         delay_ms: u32,
     },
     /// Write `State::persisted()` to storage (coalesced by the runtime).
@@ -409,6 +415,8 @@ pub struct State {
     /// The credential of the visitor `clearSession` forgot: a late write of it by another
     /// tab is stale, not a visitor to adopt.
     forgotten: Option<String>,
+    /// The server said `rate_limited` on this connection: frames wait for `LimitPassed`.
+    throttled: bool,
 }
 
 impl State {
@@ -425,6 +433,7 @@ impl State {
             was_live: false,
             attempt: 0,
             heartbeat_pending: false,
+            throttled: false,
             rng: 0x9E37_79B9,
             end_user_id: stored.end_user_id,
             credential: stored.credential,
@@ -660,6 +669,8 @@ impl State {
             }
             Msg::SocketOpened => {
                 self.heartbeat_pending = false;
+                // A new connection starts with a clean slate; the server says if it still minds.
+                self.throttled = false;
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
             }
@@ -671,6 +682,7 @@ impl State {
                     fx.push(Effect::ScheduleRetry { delay_ms });
                 }
             }
+            Msg::LimitPassed => self.limit_passed(&mut fx),
             Msg::RetryTimerFired => {
                 if self.link == Link::Backoff {
                     self.connect(&mut fx);

@@ -10,6 +10,7 @@ fn error(code: ErrorCode, n: u128, message: &str) -> Msg {
         code,
         message: message.into(),
         entry_id: Some(eid(n)),
+        retry_after_ms: None,
     }))
 }
 
@@ -484,4 +485,77 @@ fn an_entry_overtaken_before_a_drop_is_asked_for_again() {
     s.update(text(5, 5, Role::Agent, "overtook"));
     let seqs: Vec<_> = texts(&s).iter().map(|(seq, _, _)| *seq).collect();
     assert_eq!(seqs, vec![Some(1), Some(2), Some(3), Some(4), Some(5)]);
+}
+
+fn rate_limited(entry: Option<u128>, wait_ms: u64) -> Msg {
+    frame(ToVisitor::Error(ErrorFrame {
+        code: ErrorCode::RateLimited,
+        message: "at most 5 messages per second".into(),
+        entry_id: entry.map(eid),
+        retry_after_ms: Some(wait_ms),
+    }))
+}
+
+#[test]
+fn a_rate_limited_message_stays_pending_and_goes_again_after_the_wait() {
+    // `rate_limited` on a message: no failure, no warning; the widget waits as told, holds
+    // back what the visitor writes meanwhile, then sends every pending message once.
+    let mut s = live();
+    s.update(send(1, "first"));
+    let fx = s.update(rate_limited(Some(1), 800));
+    assert_eq!(fx, vec![Effect::WaitForLimit { delay_ms: 800 }]);
+    assert_eq!(texts(&s)[0].2, "pending");
+    // A second refusal in the same wait asks for no second timer.
+    assert!(s.update(rate_limited(Some(1), 800)).is_empty());
+    let fx = s.update(send(2, "second"));
+    assert!(sent_frames(&fx).is_empty(), "held back during the wait");
+    assert!(
+        sent_frames(&s.update(Msg::KeepAliveTick))
+            .iter()
+            .all(|f| *f == ToServer::Ping),
+        "the heartbeat does not resend during the wait"
+    );
+    let fx = s.update(Msg::LimitPassed);
+    assert_eq!(sent_ids(&fx), vec![eid(1), eid(2)]);
+    s.update(ack(1, 1));
+    s.update(ack(2, 2));
+    assert!(texts(&s).iter().all(|(_, _, d)| *d == "sent"));
+    assert!(s.outbox().is_empty());
+}
+
+#[test]
+fn a_rate_limited_hello_or_join_is_repeated_after_the_wait() {
+    // A refused `hello` (too many new visitors from one address) is said again after the
+    // wait; a refused resume or create joins again; a reconnect meanwhile cancels the wait.
+    let mut s = State::new(Persisted::default(), "Agent");
+    s.update(Msg::Booted);
+    s.update(Msg::LauncherClicked);
+    s.update(Msg::SocketOpened);
+    s.update(rate_limited(None, 5_000));
+    let fx = s.update(Msg::LimitPassed);
+    assert!(matches!(
+        sent_frames(&fx)[..],
+        [ToServer::Hello {
+            credential: None,
+            ..
+        }]
+    ));
+    s.update(welcome("cred"));
+    s.update(Msg::ConversationIdGenerated(cid(C)));
+    s.update(rate_limited(None, 100));
+    let fx = s.update(Msg::LimitPassed);
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 0
+        }]
+    );
+    s.update(rate_limited(None, 100));
+    s.update(Msg::SocketClosed);
+    s.update(Msg::SocketOpened);
+    assert!(
+        s.update(Msg::LimitPassed).is_empty(),
+        "the new connection is not throttled"
+    );
 }

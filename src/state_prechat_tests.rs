@@ -379,6 +379,7 @@ fn ended_after_the_form(display: PrechatDisplay) -> (State, Vec<Effect>) {
             code: ErrorCode::ConversationEnded,
             message: "ended".into(),
             entry_id: Some(EntryId(uuid::Uuid::from_u128(9))),
+            retry_after_ms: None,
         },
     )));
     assert_eq!(s.session, Some(SessionStatus::Ended));

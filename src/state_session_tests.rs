@@ -128,6 +128,7 @@ fn refused_token_disconnects_and_expiry_past_grace_clears_the_session() {
         code: ErrorCode::IdentityInvalid,
         message: "wrong issuer".into(),
         entry_id: None,
+        retry_after_ms: None,
     })));
     assert!(fx.contains(&Effect::Disconnect));
     assert!(matches!(&fx[0], Effect::Warn(w) if w.contains("wrong issuer")));
@@ -143,6 +144,7 @@ fn refused_token_disconnects_and_expiry_past_grace_clears_the_session() {
         code: ErrorCode::IdentityExpired,
         message: "expired".into(),
         entry_id: None,
+        retry_after_ms: None,
     })));
     assert!(fx.contains(&Effect::ClearStorage));
     assert!(events(&fx).contains(&Event::Ready));

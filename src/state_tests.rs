@@ -477,6 +477,7 @@ fn unauthorized_forgets_identity_and_starts_over() {
         code: ErrorCode::Unauthorized,
         message: "unknown credential".into(),
         entry_id: None,
+        retry_after_ms: None,
     })));
     assert_eq!(
         fx,
@@ -517,6 +518,7 @@ fn error_with_entry_id_marks_message_failed() {
         code: ErrorCode::ConversationEnded,
         message: "the conversation has ended".into(),
         entry_id: Some(eid(1)),
+        retry_after_ms: None,
     })));
     assert_eq!(
         s.items[0].delivery,

@@ -91,6 +91,7 @@ pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
             code: error_code(&string(v, "code")?),
             message: opt_string(v, "message"),
             entry_id: uuid(v, "entryId").ok().map(em_protocol::EntryId),
+            retry_after_ms: uint(v, "retryAfterMs").ok(),
         }),
         "read" => ToVisitor::Read {
             conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
@@ -578,6 +579,7 @@ fn error_code(v: &str) -> ErrorCode {
         "identity_invalid" => ErrorCode::IdentityInvalid,
         "identity_expired" => ErrorCode::IdentityExpired,
         "invalid_field" => ErrorCode::InvalidField,
+        "rate_limited" => ErrorCode::RateLimited,
         _ => ErrorCode::Unknown,
     }
 }

@@ -127,11 +127,19 @@ fn readers_match_the_protocol_crate() {
             code: ErrorCode::Unauthorized,
             message: "no".into(),
             entry_id: None,
+            retry_after_ms: None,
         }),
         ToVisitor::Error(ErrorFrame {
             code: ErrorCode::InvalidMessage,
             message: "empty".into(),
             entry_id: Some(eid(3)),
+            retry_after_ms: None,
+        }),
+        ToVisitor::Error(ErrorFrame {
+            code: ErrorCode::RateLimited,
+            message: "slow down".into(),
+            entry_id: Some(eid(4)),
+            retry_after_ms: Some(1500),
         }),
         ToVisitor::Pong,
         ToVisitor::IdentityTokenExpired { grace_seconds: 30 },
@@ -170,6 +178,7 @@ fn readers_match_the_protocol_crate() {
         "identity_invalid",
         "identity_expired",
         "invalid_field",
+        "rate_limited",
     ] {
         let expected: ErrorCode = serde_json::from_value(serde_json::json!(code)).unwrap();
         assert_eq!(error_code(code), expected, "{code}");

@@ -295,6 +295,7 @@ fn failed_message_shows_the_reason() {
         code: ErrorCode::ConversationEnded,
         message: "the conversation has ended".into(),
         entry_id: Some(eid(4)),
+        retry_after_ms: None,
     })));
     view.render(&mut s);
     let li = shadow_query(&mut view, "li[data-testid=message]");
@@ -900,6 +901,7 @@ fn failed_message_offers_a_keyboard_reachable_retry_that_dispatches_and_goes_awa
         code: ErrorCode::InvalidMessage,
         message: "the message is too long".into(),
         entry_id: Some(eid(7)),
+        retry_after_ms: None,
     })));
     view.render(&mut s);
     let li = shadow_query(&mut view, "li[data-testid=message]");

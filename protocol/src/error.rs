@@ -42,6 +42,9 @@ pub enum ErrorCode {
     /// URL, not one of the choices, required but empty). `message` names the field; the
     /// frame's other fields were kept.
     InvalidField,
+    /// Too many frames, messages, conversations or connections from this client: nothing was
+    /// done; send the same frame again after `retryAfterMs` (every frame is idempotent).
+    RateLimited,
     /// The server failed; the client may retry the same frame (it is idempotent).
     Internal,
     /// A code this client does not know.
@@ -59,4 +62,7 @@ pub struct ErrorFrame {
     /// The client entry the error is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_id: Option<EntryId>,
+    /// `rate_limited`: how long to wait before sending the frame again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }

@@ -128,7 +128,7 @@ fn unknown_frame_types_parse_to_unknown() {
     let p: EntryPayload =
         serde_json::from_value(json!({"entryType": "TypingStartedIndicator"})).unwrap();
     assert_eq!(p, EntryPayload::Unknown);
-    let code: ErrorCode = serde_json::from_value(json!("rate_limited")).unwrap();
+    let code: ErrorCode = serde_json::from_value(json!("quota_exceeded")).unwrap();
     assert_eq!(code, ErrorCode::Unknown);
 }
 
@@ -197,6 +197,7 @@ fn error_frames() {
             code: ErrorCode::BadFrame,
             message: "expected a JSON object with a \"type\"".into(),
             entry_id: None,
+            retry_after_ms: None,
         }),
         json!({"type": "error", "code": "bad_frame", "message": "expected a JSON object with a \"type\""}),
     );
@@ -205,8 +206,18 @@ fn error_frames() {
             code: ErrorCode::InvalidMessage,
             message: "text is empty".into(),
             entry_id: Some(eid()),
+            retry_after_ms: None,
         }),
         json!({"type": "error", "code": "invalid_message", "message": "text is empty", "entryId": E}),
+    );
+    golden(
+        visitor::ToVisitor::Error(ErrorFrame {
+            code: ErrorCode::RateLimited,
+            message: "at most 5 messages per second".into(),
+            entry_id: Some(eid()),
+            retry_after_ms: Some(800),
+        }),
+        json!({"type": "error", "code": "rate_limited", "message": "at most 5 messages per second", "entryId": E, "retryAfterMs": 800}),
     );
 }
 

@@ -162,6 +162,7 @@ impl AgentSocket {
                     "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
                 ),
                 entry_id: None,
+                retry_after_ms: None,
             }));
             self.out.close();
             return Ok(());

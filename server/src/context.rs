@@ -291,6 +291,7 @@ impl Engine {
                     code: ErrorCode::InvalidField,
                     message,
                     entry_id: None,
+                    retry_after_ms: None,
                 };
                 inner.send(&out, &ToVisitor::Error(frame));
             }

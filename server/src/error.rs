@@ -33,6 +33,9 @@ pub enum Error {
     /// The peer asked for something it may not have; answered with an `error` frame.
     #[error("{message}")]
     Peer { code: ErrorCode, message: String },
+    /// A limit was reached; answered with `rate_limited` and when to try again.
+    #[error("{message}")]
+    RateLimited { message: String, retry_after_ms: u64 },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The store thread could not commit the group this request was in.
@@ -54,6 +57,15 @@ impl Error {
         }
     }
 
+    /// A `rate_limited` refusal: nothing was done; the same frame may come back after the wait.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Error::RateLimited {
+            message: message.into(),
+            // At least 1 ms: a zero wait would invite an immediate, equally refused retry.
+            retry_after_ms: (retry_after.as_millis() as u64).max(1),
+        }
+    }
+
     /// The `error` frame for this error. Server faults are not detailed to the peer:
     /// they are logged, and the peer may retry (every frame is idempotent).
     pub fn to_frame(&self, entry_id: Option<EntryId>) -> ErrorFrame {
@@ -62,17 +74,28 @@ impl Error {
                 code: *code,
                 message: message.clone(),
                 entry_id,
+                retry_after_ms: None,
+            },
+            Error::RateLimited {
+                message,
+                retry_after_ms,
+            } => ErrorFrame {
+                code: ErrorCode::RateLimited,
+                message: message.clone(),
+                entry_id,
+                retry_after_ms: Some(*retry_after_ms),
             },
             _ => ErrorFrame {
                 code: ErrorCode::Internal,
                 message: "internal server error; retry later".into(),
                 entry_id,
+                retry_after_ms: None,
             },
         }
     }
 
     /// Whether this is the peer's fault (not worth a warning in the server log).
     pub fn is_peer(&self) -> bool {
-        matches!(self, Error::Peer { .. })
+        matches!(self, Error::Peer { .. } | Error::RateLimited { .. })
     }
 }

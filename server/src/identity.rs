@@ -224,6 +224,7 @@ impl Verified {
                     "the identity token expired and no fresh one came within {grace_seconds} s"
                 ),
                 entry_id: None,
+                retry_after_ms: None,
             }));
             out.close();
         })

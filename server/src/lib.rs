@@ -1,7 +1,8 @@
 //! em-server: the reference backend of embedded-messaging.
 //!
 //! Map of the crate:
-//! - [`cli`], [`config`]: command line and the validated deployments file; [`clock`]: time.
+//! - [`cli`], [`config`]: command line and the validated deployments file; [`clock`]: time;
+//!   [`client`]: the client address that per-address limits count.
 //! - [`store`]: SQLite tables named after the data model, migrated forward on open.
 //! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
 //! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
@@ -20,6 +21,7 @@ pub mod agent;
 pub mod assets;
 pub mod bot;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -242,9 +244,13 @@ pub async fn serve_until(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    // Handlers see the peer's address (`ConnectInfo`): per-address limits count it.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
 }
 
 /// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the

@@ -136,6 +136,7 @@ pub fn bad_frame(message: impl Into<String>) -> ErrorFrame {
         code: ErrorCode::BadFrame,
         message: message.into(),
         entry_id: None,
+        retry_after_ms: None,
     }
 }
 

@@ -116,8 +116,30 @@ impl State {
         }
     }
 
-    /// Resend whatever is still pending: the server deduplicates by entry id.
+    /// The `rate_limited` wait is over: send again what the server may have refused, each
+    /// idempotent (a second `hello` is only sent while the first is unanswered).
+    pub(super) fn limit_passed(&mut self, fx: &mut Vec<Effect>) {
+        if !std::mem::replace(&mut self.throttled, false) {
+            return; // a new connection since; it starts afresh
+        }
+        match (self.link, self.conversation_id) {
+            (Link::Handshaking, _) => fx.push(self.hello()),
+            // A refused `createConversation` is resumed: `not_found` then creates it anew.
+            (Link::Joining, _) => self.join(fx),
+            (Link::Live, Some(conversation_id)) => {
+                self.send_context(fx);
+                self.resend_pending(conversation_id, fx);
+            }
+            _ => {}
+        }
+    }
+
+    /// Resend whatever is still pending: the server deduplicates by entry id. Not while a
+    /// `rate_limited` wait runs: they go when it is over.
     pub(super) fn resend_pending(&self, conversation_id: ConversationId, fx: &mut Vec<Effect>) {
+        if self.throttled {
+            return;
+        }
         for item in self
             .items
             .iter()
@@ -141,6 +163,16 @@ impl State {
     }
 
     pub(super) fn error(&mut self, err: em_protocol::ErrorFrame, fx: &mut Vec<Effect>) {
+        if err.code == ErrorCode::RateLimited {
+            // Nothing was done and nothing is wrong with the frame: a refused message stays
+            // pending (it is not failed) and everything goes again once the wait is over.
+            if !self.throttled {
+                self.throttled = true;
+                let delay_ms = err.retry_after_ms.unwrap_or(1000).clamp(50, 60_000) as u32;
+                fx.push(Effect::WaitForLimit { delay_ms });
+            }
+            return;
+        }
         if let Some(entry_id) = err.entry_id {
             if err.code == ErrorCode::Internal {
                 // The server failed, not the message: it stays pending and is resent on reconnect.

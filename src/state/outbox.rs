@@ -94,6 +94,8 @@ impl State {
     /// (and an idle widget starts connecting).
     pub(super) fn send_last(&mut self, fx: &mut Vec<Effect>) {
         match (self.link, self.conversation_id) {
+            // During a `rate_limited` wait it stays pending; `limit_passed` sends it.
+            (Link::Live, Some(_)) if self.throttled => {}
             (Link::Live, Some(conversation_id)) => {
                 fx.push(Effect::Send(send_frame(conversation_id, self.items.last())));
             }

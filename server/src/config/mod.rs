@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 mod auth;
 mod bot;
 mod branding;
+mod http;
 mod labels;
+mod limits;
 mod origin;
 mod password;
 mod prechat;
@@ -19,7 +21,9 @@ mod rules;
 pub use auth::{AuthConfig, VerifyingKey};
 pub use bot::{BotConfig, Intent};
 pub use branding::BrandingConfig;
+pub use http::HttpSettings;
 pub use labels::LabelsConfig;
+pub use limits::{Limits, ProxySettings};
 pub use origin::OriginPattern;
 pub use password::{DEFAULT_ITERATIONS, MIN_ITERATIONS, PasswordHash};
 pub use prechat::{FieldConfig, Kind as FieldKind, PrechatConfig};
@@ -41,6 +45,10 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub proxy: ProxySettings,
 }
 
 /// `[server]`: connection settings.
@@ -156,6 +164,9 @@ pub struct Deployment {
     pub auth: AuthConfig,
     /// Ended conversations older than this many days are deleted; none keeps them forever.
     pub retention_days: Option<u32>,
+    /// `[deployment.limits]`: quotas and rates per client, end user and socket.
+    #[serde(default)]
+    pub limits: Limits,
     /// Told to the visitor when nobody can take the conversation now.
     #[serde(default = "default_no_agent")]
     pub no_agent_message: String,
@@ -264,7 +275,12 @@ impl Config {
                 "must be from 1 to 40".into(),
             ));
         }
+        self.proxy.validate()?;
+        for (i, d) in self.deployment.iter().enumerate() {
+            d.limits.validate(&format!("deployment[{i}].limits"))?;
+        }
         self.admin.validate()?;
+        self.http.validate()?;
         if self.routing.inactive_after_seconds == 0 {
             return Err((
                 "routing.inactive_after_seconds".into(),
