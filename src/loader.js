@@ -11,7 +11,9 @@ if (window.embeddedservice_bootstrap) {
 } else {
   (function () {
     var inline = typeof EM_WASM_BASE64 === "string";
-    var wasmUrl = new URL("embedded_messaging_bg.wasm", (emScript && emScript.src) || document.baseURI);
+    // The bundle replaces this name with the content-hashed one (`xtask/src/bundle.rs`).
+    var EM_WASM_FILE = "embedded_messaging_bg.wasm";
+    var wasmUrl = new URL(EM_WASM_FILE, (emScript && emScript.src) || document.baseURI);
     // Start downloading the wasm now, in parallel with the rest of the page.
     var wasmResponse = inline ? null : fetch(wasmUrl, { credentials: "omit" });
     if (wasmResponse) wasmResponse.catch(function () {});
@@ -157,7 +159,8 @@ if (window.embeddedservice_bootstrap) {
         });
       }, function (e) {
         var message = "could not load the widget's WebAssembly from " + wasmUrl + ": " + ((e && e.message) || e) +
-          ". Serve embedded_messaging_bg.wasm next to bootstrap.min.js (as application/wasm) and allow " +
+          ". Serve " + EM_WASM_FILE + " next to bootstrap.min.js as application/wasm, with CORS " +
+          "(Access-Control-Allow-Origin: * or this page's origin: it is fetched cross-origin), and allow " +
           "'wasm-unsafe-eval' in the page's script-src.";
         console.error(EM_P + message);
         emit("onEmbeddedMessagingInitError", { code: "wasm_load_failed", message: message });

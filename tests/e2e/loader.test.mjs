@@ -1,5 +1,5 @@
 // The loader as pages really use it: script in <head>, bad init arguments, a second init,
-// the script included twice, assets fetched from the script's own URL.
+// the script included twice, assets fetched from the script's own URL, compressed and cached.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, launchBrowser, visitorPage, waitForEvent } from "./harness.mjs";
@@ -26,6 +26,33 @@ test("script in <head>: the global exists at once, the button appears once <body
   const wasm = requests.filter((u) => u.endsWith(".wasm"));
   assert.equal(wasm.length, 1);
   assert.ok(wasm[0].startsWith(`${server.url}/ESWHeadPage1700000000000/assets/js/`), wasm[0]);
+  assert.deepEqual(page.problems, []);
+  await context.close();
+});
+
+test("the page gets the widget as shipped: brotli, the wasm under its content hash and cached for a year", async () => {
+  // Proves Chromium receives compressed files (Content-Encoding on the wasm response), the
+  // wasm from its hashed URL with year-long caching, and the script revalidated by ETag.
+  const context = await browser.newContext();
+  const page = await visitorPage(context);
+  const responses = [];
+  page.on("response", (r) => responses.push(r));
+  await page.goto(`${server.siteUrl}/compat/script-in-head.html`);
+  await waitForEvent(page, "onEmbeddedMessagingReady");
+  const wasm = responses.filter((r) => r.url().endsWith(".wasm"));
+  assert.equal(wasm.length, 1);
+  assert.match(wasm[0].url(), /\/assets\/js\/embedded_messaging_bg\.[0-9a-f]{16}\.wasm$/);
+  const w = await wasm[0].allHeaders();
+  assert.equal(w["content-encoding"], "br");
+  assert.equal(w["content-type"], "application/wasm");
+  assert.equal(w["cache-control"], "public, max-age=31536000, immutable");
+  assert.equal(w["access-control-allow-origin"], "*");
+  assert.ok((await wasm[0].request().sizes()).responseBodySize < (await wasm[0].body()).length, "fewer bytes sent than the wasm holds");
+  const script = responses.find((r) => /\/bootstrap\.min\.js$/.test(r.url()));
+  const s = await script.allHeaders();
+  assert.equal(s["content-encoding"], "br");
+  assert.equal(s["cache-control"], "no-cache");
+  assert.match(s.etag ?? "", /^"[0-9a-f]+"$/);
   assert.deepEqual(page.problems, []);
   await context.close();
 });
