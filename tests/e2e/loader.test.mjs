@@ -57,6 +57,21 @@ test("the page gets the widget as shipped: brotli, the wasm under its content ha
   await context.close();
 });
 
+test("a wasm that cannot be fetched fires InitError naming the hashed file, application/wasm and CORS", async () => {
+  // Proves a backend that serves the script but not the wasm (e.g. without CORS) is told what to fix.
+  const context = await browser.newContext();
+  const page = await visitorPage(context);
+  await page.route(/\.wasm$/, (route) => route.abort("accessdenied"));
+  await page.goto(`${server.siteUrl}/compat/script-in-head.html`);
+  const [err] = await waitForEvent(page, "onEmbeddedMessagingInitError");
+  assert.equal(err.detail.code, "wasm_load_failed");
+  assert.match(err.detail.message, /embedded_messaging_bg\.[0-9a-f]{16}\.wasm/);
+  assert.match(err.detail.message, /application\/wasm/);
+  assert.match(err.detail.message, /Access-Control-Allow-Origin/);
+  assert.equal(await page.locator("#embeddedMessagingConversationButton").count(), 0);
+  await context.close();
+});
+
 test("invalid init arguments throw, log which argument is wrong, and fire InitError", async () => {
   const { page, context } = await open("invalid-init.html");
   const results = await page.waitForFunction(() => window.__results?.length === 4 && window.__results).then((h) => h.jsonValue());
