@@ -30,6 +30,11 @@ pub struct Cli {
     /// Address of the site listener (another origin than the messaging endpoint).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
     pub site_listen: SocketAddr,
+    /// Also serve `/metrics` on this address, without the admin token and without agents'
+    /// names (for a Prometheus scraper on a private network). On the main address `/metrics`
+    /// needs `Authorization: Bearer <[admin] token>`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -1,4 +1,4 @@
-//! Plain HTTP: the deployment config endpoint, the agent console and the health check.
+//! Plain HTTP: the deployment config endpoint, the agent console, health, metrics and admin.
 
 use std::collections::HashMap;
 
@@ -91,12 +91,27 @@ pub async fn deployment_config(
 ) -> Response {
     let origin = origin_of(&headers);
     let config = state.engine.config();
-    let mut response = match check_deployment(
+    let checked = check_deployment(
         &config,
         q.get("orgId"),
         q.get("esConfigName"),
         origin.as_deref(),
-    ) {
+    );
+    // Only a page the org allows may read the answer (CORS): the deployment's own origins, and
+    // for a refusal any origin another deployment of that org allows, so the org's own pages
+    // can read why (a misspelt name, a page not yet added, unpublished). Any other page gets an
+    // opaque answer: it cannot tell an existing deployment from an unknown one.
+    let readable = origin.as_deref().filter(|o| match &checked {
+        Ok(_) => true,
+        Err(_) => q.get("orgId").is_some_and(|org| {
+            config
+                .deployment
+                .iter()
+                .any(|d| d.org_id == *org && d.allows(o))
+        }),
+    });
+    let readable = readable.and_then(|o| HeaderValue::from_str(o).ok());
+    let mut response = match checked {
         Ok(d) => {
             let body = DeploymentConfig {
                 org_id: d.org_id.clone(),
@@ -121,10 +136,9 @@ pub async fn deployment_config(
         }
         Err(refusal) => refusal.into_response(),
     };
-    // Errors carry the CORS header too, so the widget can read the reason and log it.
     let h = response.headers_mut();
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if let Some(o) = origin.and_then(|o| HeaderValue::from_str(&o).ok()) {
+    if let Some(o) = readable {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
     }
     response
@@ -181,15 +195,27 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn prometheus(State(state): State<AppState>) -> Response {
-    match state.engine.report().await {
-        Ok(r) => (
+/// `GET /metrics` (admin token): Prometheus text, agents' user names included.
+pub async fn prometheus(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = admin(&state, &headers) {
+        return *r;
+    }
+    metrics_text(&state, true).await
+}
+
+/// `GET /metrics` on the `--metrics-listen` address: no token, no agents' names.
+pub async fn prometheus_open(State(state): State<AppState>) -> Response {
+    metrics_text(&state, false).await
+}
+
+async fn metrics_text(state: &AppState, with_agents: bool) -> Response {
+    match state.metrics.get(&state.engine).await {
+        Ok(summary) => (
             [(
                 header::CONTENT_TYPE,
                 "text/plain; version=0.0.4; charset=utf-8",
             )],
-            r.prometheus(),
+            summary.prometheus(with_agents),
         )
             .into_response(),
         Err(e) => internal(&e),
@@ -227,7 +253,7 @@ fn internal(e: &crate::Error) -> Response {
 }
 
 /// `Authorization: Bearer <[admin] token>`, compared in constant time. Without a configured
-/// token the admin endpoints are off (404).
+/// token the admin endpoints and `/metrics` are off (404).
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), Box<Response>> {
     use subtle::ConstantTimeEq;
     let config = state.engine.config();

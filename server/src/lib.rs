@@ -15,6 +15,7 @@
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
 //! - [`identity`]: verified visitors' identity tokens (JWT) and their expiry.
 //! - [`http`]: config endpoint, console, health, admin; [`metrics`]: report and Prometheus.
+//! - [`listener`]: the accept loop with its timeouts and connection caps.
 //! - [`assets`]: widget files and the demo site.
 
 pub mod agent;
@@ -32,6 +33,7 @@ pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod lifecycle;
+pub mod listener;
 pub mod metrics;
 pub mod routing;
 pub mod session;
@@ -47,10 +49,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use em_protocol::paths;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use crate::cli::Cli;
 use crate::clock::{SharedClock, SystemClock};
@@ -65,6 +68,8 @@ pub struct AppState {
     pub widget_dir: Arc<PathBuf>,
     /// The deployments file, re-read by a reload (none when the config was given as text).
     pub config_path: Option<Arc<PathBuf>>,
+    /// The figures `/metrics` shows, read at most once per few seconds.
+    pub metrics: Arc<metrics::Cache>,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ impl AppState {
             engine: Arc::new(Engine::open(Arc::new(config), db, clock)?),
             widget_dir: Arc::new(widget_dir),
             config_path: None,
+            metrics: Arc::default(),
         })
     }
 
@@ -107,7 +113,7 @@ impl AppState {
 
 /// The messaging endpoint's routes.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(paths::CONFIG, get(http::deployment_config))
         .route(paths::VISITOR_SOCKET, get(visitor::upgrade))
         .route(paths::AGENT_SOCKET, get(agent::upgrade))
@@ -119,15 +125,36 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(http::prometheus))
         .route("/admin/report", get(http::report))
         .route("/admin/reload", post(http::admin_reload))
-        .fallback(assets::widget)
+        .fallback(assets::widget);
+    secure(router)
         // One span per request (`RUST_LOG=tower_http=debug` shows method, path, status, latency).
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
+/// `/metrics` alone, without the token and without agents' names: the `--metrics-listen`
+/// address, for a scraper on a private network.
+pub fn metrics_app(state: AppState) -> Router {
+    secure(Router::new().route("/metrics", get(http::prometheus_open))).with_state(state)
+}
+
 /// The stand-in customer website.
 pub fn site_app(site: assets::Site) -> Router {
-    Router::new().fallback(assets::site).with_state(site)
+    secure(Router::new().fallback(assets::site)).with_state(site)
+}
+
+/// On every response: no MIME sniffing (a JSON or text answer is never run as script or
+/// style), and no full URL of the page in the `Referer` of requests that leave its origin.
+fn secure<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(
+            header::REFERRER_POLICY,
+            "strict-origin-when-cross-origin",
+        ))
 }
 
 /// Runs the server until SIGINT/SIGTERM. Prints the machine-readable `listening on` and
@@ -142,6 +169,23 @@ pub async fn run(cli: Cli) -> Result<()> {
     for w in config.warnings() {
         tracing::warn!(file = %config_path.display(), "{w}");
     }
+    let mut http = config.http.clone();
+    let open_files = listener::raise_open_files_limit();
+    let fitting = listener::fitting_max_connections(http.max_connections, open_files);
+    if fitting < http.max_connections {
+        tracing::warn!(
+            configured = http.max_connections,
+            open_files,
+            "[http] max_connections lowered to {fitting} to fit the open-files limit"
+        );
+        http.max_connections = fitting;
+    }
+    tracing::info!(
+        open_files_limit = open_files,
+        max_connections = http.max_connections,
+        max_connections_per_address = http.max_connections_per_address,
+        "connection caps"
+    );
     let mut state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
     state.config_path = Some(Arc::new(config_path.clone()));
     reload_on_sighup(state.clone());
@@ -164,6 +208,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         None => None,
     };
+    let metrics = match cli.metrics_listen {
+        Some(addr) => {
+            let listener = bind(addr).await?;
+            say(&format!(
+                "metrics on {}/metrics",
+                base_url_of(listener.local_addr()?)
+            ));
+            Some(listener)
+        }
+        None => None,
+    };
     say(&format!(
         "agent console: {base_url}/console (agents are configured in {})",
         config_path.display()
@@ -180,20 +235,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let main = serve_until(listener, app(state), stopped());
-    let site_stopped = stopped();
-    let serving = async move {
-        match site {
-            Some((listener, site, _)) => tokio::try_join!(
-                main,
-                axum::serve(listener, site_app(site))
-                    .with_graceful_shutdown(site_stopped)
-                    .into_future()
-            )
-            .map(|_| ()),
-            None => main.await,
-        }
-    };
+    let main = listener::serve(listener, app(state.clone()), &http, stopped());
+    // The site and metrics listeners are small and trusted-ish: default caps and timeouts.
+    let defaults = config::HttpSettings::default();
+    let site = site
+        .map(|(listener, site, _)| listener::serve(listener, site_app(site), &defaults, stopped()));
+    let metrics =
+        metrics.map(|listener| listener::serve(listener, metrics_app(state), &defaults, stopped()));
+    let serving =
+        async move { tokio::try_join!(main, optional(site), optional(metrics)).map(|_| ()) };
     // Graceful: stop accepting, close every socket (clients reconnect and resume; every
     // acknowledged entry is already on disk), let requests in flight finish, at most 5 s.
     let mut serving = std::pin::pin!(serving);
@@ -209,6 +259,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         Err(_) => tracing::warn!("connections still open after 5 s; stopping anyway"),
     }
     Ok(())
+}
+
+/// A listener that may not be configured.
+async fn optional(f: Option<impl Future<Output = std::io::Result<()>>>) -> std::io::Result<()> {
+    match f {
+        Some(f) => f.await,
+        None => Ok(()),
+    }
 }
 
 /// SIGHUP re-reads the deployments file (branding, bot, rules, agents) without a restart.
@@ -227,8 +285,9 @@ fn reload_on_sighup(state: AppState) {
     });
 }
 
-/// Serves `app` on `listener`. Small frames (acks, entries) go out at once: Nagle's
-/// algorithm would hold them back for the peer's delayed ACK (~40 ms).
+/// Serves `app` on `listener` with the default `[http]` settings. Small frames (acks,
+/// entries) go out at once: Nagle's algorithm would hold them back for the peer's delayed
+/// ACK (~40 ms).
 pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
     serve_until(listener, app, std::future::pending()).await
 }
@@ -239,18 +298,7 @@ pub async fn serve_until(
     app: Router,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    // Handlers see the peer's address (`ConnectInfo`): per-address limits count it.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
+    listener::serve(listener, app, &config::HttpSettings::default(), stop).await
 }
 
 /// One line on stdout, flushed. A closed stdout (the reader went away) must not stop the

@@ -1,5 +1,6 @@
 //! Metrics from the store: per session (wait, first response, handle time, bot deflection,
-//! transfers) and per queue and agent (volume, handle time), as JSON and as Prometheus text.
+//! transfers) and per queue and agent (volume, handle time), as JSON (the full report) and as
+//! Prometheus text (totals only, cached).
 //!
 //! Definitions (seconds): wait = first assignment − start of waiting; first response = first
 //! agent message − start of waiting; handle = end − first assignment. An agent's or a queue's
@@ -8,6 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use em_protocol::agent::Presence;
 use serde::Serialize;
@@ -77,17 +80,7 @@ impl Engine {
     /// are read on a read-only connection in a blocking task, so a scrape never holds up
     /// messages however large the tables are.
     pub async fn report(&self) -> Result<Report> {
-        let (waiting_now, agents_online) = self
-            .run(|inner, _| {
-                let online = inner
-                    .routing
-                    .loads()
-                    .iter()
-                    .filter(|l| l.1 == Presence::Online)
-                    .count();
-                Ok((inner.routing.waiting_count() as u64, online as u64))
-            })
-            .await?;
+        let (waiting_now, agents_online) = self.live_gauges().await?;
         let (db, clock, config) = (self.db.clone(), self.clock.clone(), self.config());
         tokio::task::spawn_blocking(move || {
             let reader = Store::open_reader(&db, clock)?;
@@ -142,16 +135,6 @@ impl Engine {
                     }
                 }
             }
-            let finish = |m: BTreeMap<String, GroupReport>| {
-                m.into_iter()
-                    .map(|(name, mut g)| {
-                        g.name = name;
-                        g.average_handle_seconds =
-                            (g.handled > 0).then(|| g.handle_seconds / g.handled as f64);
-                        g
-                    })
-                    .collect()
-            };
             Ok(Report {
                 generated_at: reader.now(),
                 totals,
@@ -165,96 +148,208 @@ impl Engine {
     }
 }
 
-impl Report {
-    /// Prometheus text exposition format (version 0.0.4).
-    pub fn prometheus(&self) -> String {
+/// What `/metrics` shows: totals, duration summaries, per queue and per agent. Added up by
+/// SQLite (no row is read into memory), and cached by [`Cache`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub totals: Totals,
+    /// (sum in seconds, count) of wait, first response and handle time.
+    pub wait: (f64, u64),
+    pub first_response: (f64, u64),
+    pub handle: (f64, u64),
+    pub queues: Vec<GroupReport>,
+    pub agents: Vec<GroupReport>,
+}
+
+/// How long a [`Summary`] is shown before the tables are read again: a scraper every 15 s
+/// sees fresh figures, a flood of scrapes costs one read per period.
+pub const SUMMARY_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// The last [`Summary`] and when it was made. Scrapes that arrive while one is being made
+/// wait for it instead of starting their own.
+#[derive(Debug, Default)]
+pub struct Cache {
+    last: tokio::sync::Mutex<Option<(Instant, Arc<Summary>)>>,
+}
+
+impl Cache {
+    pub async fn get(&self, engine: &Engine) -> Result<Arc<Summary>> {
+        let mut last = self.last.lock().await;
+        if let Some((at, summary)) = &*last
+            && at.elapsed() < SUMMARY_MAX_AGE
+        {
+            return Ok(summary.clone());
+        }
+        let summary = Arc::new(engine.summary().await?);
+        *last = Some((Instant::now(), summary.clone()));
+        Ok(summary)
+    }
+}
+
+impl Engine {
+    /// The [`Summary`]: live gauges from the store thread, the rest on a read-only connection
+    /// in a blocking task.
+    pub async fn summary(&self) -> Result<Summary> {
+        let (waiting_now, agents_online) = self.live_gauges().await?;
+        let (db, clock, config) = (self.db.clone(), self.clock.clone(), self.config());
+        tokio::task::spawn_blocking(move || {
+            let reader = Store::open_reader(&db, clock)?;
+            let t = reader.session_totals()?;
+            let (queues, agents) = reader.group_totals()?;
+            let n = |v: i64| u64::try_from(v).unwrap_or(0);
+            let secs = |(ms, count): (i64, i64)| (ms as f64 / 1000.0, n(count));
+            let groups = |rows: Vec<(String, i64, i64, i64)>, names: Vec<String>| {
+                let mut m: BTreeMap<String, GroupReport> = names
+                    .into_iter()
+                    .map(|k| (k, GroupReport::default()))
+                    .collect();
+                for (name, volume, handled, ms) in rows {
+                    let g = m.entry(name).or_default();
+                    g.volume = n(volume);
+                    g.handled = n(handled);
+                    g.handle_seconds = ms as f64 / 1000.0;
+                }
+                finish(m)
+            };
+            Ok(Summary {
+                totals: Totals {
+                    conversations: n(t.conversations),
+                    with_bot: n(t.with_bot),
+                    deflected: n(t.deflected),
+                    handed_off: n(t.handed_off),
+                    assigned: n(t.assigned),
+                    ended: n(t.ended),
+                    transfers: n(t.transfers),
+                    waiting_now,
+                    agents_online,
+                },
+                wait: secs(t.wait),
+                first_response: secs(t.first_response),
+                handle: secs(t.handle),
+                queues: groups(
+                    queues,
+                    config.queue.iter().map(|q| q.name.clone()).collect(),
+                ),
+                agents: groups(
+                    agents,
+                    config.agent.iter().map(|a| a.username.clone()).collect(),
+                ),
+            })
+        })
+        .await
+        .map_err(|e| crate::Error::Io(std::io::Error::other(e)))?
+    }
+
+    /// Conversations waiting and agents Online now (a tiny job on the store thread).
+    async fn live_gauges(&self) -> Result<(u64, u64)> {
+        self.run(|inner, _| {
+            let online = inner
+                .routing
+                .loads()
+                .iter()
+                .filter(|l| l.1 == Presence::Online)
+                .count();
+            Ok((inner.routing.waiting_count() as u64, online as u64))
+        })
+        .await
+    }
+}
+
+/// Names each group and works out its average handle time.
+fn finish(m: BTreeMap<String, GroupReport>) -> Vec<GroupReport> {
+    m.into_iter()
+        .map(|(name, mut g)| {
+            g.name = name;
+            g.average_handle_seconds = (g.handled > 0).then(|| g.handle_seconds / g.handled as f64);
+            g
+        })
+        .collect()
+}
+
+impl Summary {
+    /// Prometheus text exposition format (version 0.0.4). Per-agent series (agents' user
+    /// names) only `with_agents`: the unauthenticated metrics listener leaves them out.
+    pub fn prometheus(&self, with_agents: bool) -> String {
         let mut o = String::new();
         let t = &self.totals;
-        let mut metric = |name: &str, kind: &str, help: &str, rows: Vec<(String, f64)>| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                let _ = writeln!(o, "{name}{labels} {v}");
-            }
+        let mut metric = |name: &str, kind: &str, help: &str, v: u64| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         };
-        let one = |v: u64| vec![(String::new(), v as f64)];
         metric(
             "em_conversations_total",
             "counter",
             "Conversations created.",
-            one(t.conversations),
+            t.conversations,
         );
         metric(
             "em_bot_conversations_total",
             "counter",
             "Conversations the bot took part in.",
-            one(t.with_bot),
+            t.with_bot,
         );
         metric(
             "em_bot_deflected_total",
             "counter",
             "Conversations resolved by the bot alone.",
-            one(t.deflected),
+            t.deflected,
         );
         metric(
             "em_handoffs_total",
             "counter",
             "Conversations the bot handed to routing.",
-            one(t.handed_off),
+            t.handed_off,
         );
         metric(
             "em_transfers_total",
             "counter",
             "Transfers between agents or queues.",
-            one(t.transfers),
+            t.transfers,
         );
         metric(
             "em_conversations_ended_total",
             "counter",
             "Conversations ended, by the agent or the visitor.",
-            one(t.ended),
+            t.ended,
         );
         metric(
             "em_waiting_conversations",
             "gauge",
             "Conversations waiting for an agent now.",
-            one(t.waiting_now),
+            t.waiting_now,
         );
         metric(
             "em_agents_online",
             "gauge",
             "Agents Online now.",
-            one(t.agents_online),
+            t.agents_online,
         );
-        let sum = |f: fn(&SessionReport) -> Option<f64>| {
-            let v: Vec<f64> = self.sessions.iter().filter_map(f).collect();
-            vec![
-                ("_sum".to_string(), v.iter().sum::<f64>()),
-                ("_count".to_string(), v.len() as f64),
-            ]
-        };
-        for (name, help, f) in [
+        for (name, help, (sum, count)) in [
             (
                 "em_wait_seconds",
                 "Time from waiting to the first assignment.",
-                (|s: &SessionReport| s.wait_seconds) as fn(&SessionReport) -> Option<f64>,
+                self.wait,
             ),
             (
                 "em_first_response_seconds",
                 "Time from waiting to the first agent message.",
-                |s: &SessionReport| s.first_response_seconds,
+                self.first_response,
             ),
             (
                 "em_handle_seconds",
                 "Time from the first assignment to the end.",
-                |s: &SessionReport| s.handle_seconds,
+                self.handle,
             ),
         ] {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} summary");
-            for (suffix, v) in sum(f) {
-                let _ = writeln!(o, "{name}{suffix} {v}");
-            }
+            let _ = writeln!(
+                o,
+                "# HELP {name} {help}\n# TYPE {name} summary\n{name}_sum {sum}\n{name}_count {count}"
+            );
         }
-        for (kind, groups) in [("queue", &self.queues), ("agent", &self.agents)] {
+        let mut groups = vec![("queue", &self.queues)];
+        if with_agents {
+            groups.push(("agent", &self.agents));
+        }
+        for (kind, groups) in groups {
             for (what, help, value) in [
                 (
                     "assignments_total",

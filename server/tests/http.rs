@@ -46,11 +46,16 @@ async fn unknown_deployment_is_404_and_says_which_part() {
     );
     assert_eq!(
         r.header("access-control-allow-origin"),
-        Some(ORIGIN),
-        "errors are readable cross-origin"
+        None,
+        "no deployment of that org allows the page: the refusal is opaque to it"
     );
     let r = s.get(&config_path(ORG, "Nope"), Some(ORIGIN)).await;
     assert_eq!(r.status, 404);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some(ORIGIN),
+        "a page the org allows reads why"
+    );
     assert!(
         r.json()["error"]["message"]
             .as_str()
@@ -79,7 +84,11 @@ async fn disallowed_origin_is_refused_over_http_and_websocket() {
         message.contains(EVIL) && message.contains(DEPLOYMENT),
         "{message}"
     );
-    assert_eq!(r.header("access-control-allow-origin"), Some(EVIL));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "a foreign page cannot read the refusal"
+    );
     assert!(
         s.get(
             &config_path(ORG, DEPLOYMENT),

@@ -188,7 +188,12 @@ async fn scripted_scenario_gives_exact_figures() {
         {"name": "support", "volume": 4, "handled": 3, "handleSeconds": 255.0, "averageHandleSeconds": 85.0}])
     );
 
-    let m = s.get("/metrics", None).await;
+    let m = http_get_with(
+        s.addr,
+        "/metrics",
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+    )
+    .await;
     assert_eq!(m.status, 200);
     assert!(
         m.header("content-type")

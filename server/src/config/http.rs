@@ -55,10 +55,7 @@ impl HttpSettings {
             }
         }
         if self.max_connections == 0 {
-            return Err((
-                "[http] max_connections".into(),
-                "must be at least 1".into(),
-            ));
+            return Err(("[http] max_connections".into(), "must be at least 1".into()));
         }
         Ok(())
     }

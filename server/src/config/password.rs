@@ -112,7 +112,8 @@ mod tests {
     #[test]
     // Hashes made before (by the pbkdf2 crate) still verify: the same PBKDF2-HMAC-SHA256.
     fn earlier_hashes_verify() {
-        let old = "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
+        let old =
+            "$pbkdf2-sha256$i=1$74OP4JrMcnGxskQeyCtIMQ$PPb3oKWp0TJi6i5+EDHhIlRrDgKN64Eq8RUAGzchgVw";
         let h = PasswordHash::parse(old).unwrap();
         assert_eq!(h.iterations(), 1);
         assert!(h.verify("pw"));

@@ -76,3 +76,70 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// The sessions' counts and summed durations (ms), added up by SQLite in one pass.
+#[derive(Debug, Clone, Default)]
+pub struct SessionTotals {
+    pub conversations: i64,
+    pub with_bot: i64,
+    pub deflected: i64,
+    pub handed_off: i64,
+    pub assigned: i64,
+    pub ended: i64,
+    pub transfers: i64,
+    /// (sum in ms, count) of wait, first response and handle time.
+    pub wait: (i64, i64),
+    pub first_response: (i64, i64),
+    pub handle: (i64, i64),
+}
+
+/// A queue's or an agent's assignments: (name, count, finished, summed handle time in ms).
+type GroupTotals = (String, i64, i64, i64);
+
+impl Store {
+    /// What `/metrics` shows, without reading any row into memory (a session is deflected as
+    /// in `Report`: the bot answered, and it never went to routing).
+    pub fn session_totals(&self) -> Result<SessionTotals> {
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*), TOTAL(bot_state IS NOT NULL),
+             TOTAL(bot_state IS NOT NULL AND bot_answers > 0 AND NOT handed_off AND waiting_at IS NULL),
+             TOTAL(handed_off != 0), COUNT(first_assigned_at), COUNT(ended_at), TOTAL(transfers),
+             TOTAL(first_assigned_at - waiting_at), COUNT(first_assigned_at - waiting_at),
+             TOTAL(first_response_at - waiting_at), COUNT(first_response_at - waiting_at),
+             TOTAL(ended_at - first_assigned_at), COUNT(ended_at - first_assigned_at)
+             FROM messaging_session",
+            params![],
+            |r| {
+                // TOTAL() is a float (0.0 on no rows); the values are whole numbers.
+                let int = |i: usize| r.get::<_, f64>(i).map(|v| v as i64);
+                Ok(SessionTotals {
+                    conversations: r.get(0)?,
+                    with_bot: int(1)?,
+                    deflected: int(2)?,
+                    handed_off: int(3)?,
+                    assigned: r.get(4)?,
+                    ended: r.get(5)?,
+                    transfers: int(6)?,
+                    wait: (int(7)?, r.get(8)?),
+                    first_response: (int(9)?, r.get(10)?),
+                    handle: (int(11)?, r.get(12)?),
+                })
+            },
+        )?)
+    }
+
+    /// Assignments added up by queue, then by agent.
+    pub fn group_totals(&self) -> Result<(Vec<GroupTotals>, Vec<GroupTotals>)> {
+        let by = |column: &str| -> Result<Vec<GroupTotals>> {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {column}, COUNT(*), COUNT(released_at), TOTAL(released_at - assigned_at)
+                 FROM routing_assignment GROUP BY {column}"
+            ))?;
+            let rows = stmt.query_map(params![], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, f64>(3)? as i64))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        Ok((by("queue")?, by("agent_username")?))
+    }
+}
