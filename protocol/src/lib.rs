@@ -6,6 +6,7 @@
 //! [`agent::ToServer`] / [`agent::ToAgent`] on the agent socket.
 
 pub mod agent;
+pub mod close;
 pub mod config;
 pub mod entry;
 pub mod error;

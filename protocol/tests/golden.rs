@@ -696,3 +696,31 @@ fn deployment_config() {
         json!({"error": {"code": "origin_not_allowed", "message": "origin http://evil.test is not allowed"}}),
     );
 }
+
+#[test]
+// The close codes and reasons are pinned: clients branch on these numbers (SPEC §1.1).
+fn close_codes() {
+    use em_protocol::close::CloseCode;
+    let table: Vec<(u16, &str, bool)> = CloseCode::ALL
+        .iter()
+        .map(|c| (c.code(), c.reason(), c.reconnect()))
+        .collect();
+    assert_eq!(
+        table,
+        vec![
+            (1001, "server shutting down", true),
+            (1007, "invalid UTF-8", true),
+            (1009, "frame too large", true),
+            (4000, "idle", true),
+            (4001, "slow consumer", true),
+            (4002, "rate limited", true),
+            (4003, "identity expired", false),
+            (4004, "unsupported protocol version", false),
+            (4005, "access revoked", false),
+        ]
+    );
+    for c in CloseCode::ALL {
+        assert_eq!(CloseCode::from_code(c.code()), Some(c));
+    }
+    assert_eq!(CloseCode::from_code(1000), None);
+}

@@ -19,18 +19,16 @@ use crate::socket::{self, Handler};
 
 /// `GET /agent/ws`.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    let (out, rx) = Outbox::new();
+    let (out, rx) = state.engine.hub.outbox(&state.engine.config().server);
     let handler = AgentSocket {
         engine: state.engine.clone(),
         out,
         username: None,
     };
-    ws.max_message_size(socket::MAX_FRAME_BYTES)
-        .read_buffer_size(socket::READ_BUFFER_BYTES)
-        .on_upgrade(move |ws| {
-            let (write, read) = ws.split();
-            socket::serve(write, read, rx, handler)
-        })
+    socket::limits(ws).on_upgrade(move |ws| {
+        let (write, read) = ws.split();
+        socket::serve(write, read, rx, handler)
+    })
 }
 
 pub struct AgentSocket {
@@ -164,7 +162,8 @@ impl AgentSocket {
                 entry_id: None,
                 retry_after_ms: None,
             }));
-            self.out.close();
+            self.out
+                .close(em_protocol::close::CloseCode::UnsupportedVersion);
             return Ok(());
         }
         // PBKDF2 is slow on purpose: off the async threads. An unknown username costs the same.

@@ -226,7 +226,7 @@ impl Verified {
                 entry_id: None,
                 retry_after_ms: None,
             }));
-            out.close();
+            out.close(em_protocol::close::CloseCode::IdentityExpired);
         })
         .abort_handle();
         Self {

@@ -244,19 +244,28 @@ pub async fn run(cli: Cli) -> Result<()> {
         metrics.map(|listener| listener::serve(listener, metrics_app(state), &defaults, stopped()));
     let serving =
         async move { tokio::try_join!(main, optional(site), optional(metrics)).map(|_| ()) };
-    // Graceful: stop accepting, close every socket (clients reconnect and resume; every
-    // acknowledged entry is already on disk), let requests in flight finish, at most 5 s.
+    // Graceful: stop accepting, close every socket with the shutdown code (clients reconnect
+    // and resume; every acknowledged entry is already on disk), let requests in flight
+    // finish, at most 5 s. Upgraded sockets are no longer the HTTP server's: the hub knows
+    // them, and the process waits until each has sent its close frame.
     let mut serving = std::pin::pin!(serving);
     tokio::select! {
         r = &mut serving => return Ok(r?),
         () = shutdown() => {}
     }
-    tracing::info!("shutting down");
+    tracing::info!(sockets = hub.live_connections(), "shutting down");
     let _ = stop_tx.send(true);
     hub.close_all();
-    match tokio::time::timeout(std::time::Duration::from_secs(5), serving).await {
+    let drained = async {
+        let (r, ()) = tokio::join!(serving, hub.all_closed());
+        r
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), drained).await {
         Ok(r) => r?,
-        Err(_) => tracing::warn!("connections still open after 5 s; stopping anyway"),
+        Err(_) => tracing::warn!(
+            sockets = hub.live_connections(),
+            "connections still open after 5 s; stopping anyway"
+        ),
     }
     Ok(())
 }

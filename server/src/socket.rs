@@ -1,4 +1,5 @@
-//! One WebSocket connection: a reader loop and a writer task joined with `select!`.
+//! One WebSocket connection: a reader, a writer, a close watcher and an idle watchdog joined
+//! with `select!`, then a close frame that says why.
 //!
 //! Generic over `Sink`/`Stream` (as in axum's testing-websockets example) so a handler can be
 //! driven by plain channels in unit tests.
@@ -6,20 +7,26 @@
 //! Heartbeat: the writer sends a WebSocket ping every [`PING_EVERY`]; a peer that sent nothing
 //! (not even the pong every browser and WebSocket library answers with) for the idle limit
 //! ([`IDLE_LIMIT`] unless `[server] idle_close_seconds` says otherwise) has vanished without
-//! closing (a dead network, a sleeping laptop), and its socket is closed, so
-//! a vanished agent goes Offline instead of receiving work.
+//! closing (a dead network, a sleeping laptop), and its socket is closed, so a vanished agent
+//! goes Offline instead of receiving work. The watchdog is its own branch: a write blocked on
+//! a peer that stopped reading cannot delay it.
+//!
+//! Memory: the outbound queue is bounded (`hub.rs`), every write has a timeout, and a close
+//! the hub asks for (slow consumer, shutdown) goes before the frames still queued, which are
+//! freed at once.
 
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::Message;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use em_protocol::close::CloseCode;
 use futures::{Sink, SinkExt, Stream, StreamExt};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::time::{Instant, timeout, timeout_at};
 
 use em_protocol::{ErrorCode, ErrorFrame};
 
-use crate::hub::Outbound;
+use crate::hub::{Inbox, Outbound};
 
 /// What a socket does with its frames. Replies go out through the handler's own `Outbox`.
 pub trait Handler {
@@ -49,18 +56,62 @@ pub const PING_EVERY: Duration = Duration::from_secs(10);
 /// Silence after which a peer is taken for gone by default: three missed pongs.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
-/// Runs a connection until either side stops, then calls [`Handler::on_close`].
-pub async fn serve<W, R, E, H>(
-    mut write: W,
-    mut read: R,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
-    mut handler: H,
-) where
+/// The upgrade with this server's limits: frames over [`MAX_FRAME_BYTES`] are refused from
+/// their header (tungstenite's own frame limit, 16 MiB, would be read into memory first), and
+/// a small initial read buffer.
+pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+}
+
+/// A read error that calls for a close frame with a code (a protocol violation), or `None`
+/// for a broken connection.
+pub trait ReadError: std::fmt::Display {
+    fn close_code(self) -> Option<CloseCode>;
+}
+
+impl ReadError for axum::Error {
+    fn close_code(self) -> Option<CloseCode> {
+        // axum wraps tungstenite's error; its kind says which rule the peer broke.
+        match *self.into_inner().downcast::<tungstenite::Error>().ok()? {
+            tungstenite::Error::Capacity(_) => Some(CloseCode::FrameTooLarge),
+            tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidUtf8),
+            _ => None,
+        }
+    }
+}
+
+impl ReadError for Infallible {
+    fn close_code(self) -> Option<CloseCode> {
+        match self {}
+    }
+}
+
+/// How the connection's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The server closes: send a close frame with this code.
+    Close(CloseCode),
+    /// The peer sent a close frame (the WebSocket layer answers it).
+    PeerClosed,
+    /// The connection broke, or every sender is gone.
+    Gone,
+}
+
+/// Runs a connection until either side stops, sends a close frame saying why (bounded by the
+/// close timeout), then calls [`Handler::on_close`]. The connection is listed in the hub
+/// while this runs, so shutdown reaches it even before `hello`.
+pub async fn serve<W, R, E, H>(mut write: W, mut read: R, mut inbox: Inbox, mut handler: H)
+where
     W: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
-    E: std::fmt::Display,
+    E: ReadError,
     H: Handler,
 {
+    inbox.register();
+    let limits = inbox.limits();
+    let closer = inbox.closer();
     let start = Instant::now();
     let idle_limit = handler.idle_limit();
     let ping_every = PING_EVERY
@@ -68,50 +119,92 @@ pub async fn serve<W, R, E, H>(
         .max(Duration::from_millis(10));
     // Milliseconds since `start` of the last frame from the peer (any frame, pongs included).
     let heard = AtomicU64::new(0);
-    let writer = async {
-        let mut beat = tokio::time::interval_at(start + ping_every, ping_every);
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let (msg, last) = tokio::select! {
-                out = rx.recv() => match out {
-                    Some(Outbound::Text(t)) => (Message::Text(t), false),
-                    Some(Outbound::Close) => (Message::Close(None), true),
-                    None => break,
-                },
-                _ = beat.tick() => {
-                    let silent = start.elapsed().saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
-                    if silent >= idle_limit {
-                        tracing::debug!(silent_ms = silent.as_millis() as u64, "peer silent; closing");
-                        break;
+    let end = {
+        let writer = async {
+            let mut beat = tokio::time::interval_at(start + ping_every, ping_every);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let msg = tokio::select! {
+                    out = inbox.recv() => match out {
+                        Some(Outbound::Text(t)) => Message::Text(t),
+                        Some(Outbound::Close(code)) => return End::Close(code),
+                        None => return End::Gone,
+                    },
+                    _ = beat.tick() => Message::Ping(Default::default()),
+                };
+                match timeout(limits.write_timeout, write.send(msg)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return End::Gone,
+                    Err(_) => return End::Close(CloseCode::SlowConsumer),
+                }
+            }
+        };
+        let reader = async {
+            while let Some(msg) = read.next().await {
+                heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+                match msg {
+                    Ok(Message::Text(t)) => handler.on_text(t.as_str()).await,
+                    Ok(Message::Binary(_)) => handler.on_binary(),
+                    Ok(Message::Close(_)) => return End::PeerClosed,
+                    Ok(_) => {} // ping/pong are answered by the WebSocket layer
+                    Err(e) => {
+                        tracing::debug!(error = %e, "socket read failed");
+                        return e.close_code().map_or(End::Gone, End::Close);
                     }
-                    (Message::Ping(Default::default()), false)
                 }
+            }
+            End::Gone
+        };
+        let watchdog = async {
+            loop {
+                let last = Duration::from_millis(heard.load(Ordering::Relaxed));
+                let due = start + last + idle_limit;
+                if Instant::now() >= due {
+                    return;
+                }
+                tokio::time::sleep_until(due).await;
+            }
+        };
+        tokio::select! {
+            code = closer.close_requested(limits.write_timeout) => End::Close(code),
+            () = watchdog => End::Close(CloseCode::Idle),
+            end = writer => end,
+            end = reader => end,
+        }
+    };
+    // Whatever is still queued is not sent: free it now, not after the close handshake.
+    inbox.discard();
+    let deadline = Instant::now() + limits.close_timeout;
+    match end {
+        End::Close(code) => {
+            inbox.decided(code);
+            tracing::debug!(code = code.code(), reason = code.reason(), "closing socket");
+            let frame = CloseFrame {
+                code: code.code(),
+                reason: code.reason().into(),
             };
-            if write.send(msg).await.is_err() || last {
-                break;
+            if let Ok(Ok(())) = timeout_at(deadline, write.send(Message::Close(Some(frame)))).await
+            {
+                // The peer's close in reply ends the handshake; what it sent meanwhile is
+                // read and dropped.
+                let _ = timeout_at(deadline, async {
+                    while let Some(Ok(msg)) = read.next().await {
+                        if matches!(msg, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
             }
         }
-    };
-    let reader = async {
-        while let Some(msg) = read.next().await {
-            heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
-            match msg {
-                Ok(Message::Text(t)) => handler.on_text(t.as_str()).await,
-                Ok(Message::Binary(_)) => handler.on_binary(),
-                Ok(Message::Close(_)) => break,
-                Ok(_) => {} // ping/pong are answered by the WebSocket layer
-                Err(e) => {
-                    tracing::debug!(error = %e, "socket read failed");
-                    break;
-                }
-            }
+        // The WebSocket layer queued its reply to the peer's close: push it out.
+        End::PeerClosed => {
+            let _ = timeout_at(deadline, write.flush()).await;
         }
-    };
-    tokio::select! {
-        () = writer => {}
-        () = reader => {}
+        End::Gone => {}
     }
     handler.on_close().await;
+    drop(inbox); // leaves the hub's live list last: shutdown waits for the cleanup above
 }
 
 /// Parses a text frame into `T`, also returning its `type`. The error is a `bad_frame`

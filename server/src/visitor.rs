@@ -44,7 +44,7 @@ pub async fn upgrade(
         Ok(d) => d,
         Err(refusal) => return refusal.into_response(),
     };
-    let (out, rx) = Outbox::new();
+    let (out, rx) = state.engine.hub.outbox(&config.server);
     let handler = VisitorSocket {
         engine: state.engine.clone(),
         out,
@@ -53,12 +53,10 @@ pub async fn upgrade(
         visitor: None,
         verified: None,
     };
-    ws.max_message_size(socket::MAX_FRAME_BYTES)
-        .read_buffer_size(socket::READ_BUFFER_BYTES)
-        .on_upgrade(move |ws| {
-            let (write, read) = ws.split();
-            socket::serve(write, read, rx, handler)
-        })
+    socket::limits(ws).on_upgrade(move |ws| {
+        let (write, read) = ws.split();
+        socket::serve(write, read, rx, handler)
+    })
 }
 
 /// Per-connection state of a visitor socket.
@@ -205,7 +203,8 @@ impl VisitorSocket {
                 entry_id: None,
                 retry_after_ms: None,
             }));
-            self.out.close();
+            self.out
+                .close(em_protocol::close::CloseCode::UnsupportedVersion);
             return Ok(());
         }
         let config = self.engine.config();
