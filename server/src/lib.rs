@@ -172,20 +172,20 @@ pub async fn run(cli: Cli) -> Result<()> {
     let mut http = config.http.clone();
     let open_files = listener::raise_open_files_limit();
     let fitting = listener::fitting_max_connections(http.max_connections, open_files);
-    if fitting < http.max_connections {
+    if fitting < 1024 {
         tracing::warn!(
-            configured = http.max_connections,
-            open_files,
-            "[http] max_connections lowered to {fitting} to fit the open-files limit"
+            open_files_limit = open_files,
+            "only {fitting} connections fit under the open-files limit; raise it (ulimit -n)"
         );
-        http.max_connections = fitting;
     }
     tracing::info!(
         open_files_limit = open_files,
-        max_connections = http.max_connections,
+        max_connections = fitting,
+        configured = http.max_connections,
         max_connections_per_address = http.max_connections_per_address,
         "connection caps"
     );
+    http.max_connections = fitting;
     let mut state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
     state.config_path = Some(Arc::new(config_path.clone()));
     reload_on_sighup(state.clone());

@@ -49,6 +49,7 @@ pub async fn serve(
         .header_read_timeout(settings.header_read_timeout());
     let builder = Arc::new(builder);
     let request_timeout = settings.request_timeout();
+    let header_timeout = settings.header_read_timeout();
     // Dropping `shutdown_tx` asks every connection to finish; each holds a `drained_rx`
     // clone, so `drained_tx.closed()` resolves when the last one is done.
     let (shutdown_tx, shutdown_rx) = watch::channel(());
@@ -77,7 +78,6 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        let io = TokioIo::new(Counted { tcp, _slot: slot });
         let app = app.clone();
         // Handlers read the peer's address (`ConnectInfo`): per-address limits count it.
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
@@ -97,6 +97,18 @@ pub async fn serve(
         let mut shutdown_rx = shutdown_rx.clone();
         let drained_rx = drained_rx.clone();
         tokio::spawn(async move {
+            // hyper's header-read timer starts with the first byte of a new connection: one
+            // that sends nothing at all is closed here, after the same timeout.
+            let mut first_byte = [0u8; 1];
+            tokio::select! {
+                first = tokio::time::timeout(header_timeout, tcp.peek(&mut first_byte)) => {
+                    if !matches!(first, Ok(Ok(1))) {
+                        return;
+                    }
+                }
+                _ = shutdown_rx.changed() => return,
+            }
+            let io = TokioIo::new(Counted { tcp, _slot: slot });
             let conn = builder.serve_connection_with_upgrades(io, service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {

@@ -249,8 +249,9 @@ async fn metrics_need_the_token_or_their_own_listener() {
 }
 
 #[tokio::test]
-// A client that sends half a request line and then nothing is closed after the header-read
-// timeout, without an answer; a complete request on the same server is answered.
+// A client that sends half a request line and then nothing, one that sends nothing, and a
+// kept-alive one gone quiet are closed after the header-read timeout; a complete request on
+// the same server is answered.
 async fn slow_header_connection_is_closed() {
     let config = format!("{}\n[http]\nheader_read_timeout_seconds = 1\n", config(1));
     let (_child, addr, _dir) = spawn(&config, &[]).await;
@@ -258,6 +259,18 @@ async fn slow_header_connection_is_closed() {
     slow.write_all(b"GET /heal").await.unwrap();
     let got = read_until_closed(&mut slow).await;
     assert!(!String::from_utf8_lossy(&got).contains("200 OK"), "{got:?}");
+    // One that sends nothing at all is closed too.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_until_closed(&mut silent).await, b"");
+    // And a kept-alive connection that goes quiet after its response.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    kept.write_all(req.as_bytes()).await.unwrap();
+    let got = String::from_utf8_lossy(&read_until_closed(&mut kept).await).into_owned();
+    assert!(
+        got.starts_with("HTTP/1.1 200 ") && got.ends_with("ok"),
+        "{got}"
+    );
     assert_eq!(http_get(addr, "/healthz", None).await.status, 200);
 }
 

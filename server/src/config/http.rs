@@ -9,7 +9,7 @@ use serde::Deserialize;
 pub struct HttpSettings {
     /// A client must send a request's headers within this long of connecting (or of its
     /// previous response, on a kept-alive connection), else the connection is closed: a
-    /// client sending half a request line cannot hold a connection open.
+    /// client sending nothing, or half a request line, cannot hold a connection open.
     pub header_read_timeout_seconds: u64,
     /// A request not answered within this long gets `408 Request Timeout`. A WebSocket is
     /// answered at once (101), so the socket itself is not limited by it.
