@@ -91,6 +91,28 @@ async fn read_until_closed(tcp: &mut TcpStream) -> Vec<u8> {
     }
 }
 
+/// Asks `/healthz` until it is answered 200: a closed connection's place is given back when
+/// the server notices the close, a moment after the client's.
+async fn until_healthy(addr: std::net::SocketAddr) {
+    let healthy = async {
+        loop {
+            let mut tcp = TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            if tcp.write_all(req.as_bytes()).await.is_ok() {
+                let got = String::from_utf8_lossy(&read_until_closed(&mut tcp).await).into_owned();
+                if got.starts_with("HTTP/1.1 200 ") {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // A safety net against a hang, not a measurement.
+    tokio::time::timeout(Duration::from_secs(30), healthy)
+        .await
+        .expect("a place was never freed");
+}
+
 #[test]
 // An empty or short [admin] token is refused at start: exit 2, one line naming the key.
 fn weak_admin_token_is_refused_at_start() {
@@ -300,21 +322,23 @@ async fn per_address_cap_counts_websockets_and_frees_on_close() {
     );
 
     drop(first);
-    // The server notices the close a moment later; until then the address is still full.
-    let healthy = async {
-        loop {
-            let mut tcp = TcpStream::connect(addr).await.unwrap();
-            let req = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-            if tcp.write_all(req.as_bytes()).await.is_ok() {
-                let got = String::from_utf8_lossy(&read_until_closed(&mut tcp).await).into_owned();
-                if got.starts_with("HTTP/1.1 200 ") {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), healthy)
-        .await
-        .expect("a place was never freed");
+    until_healthy(addr).await;
+}
+
+#[tokio::test]
+// With max_connections = 2 (no per-address cap), a third connection is answered 503 and
+// closed while two are open, and accepted once one of them closes.
+async fn global_cap_refuses_then_frees() {
+    let config = format!(
+        "{}\n[http]\nmax_connections = 2\nmax_connections_per_address = 0\nheader_read_timeout_seconds = 600\n",
+        config(1)
+    );
+    let (_child, addr, _dir) = spawn(&config, &[]).await;
+    let first = TcpStream::connect(addr).await.unwrap();
+    let _second = TcpStream::connect(addr).await.unwrap();
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut third).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    drop(first);
+    until_healthy(addr).await;
 }
