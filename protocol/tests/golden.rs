@@ -724,3 +724,21 @@ fn close_codes() {
     }
     assert_eq!(CloseCode::from_code(1000), None);
 }
+
+#[test]
+fn agent_context_update() {
+    golden(
+        agent::ToAgent::Context {
+            conversation_id: cid(),
+            context: ConversationContext {
+                page: Some(PageContext {
+                    url: "https://shop.example.com/cart".into(),
+                    title: "Cart".into(),
+                }),
+                ..ConversationContext::default()
+            },
+        },
+        json!({"type": "context", "conversationId": C,
+               "context": {"page": {"url": "https://shop.example.com/cart", "title": "Cart"}}}),
+    );
+}

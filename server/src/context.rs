@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use em_protocol::agent::PageContext;
+use em_protocol::agent::{ConversationContext, PageContext, ToAgent};
 use em_protocol::visitor::ToVisitor;
 use em_protocol::{ConversationId, ErrorCode, ErrorFrame, SessionStatus};
 
@@ -11,15 +11,19 @@ use crate::config::{FieldKind, PrechatConfig};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::hub::Outbox;
-use crate::lifecycle::assigned_frame;
 use crate::session::{Visitor, owned_session};
 
 /// Names of free-form maps (and of fields without a form) are at most this many characters.
 pub const MAX_NAME_CHARS: usize = 100;
 /// Values of free-form maps (and of fields without a form) are at most this many characters.
 pub const MAX_VALUE_CHARS: usize = 1000;
-/// Entries a session keeps in `sessionContext`, and in its auto-response parameters.
+/// Entries a session keeps in each map: pre-chat and hidden fields (when no form names
+/// them), `sessionContext`, and its auto-response parameters.
 pub const MAX_ENTRIES: usize = 50;
+/// Longest page URL kept (browsers and proxies handle about this much).
+pub const MAX_URL_CHARS: usize = 2048;
+/// Longest page title kept.
+pub const MAX_TITLE_CHARS: usize = 300;
 
 /// What one `setContext` frame carries.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +40,7 @@ pub struct ContextUpdate {
 pub struct Checked {
     pub prechat_fields: BTreeMap<String, String>,
     pub hidden_fields: BTreeMap<String, String>,
+    pub page: Option<PageContext>,
     pub session_context: BTreeMap<String, String>,
     pub auto_response_parameters: BTreeMap<String, String>,
     /// E.g. `hidden field "Plan": longer than 20 characters`.
@@ -43,12 +48,13 @@ pub struct Checked {
 }
 
 /// Checks every field of `update`. `form` is the deployment's pre-chat form (without one,
-/// field names are not checked, only sizes and scripts); `stored_session` and `stored_params`
-/// are what the session already holds, so the entry limits apply to the merged result.
+/// field names are not checked, only sizes, scripts and how many); `stored` and
+/// `stored_params` are what the session already holds, so the entry limits apply to the
+/// merged result.
 pub fn check(
     form: Option<&PrechatConfig>,
     update: &ContextUpdate,
-    stored_session: &BTreeMap<String, String>,
+    stored: &ConversationContext,
     stored_params: &BTreeMap<String, String>,
 ) -> Checked {
     let mut out = Checked::default();
@@ -59,7 +65,8 @@ pub fn check(
                 None => Err("not a field of the pre-chat form".to_string()),
                 Some(field) => visible_value(field, value),
             },
-            None => free_form(name, value),
+            None => free_form(name, value)
+                .and_then(|()| room(&stored.prechat_fields, &out.prechat_fields, name)),
         };
         keep(
             &mut out.prechat_fields,
@@ -77,7 +84,8 @@ pub fn check(
                 None => Err("not a hidden field of the deployment".to_string()),
                 Some(field) => bounded(value, field.max_length as usize),
             },
-            None => free_form(name, value),
+            None => free_form(name, value)
+                .and_then(|()| room(&stored.hidden_fields, &out.hidden_fields, name)),
         };
         keep(
             &mut out.hidden_fields,
@@ -88,11 +96,17 @@ pub fn check(
             verdict,
         );
     }
+    if let Some(page) = &update.page {
+        match page_of(page) {
+            Ok(page) => out.page = Some(page),
+            Err(reason) => out.errors.push(format!("page: {reason}")),
+        }
+    }
     for (label, given, stored, kept) in [
         (
             "session context",
             &update.session_context,
-            stored_session,
+            &stored.session_context,
             &mut out.session_context,
         ),
         (
@@ -103,15 +117,7 @@ pub fn check(
         ),
     ] {
         for (name, value) in given {
-            let new_names = kept.keys().filter(|k| !stored.contains_key(*k)).count();
-            let verdict = free_form(name, value).and_then(|()| {
-                let full = stored.len() + new_names >= MAX_ENTRIES;
-                if full && !stored.contains_key(name) {
-                    Err(format!("more than {MAX_ENTRIES} entries"))
-                } else {
-                    Ok(())
-                }
-            });
+            let verdict = free_form(name, value).and_then(|()| room(stored, kept, name));
             keep(
                 kept,
                 &mut out.errors,
@@ -123,6 +129,46 @@ pub fn check(
         }
     }
     out
+}
+
+/// Whether `name` fits in a map that holds `stored` plus the `kept` part of this update:
+/// replacing a value always does, a new name only below [`MAX_ENTRIES`].
+fn room(
+    stored: &BTreeMap<String, String>,
+    kept: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<(), String> {
+    let new_names = kept.keys().filter(|k| !stored.contains_key(*k)).count();
+    if stored.len() + new_names >= MAX_ENTRIES && !stored.contains_key(name) {
+        Err(format!("more than {MAX_ENTRIES} entries"))
+    } else {
+        Ok(())
+    }
+}
+
+/// The page the visitor is on: an http(s) URL and a title, both of bounded length.
+fn page_of(page: &PageContext) -> Result<PageContext, String> {
+    let url = page.url.trim();
+    let n = url.chars().count();
+    if n > MAX_URL_CHARS {
+        return Err(format!("url has {n} characters; at most {MAX_URL_CHARS} are kept"));
+    }
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) || !url.contains("://") {
+        return Err("url must be an http or https URL".into());
+    }
+    let title = page.title.trim();
+    let n = title.chars().count();
+    if n > MAX_TITLE_CHARS {
+        return Err(format!("title has {n} characters; at most {MAX_TITLE_CHARS} are kept"));
+    }
+    if let Some(problem) = script_in(title) {
+        return Err(format!("title {problem}"));
+    }
+    Ok(PageContext {
+        url: url.to_string(),
+        title: title.to_string(),
+    })
 }
 
 fn keep(
@@ -249,7 +295,8 @@ impl Engine {
     /// `setContext`: only the owner may set it (`not_found`). Good fields are merged into the
     /// context (a later value replaces an earlier one; the page is replaced), auto-response
     /// parameters are kept beside it, and each bad field gets one `invalid_field`. An agent
-    /// who already has the conversation gets `assigned` again, with the new context.
+    /// who already has the conversation gets the new context alone (`context`): a visitor
+    /// frame never makes the server resend the history, whatever its length.
     pub async fn set_context(
         &self,
         v: Visitor,
@@ -264,20 +311,23 @@ impl Engine {
                 .deployment(&s.org_id, &s.deployment_name)
                 .and_then(|d| d.prechat.as_ref());
             let mut params = inner.store.auto_response_parameters(id)?;
-            let checked = check(form, &update, &s.context.session_context, &params);
+            let checked = check(form, &update, &s.context, &params);
             let mut context = s.context.clone();
             context.prechat_fields.extend(checked.prechat_fields);
             context.hidden_fields.extend(checked.hidden_fields);
             context.session_context.extend(checked.session_context);
-            if update.page.is_some() {
-                context.page = update.page;
+            if checked.page.is_some() {
+                context.page = checked.page;
             }
             if context != s.context {
                 inner.store.set_context(id, &context)?;
                 if let Some(agent) = s.agent_username.as_deref()
                     && s.status != SessionStatus::Ended
                 {
-                    let frame = assigned_frame(inner, id)?;
+                    let frame = ToAgent::Context {
+                        conversation_id: id,
+                        context,
+                    };
                     ctx.to_agent(inner, agent, &frame);
                 }
             }
@@ -348,7 +398,7 @@ mod tests {
             hidden_fields: map(&[("Plan", "Platinum plus extra large"), ("Secret", "1")]),
             ..ContextUpdate::default()
         };
-        let c = check(Some(&form()), &update, &BTreeMap::new(), &BTreeMap::new());
+        let c = check(Some(&form()), &update, &ConversationContext::default(), &BTreeMap::new());
         assert_eq!(c.prechat_fields, map(&[("_firstName", "Ada")]));
         assert_eq!(
             c.errors,
@@ -369,7 +419,7 @@ mod tests {
             hidden_fields: map(&[("Plan", " JavaScript:alert(1)")]),
             ..ContextUpdate::default()
         };
-        let c = check(Some(&form()), &update, &BTreeMap::new(), &BTreeMap::new());
+        let c = check(Some(&form()), &update, &ConversationContext::default(), &BTreeMap::new());
         assert_eq!(
             c.errors,
             [
@@ -415,6 +465,10 @@ mod tests {
             auto_response_parameters: map(&[("Name", &long), ("Shop", "<script>")]),
             ..ContextUpdate::default()
         };
+        let stored = ConversationContext {
+            session_context: stored,
+            ..ConversationContext::default()
+        };
         let c = check(None, &update, &stored, &BTreeMap::new());
         assert_eq!(c.prechat_fields, map(&[("Anything", "ok")]));
         assert_eq!(
@@ -429,6 +483,71 @@ mod tests {
                 r#"auto-response parameter "Name": longer than 1000 characters"#,
                 r#"auto-response parameter "Shop": contains <script"#,
             ]
+        );
+    }
+
+    #[test]
+    // Without a form, pre-chat and hidden maps hold at most 50 names too; a page is kept only
+    // with an http(s) URL and a title of bounded length.
+    fn every_map_and_the_page_are_bounded() {
+        let stored = ConversationContext {
+            prechat_fields: (0..50).map(|i| (format!("p{i:02}"), "v".into())).collect(),
+            ..ConversationContext::default()
+        };
+        let update = ContextUpdate {
+            prechat_fields: map(&[("p00", "replaced"), ("p50", "one too many")]),
+            hidden_fields: (0..51).map(|i| (format!("h{i:02}"), "v".into())).collect(),
+            page: Some(PageContext {
+                url: format!("javascript:alert(1)//{}", "x".repeat(20_000)),
+                title: String::new(),
+            }),
+            ..ContextUpdate::default()
+        };
+        let c = check(None, &update, &stored, &BTreeMap::new());
+        assert_eq!(c.prechat_fields, map(&[("p00", "replaced")]));
+        assert_eq!(c.hidden_fields.len(), 50);
+        assert_eq!(c.page, None);
+        assert_eq!(
+            c.errors,
+            [
+                r#"prechat field "p50": more than 50 entries"#,
+                r#"hidden field "h50": more than 50 entries"#,
+                "page: url has 20021 characters; at most 2048 are kept",
+            ]
+        );
+        for (url, title, verdict) in [
+            ("https://shop.example.com/a?b=c", "Cart", Ok(())),
+            (" HTTP://shop.example.com/ ", "", Ok(())),
+            ("javascript:alert(1)", "", Err("page: url must be an http or https URL")),
+            ("data:text/html,hi", "", Err("page: url must be an http or https URL")),
+            ("https:no-slashes", "", Err("page: url must be an http or https URL")),
+            ("https://a.example/", "<script>x", Err("page: title contains <script")),
+        ] {
+            let update = ContextUpdate {
+                page: Some(PageContext {
+                    url: url.into(),
+                    title: title.into(),
+                }),
+                ..ContextUpdate::default()
+            };
+            let c = check(None, &update, &ConversationContext::default(), &BTreeMap::new());
+            match verdict {
+                Ok(()) => assert_eq!(c.page.unwrap().url, url.trim(), "{url}"),
+                Err(e) => assert_eq!(c.errors, [e], "{url}"),
+            }
+        }
+        let long_title = "t".repeat(301);
+        let update = ContextUpdate {
+            page: Some(PageContext {
+                url: "https://a.example/".into(),
+                title: long_title,
+            }),
+            ..ContextUpdate::default()
+        };
+        let c = check(None, &update, &ConversationContext::default(), &BTreeMap::new());
+        assert_eq!(
+            c.errors,
+            ["page: title has 301 characters; at most 300 are kept"]
         );
     }
 

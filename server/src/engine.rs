@@ -22,6 +22,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Outbox};
+use crate::limits::Limiter;
 use crate::routing::Routing;
 use crate::store::Store;
 use crate::sweep::{RETENTION_EVERY, SWEEP_EVERY};
@@ -37,6 +38,8 @@ pub type SharedConfig = Arc<RwLock<Arc<Config>>>;
 pub struct Engine {
     jobs: mpsc::Sender<Job>,
     pub hub: Arc<Hub>,
+    /// Rates and quotas shared by every socket (`limits.rs`).
+    pub limiter: Arc<Limiter>,
     config: SharedConfig,
     pub clock: SharedClock,
     /// The database file, for read-only connections off the store thread (metrics).
@@ -61,6 +64,14 @@ impl Ctx {
     }
 }
 
+
+    /// A deployment's limits (the defaults if a reload removed it).
+    pub fn limits_of(&self, org_id: &str, deployment_name: &str) -> crate::config::Limits {
+        self.config()
+            .deployment(org_id, deployment_name)
+            .map(|d| d.limits.clone())
+            .unwrap_or_default()
+    }
 /// The state the store thread owns.
 pub struct Inner {
     pub store: Store,
@@ -116,6 +127,7 @@ impl Engine {
             config,
             clock,
             db: db.to_path_buf(),
+            limiter: Arc::default(),
         })
     }
 

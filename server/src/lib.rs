@@ -10,6 +10,7 @@
 //!   [`transfer`]: transfers and reopened conversations; [`sweep`]: idle conversations and
 //!   retention, periodically.
 //! - [`bot`]: the rule bot's script logic; [`triage`]: its turns stored in a conversation.
+//! - [`limits`]: rates and quotas per socket, client address and end user;
 //! - [`session`]: create, resume and send in conversations (both sockets use it);
 //!   [`context`]: `setContext` checked against the deployment's pre-chat form.
 //! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
@@ -34,6 +35,7 @@ pub mod hub;
 pub mod identity;
 pub mod lifecycle;
 pub mod listener;
+pub mod limits;
 pub mod metrics;
 pub mod routing;
 pub mod session;

@@ -1,5 +1,7 @@
 //! Conversation operations of both sockets: create, resume and send (ending is in `ending.rs`).
 
+use std::time::Duration;
+
 use em_protocol::agent::ToAgent;
 use em_protocol::visitor::ToVisitor;
 use em_protocol::{
@@ -10,7 +12,12 @@ use em_protocol::{
 use crate::engine::{Ctx, Engine, Inner};
 use crate::error::{Error, Result};
 use crate::hub::Outbox;
+use crate::limits::Rate;
 use crate::store::{Appended, NewEntry, Session, Update};
+
+/// How long a visitor with too many open conversations is told to wait: ending one is up to
+/// them (or to an agent), so there is no exact time.
+const OPEN_CONVERSATIONS_RETRY: Duration = Duration::from_secs(60);
 
 /// Who is behind a visitor socket, once `hello` succeeded.
 #[derive(Debug, Clone)]
@@ -30,22 +37,36 @@ pub struct Outgoing {
 
 impl Engine {
     /// `createConversation`: idempotent per (id, owner); subscribes `out` to the conversation.
+    /// Another visitor's id is `not_found`, as if it did not exist (no existence oracle). A new
+    /// conversation counts against the end user's quotas (`[deployment.limits]`).
     pub async fn create_conversation(
         &self,
         v: Visitor,
         id: ConversationId,
         out: Outbox,
     ) -> Result<()> {
+        let limiter = self.limiter.clone();
         self.run(move |inner, ctx| {
             let created = match inner.store.session(id)? {
                 Some(s) if owns(&v, &s) => false,
-                Some(_) => {
-                    return Err(Error::peer(
-                        ErrorCode::Conflict,
-                        format!("conversation id {id} is already in use"),
-                    ));
-                }
+                Some(_) => return Err(not_found(id)),
                 None => {
+                    let limits = ctx.limits_of(&v.org_id, &v.deployment_name);
+                    let open = inner.store.open_conversation_count(v.end_user_id)?;
+                    if open >= u64::from(limits.open_conversations) {
+                        return Err(Error::rate_limited(
+                            format!("{open} conversations are open; end one first"),
+                            OPEN_CONVERSATIONS_RETRY,
+                        ));
+                    }
+                    let n = limits.conversations_per_hour;
+                    let rate = Rate::per(n, Duration::from_secs(3600));
+                    if let Err(wait) = limiter.new_conversation(v.end_user_id, rate) {
+                        return Err(Error::rate_limited(
+                            format!("more than {n} new conversations per hour"),
+                            wait,
+                        ));
+                    }
                     let s = Session::new(id, v.end_user_id, &v.org_id, &v.deployment_name);
                     inner.store.create_session(&s)?;
                     true
@@ -115,6 +136,17 @@ impl Engine {
         validate(&m.text)?;
         self.run(move |inner, ctx| {
             let s = owned_session(inner, &v, m.conversation_id)?;
+            let max = ctx
+                .limits_of(&v.org_id, &v.deployment_name)
+                .entries_per_conversation;
+            // A resent message that was stored before the limit was reached is still acked.
+            if s.last_seq >= max && inner.store.seq_of(s.conversation_id, m.entry_id)?.is_none()
+            {
+                return Err(Error::rate_limited(
+                    format!("this conversation has {max} entries, the most it may hold; end it and start a new one"),
+                    OPEN_CONVERSATIONS_RETRY,
+                ));
+            }
             let sender = Participant {
                 role: Role::EndUser,
                 subject: v.end_user_id.to_string(),
@@ -307,11 +339,15 @@ fn owns(v: &Visitor, s: &Session) -> bool {
 pub(crate) fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if owns(v, &s) => Ok(s),
-        _ => Err(Error::peer(
-            ErrorCode::NotFound,
-            format!("no conversation {id} for this visitor"),
-        )),
+        _ => Err(not_found(id)),
     }
+}
+
+fn not_found(id: ConversationId) -> Error {
+    Error::peer(
+        ErrorCode::NotFound,
+        format!("no conversation {id} for this visitor"),
+    )
 }
 
 pub(crate) fn assigned_session(inner: &Inner, agent: &str, id: ConversationId) -> Result<Session> {

@@ -1,10 +1,12 @@
 //! The visitor socket: upgrade checks, handshake and identity, conversation frames.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -15,20 +17,25 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
-use crate::config::{Config, Deployment};
+use crate::config::{Config, Deployment, Limits};
 use crate::context::ContextUpdate;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::http::{check_deployment, origin_of};
 use crate::hub::Outbox;
 use crate::identity::{self, Verified};
+use crate::limits::{DeploymentKey, Rate, SocketRate, SocketSlot};
 use crate::session::{Outgoing, Visitor};
 use crate::socket::{self, Handler};
 
-/// `GET /embeddedservice/v1/ws?orgId=&esConfigName=`: refuses unknown deployments (404) and
-/// disallowed origins (403) before upgrading.
+/// How long a client refused for too many open sockets is told to wait.
+const SOCKETS_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+/// `GET /embeddedservice/v1/ws?orgId=&esConfigName=`: refuses unknown deployments (404),
+/// disallowed origins (403) and an address with too many open sockets (429) before upgrading.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -44,19 +51,45 @@ pub async fn upgrade(
         Ok(d) => d,
         Err(refusal) => return refusal.into_response(),
     };
-    let (out, rx) = state.engine.hub.outbox(&config.server);
-    let handler = VisitorSocket {
-        engine: state.engine.clone(),
-        out,
-        org_id: deployment.org_id.clone(),
-        deployment_name: deployment.name.clone(),
-        visitor: None,
-        verified: None,
+    let client = crate::client::address(peer, &headers, &config.proxy);
+    let key = deployment_key(deployment);
+    let max = deployment.limits.connections_per_address;
+    let Some(slot) = state.engine.limiter.open_socket(key.clone(), client, max) else {
+        tracing::debug!(%client, "visitor socket refused: too many open from this address");
+        return too_many_sockets(max);
     };
+    let (out, rx) = state.engine.hub.outbox(&config.server);
+    let mut handler = VisitorSocket::new(
+        state.engine.clone(),
+        out,
+        deployment,
+        client,
+    );
+    handler.slot = Some(slot);
     socket::limits(ws).on_upgrade(move |ws| {
         let (write, read) = ws.split();
         socket::serve(write, read, rx, handler)
     })
+}
+
+/// 429 with `Retry-After` and a `rate_limited` body: a place frees up when a socket closes.
+fn too_many_sockets(max: u32) -> Response {
+    let refusal = crate::http::Refusal(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        format!("at most {max} visitor sockets may be open from one address; close one first"),
+    );
+    let mut response = refusal.into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(SOCKETS_RETRY_AFTER.as_secs()),
+    );
+    response
+}
+
+/// The key per-deployment counters use.
+fn deployment_key(d: &Deployment) -> DeploymentKey {
+    Arc::from(format!("{}/{}", d.org_id, d.name))
 }
 
 /// Per-connection state of a visitor socket.
@@ -69,10 +102,24 @@ pub struct VisitorSocket {
     pub visitor: Option<Visitor>,
     /// Verified deployments: the token's subject and its expiry timer.
     pub verified: Option<Verified>,
+    /// Whom per-address limits count this socket against.
+    pub client: IpAddr,
+    key: DeploymentKey,
+    frames: SocketRate,
+    messages: SocketRate,
+    /// This socket's place among its address's open sockets, given back when it ends.
+    slot: Option<SocketSlot>,
 }
 
 impl Handler for VisitorSocket {
     async fn on_text(&mut self, text: &str) {
+        let limits = self.limits();
+        // Counted before parsing: malformed frames cost the server too.
+        if let Err(wait) = self.frames.take(Rate::per_second(limits.frames_per_second)) {
+            let n = limits.frames_per_second;
+            let e = Error::rate_limited(format!("more than {n} frames per second"), wait);
+            return self.refuse(&e, entry_id_of(text));
+        }
         let frame = match socket::parse_frame::<ToServer>(text) {
             Ok((ToServer::Unknown, ty)) => {
                 return self.out.send(&ToVisitor::Error(socket::unknown_type(&ty)));
@@ -84,6 +131,15 @@ impl Handler for VisitorSocket {
             ToServer::SendMessage { entry_id, .. } => Some(*entry_id),
             _ => None,
         };
+        if entry_id.is_some()
+            && let Err(wait) = self
+                .messages
+                .take(Rate::per_second(limits.messages_per_second))
+        {
+            let n = limits.messages_per_second;
+            let e = Error::rate_limited(format!("more than {n} messages per second"), wait);
+            return self.refuse(&e, entry_id);
+        }
         if let Err(e) = self.handle(frame).await {
             if !e.is_peer() {
                 tracing::error!(error = %e, "visitor frame failed");
@@ -107,7 +163,46 @@ impl Handler for VisitorSocket {
     }
 }
 
+/// The `entryId` of a `sendMessage`, read without a full parse (for a refusal's answer).
+fn entry_id_of(text: &str) -> Option<em_protocol::EntryId> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        entry_id: Option<em_protocol::EntryId>,
+    }
+    serde_json::from_str::<Probe>(text).ok()?.entry_id
+}
+
 impl VisitorSocket {
+    pub fn new(engine: Arc<Engine>, out: Outbox, deployment: &Deployment, client: IpAddr) -> Self {
+        Self {
+            engine,
+            out,
+            org_id: deployment.org_id.clone(),
+            deployment_name: deployment.name.clone(),
+            visitor: None,
+            verified: None,
+            client,
+            key: deployment_key(deployment),
+            frames: SocketRate::new(),
+            messages: SocketRate::new(),
+            slot: None,
+        }
+    }
+
+    /// This deployment's limits as configured now (a reload applies at once).
+    fn limits(&self) -> Limits {
+        let config = self.engine.config();
+        config
+            .deployment(&self.org_id, &self.deployment_name)
+            .map(|d| d.limits.clone())
+            .unwrap_or_default()
+    }
+
+    fn refuse(&self, e: &Error, entry_id: Option<em_protocol::EntryId>) {
+        self.out.send(&ToVisitor::Error(e.to_frame(entry_id)));
+    }
+
     async fn handle(&mut self, frame: ToServer) -> Result<()> {
         let Some(v) = self.visitor.clone() else {
             return match frame {
@@ -137,7 +232,16 @@ impl VisitorSocket {
             ToServer::Resume {
                 conversation_id,
                 after_seq,
-            } => engine.resume(v, conversation_id, after_seq, out).await,
+            } => {
+                // Seqs are stored as SQLite integers: anything above is no seq at all.
+                if after_seq > i64::MAX as u64 {
+                    return Err(Error::peer(
+                        ErrorCode::BadFrame,
+                        format!("afterSeq {after_seq} is out of range"),
+                    ));
+                }
+                engine.resume(v, conversation_id, after_seq, out).await
+            }
             ToServer::SendMessage {
                 conversation_id,
                 entry_id,
@@ -237,13 +341,24 @@ impl VisitorSocket {
             );
             return Ok(());
         }
+        if credential.is_none() {
+            let n = self.limits().new_visitors_per_minute;
+            let rate = Rate::per(n, Duration::from_secs(60));
+            if let Err(wait) = self.engine.limiter.new_visitor(self.key.clone(), self.client, rate) {
+                return Err(Error::rate_limited(
+                    format!("more than {n} new visitors per minute from this address"),
+                    wait,
+                ));
+            }
+        }
         let (end_user_id, credential, conversation_id) = self
             .engine
             .run(move |inner, _| match credential {
-                Some(c) => match inner
-                    .store
-                    .end_user_by_credential(&Sha256::digest(c.as_bytes()))?
-                {
+                Some(c) => match inner.store.end_user_by_credential(
+                    &Sha256::digest(c.as_bytes()),
+                    &org,
+                    &name,
+                )? {
                     Some(id) => Ok((id, c, inner.store.open_conversation(id, &org, &name)?)),
                     None => Err(Error::peer(
                         ErrorCode::Unauthorized,
@@ -254,9 +369,12 @@ impl VisitorSocket {
                     let secret: [u8; 32] = rand::random();
                     let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
                     let id = EndUserId(uuid::Uuid::new_v4());
-                    inner
-                        .store
-                        .create_end_user(id, &Sha256::digest(c.as_bytes()))?;
+                    inner.store.create_end_user(
+                        id,
+                        &Sha256::digest(c.as_bytes()),
+                        &org,
+                        &name,
+                    )?;
                     Ok((id, c, None))
                 }
             })
@@ -386,14 +504,8 @@ mod tests {
         let clock = Arc::new(crate::clock::SystemClock);
         let engine = Arc::new(Engine::open(config, &dir.path().join("em.sqlite"), clock).unwrap());
         let (out, rx) = Outbox::new();
-        let handler = VisitorSocket {
-            engine,
-            out,
-            org_id: "00D000000000001".into(),
-            deployment_name: "Demo".into(),
-            visitor: None,
-            verified: None,
-        };
+        let deployment = engine.config().deployment[0].clone();
+        let handler = VisitorSocket::new(engine, out, &deployment, [127, 0, 0, 1].into());
         let (mut client, from_client) = mpsc::unbounded::<Result<Message, Infallible>>();
         let (to_client, mut server) = mpsc::unbounded::<Message>();
         let task = tokio::spawn(socket::serve(to_client, from_client, rx, handler));

@@ -325,17 +325,15 @@ async fn set_context_checks_each_field() {
         "parameters are for automated messages, not the agent: {context}"
     );
 
-    // Later context reaches the agent who has the conversation: `assigned` again.
+    // Later context reaches the agent who has the conversation as `context` alone.
     v.send(
         json!({"type": "setContext", "conversationId": id, "sessionContext": {"tier": "silver"}}),
     )
     .await;
-    let f = ada.recv_until(|f| f["type"] == "assigned").await;
-    assert_eq!(
-        f["conversation"]["context"]["sessionContext"]["tier"],
-        "silver"
-    );
-    assert_eq!(f["conversation"]["conversationId"], json!(id));
+    let f = ada.recv_until(|f| f["type"] == "context").await;
+    assert_eq!(f["context"]["sessionContext"]["tier"], "silver");
+    assert_eq!(f["context"]["page"]["url"], "https://shop.example.com/cart");
+    assert_eq!(f["conversationId"], json!(id));
 }
 
 #[tokio::test]

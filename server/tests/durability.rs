@@ -104,7 +104,7 @@ async fn burst_through_restarts(test: &str, how: Stop) {
     let mut rng = support::Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("deployments.toml");
-    std::fs::write(&config_file, config(1)).unwrap();
+    std::fs::write(&config_file, generous(&config(1))).unwrap();
     let db = dir.path().join("em.sqlite");
 
     let (mut child, addr) = start(&config_file, &db).await;
@@ -216,7 +216,7 @@ async fn kill_9_while_both_sides_write_keeps_the_assignment_and_both_sequences()
     let mut rng = support::Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("deployments.toml");
-    std::fs::write(&config_file, config(1)).unwrap();
+    std::fs::write(&config_file, generous(&config(1))).unwrap();
     let db = dir.path().join("em.sqlite");
 
     let (mut child, addr) = start(&config_file, &db).await;

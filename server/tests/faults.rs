@@ -41,7 +41,7 @@ async fn a_thousand_messages_each_way_through_faults_arrive_once_in_order() {
     let seed = support::seed("faults");
     let n = messages_each_way();
     let started = std::time::Instant::now();
-    let server = Server::start(&config(1)).await;
+    let server = Server::start(&generous(&config(1))).await;
     let proxy = Proxy::start(server.addr, chaos(), seed).await;
     let target = Arc::new(Mutex::new(proxy.addr));
     let mut visitor = Peer::visitor(target.clone(), &visitor_path(), ORIGIN, seed ^ 1);
@@ -143,7 +143,7 @@ async fn two_tabs_and_an_agent_through_faults_see_one_sequence() {
     // faults; all three end with the server's sequence, every message once.
     let seed = support::seed("faults-tabs");
     let n = messages_each_way() / 4;
-    let server = Server::start(&config(1)).await;
+    let server = Server::start(&generous(&config(1))).await;
     let proxy = Proxy::start(server.addr, chaos(), seed).await;
     let target = Arc::new(Mutex::new(proxy.addr));
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -204,7 +204,7 @@ async fn two_tabs_and_an_agent_through_faults_see_one_sequence() {
 async fn the_server_closes_sockets_of_peers_that_vanished_within_45_s() {
     // A visitor and an agent whose network silently swallows everything (no FIN, no RST) are
     // noticed by the server within 45 s: it closes both sockets.
-    let server = Server::start(&config(1)).await;
+    let server = Server::start(&generous(&config(1))).await;
     let proxy = Proxy::start(server.addr, Faults::none(), 0).await;
     let mut v = Ws::connect(proxy.addr, &visitor_path(), Some(ORIGIN))
         .await

@@ -94,7 +94,7 @@ async fn presence(a: &mut Ws, p: &str) {
 // 40 visitors at once, three agents with total capacity 4: nobody exceeds capacity, every
 // conversation is assigned exactly once, none is lost.
 async fn capacity_holds_under_concurrency() {
-    let s = Arc::new(Server::start(&team()).await);
+    let s = Arc::new(Server::start(&generous(&team())).await);
     let capacity: HashMap<&str, usize> = [("ada", 2), ("grace", 1), ("bob", 1)].into();
     let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
     const N: usize = 40;

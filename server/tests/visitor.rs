@@ -67,7 +67,7 @@ async fn handshake_rules() {
 }
 
 #[tokio::test]
-// createConversation is idempotent for its owner and a conflict for anyone else.
+// createConversation is idempotent for its owner and not_found for anyone else (no oracle).
 async fn create_conversation_is_idempotent_and_owned() {
     let s = Server::start(&config(1)).await;
     let mut v = s.visitor().await;
@@ -88,7 +88,7 @@ async fn create_conversation_is_idempotent_and_owned() {
     other
         .send(json!({"type": "createConversation", "conversationId": id}))
         .await;
-    assert_eq!(other.recv().await["code"], "conflict");
+    assert_eq!(other.recv().await["code"], "not_found");
     other
         .send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
         .await;

@@ -8,16 +8,21 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, launchBrowser, visitorPage, waitForEvent, ORG_ID, DEPLOYMENT, AGENT, ROOT } from "./harness.mjs";
+import { startServer, launchBrowser, visitorPage, waitForEvent, demoConfigWithLimits, ORG_ID, DEPLOYMENT, AGENT, ROOT } from "./harness.mjs";
 import { startProxy, seededRandom } from "./proxy.mjs";
 
 const N = Number(process.env.EM_FAULT_MESSAGES ?? 1000);
 const SEED = Number(process.env.EM_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 32));
 
+const GENEROUS = demoConfigWithLimits(
+  "frames_per_second = 100000, messages_per_second = 100000, new_visitors_per_minute = 100000");
+
 let server, browser, proxy, site, siteUrl;
 before(async () => {
   console.log(`faults.test.mjs: fault seed ${SEED} (replay with EM_FAULT_SEED=${SEED}), N=${N}`);
-  server = await startServer();
+  // A thousand messages as fast as the test types them: far above what a person writes, so
+  // the deployment's rate limits are lifted (they are tested in outbox.test.mjs).
+  server = await startServer({ config: GENEROUS });
   browser = await launchBrowser();
   proxy = await startProxy({ upstream: server.url, seed: SEED });
   // The customer site: our own page on its own loopback origin (a page fulfilled by
@@ -180,7 +185,8 @@ async function exchange({ proxy, serverUrl, n }) {
 
   const agentContext = await browser.newContext();
   const agent = await agentContext.newPage();
-  await agent.goto(`${serverUrl}/healthz`);
+  // The agent socket admits pages of its own origin only: the page comes through the proxy too.
+  await agent.goto(`http://127.0.0.1:${proxy.port}/healthz`);
   const texts = Array.from({ length: n }, (_, i) => `agent reply ${i}`);
   await agent.evaluate(installAgent, { wsUrl: `ws://127.0.0.1:${proxy.port}/agent/ws`, username: AGENT.username, credential: AGENT.credential, texts });
 
@@ -250,7 +256,7 @@ test(`${N} messages each way between the widget and an agent through cuts, stall
 async function killableServer(dir) {
   const bin = process.env.EM_SERVER_BIN || join(ROOT, "target/debug/em-server");
   const child = spawn(bin, [
-    "--config", join(ROOT, "server/demo/deployments.toml"), "--db", join(dir, "e2e.sqlite"),
+    "--config", GENEROUS, "--db", join(dir, "e2e.sqlite"),
     "--widget-dir", join(ROOT, "pkg"), "--listen", "127.0.0.1:0",
   ], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, RUST_LOG: "error" } });
   const url = await new Promise((ok, fail) => {

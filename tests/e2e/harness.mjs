@@ -1,7 +1,7 @@
 // Shared pieces of the end-to-end tests: the real server binary on random loopback ports with a
 // fresh SQLite file, Debian's Chromium through playwright-core, and a window-event recorder.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -52,6 +52,21 @@ export async function startServer({ config = join(ROOT, "server/demo/deployments
       if (!keepDb) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The demo config with `[deployment.limits]` of Demo_Deployment set to `limits` (a TOML
+ * inline-table body, e.g. `"messages_per_second = 1"`), written to a temp file; returns its path.
+ */
+export function demoConfigWithLimits(limits) {
+  const demoDir = join(ROOT, "server/demo");
+  const text = readFileSync(join(demoDir, "deployments.toml"), "utf8")
+    .replace('name = "Demo_Deployment"\n', `name = "Demo_Deployment"\nlimits = { ${limits} }\n`)
+    // Key files are named relative to the config's folder.
+    .replaceAll('"keys/', `"${demoDir}/keys/`);
+  const file = join(mkdtempSync(join(tmpdir(), "em-config-")), "deployments.toml");
+  writeFileSync(file, text);
+  return file;
 }
 
 /** Debian's Chromium, headless, contacting nothing but loopback. */

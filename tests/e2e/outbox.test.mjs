@@ -3,7 +3,7 @@
 // why and can be retried from the keyboard.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, visitorPage, waitForEvent, agentConsole, STORAGE_KEY } from "./harness.mjs";
+import { startServer, launchBrowser, visitorPage, waitForEvent, agentConsole, demoConfigWithLimits, STORAGE_KEY } from "./harness.mjs";
 
 let server, browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
@@ -138,4 +138,39 @@ test("two tabs: one thread live in both, one unread count, a closed tab's unsent
   assert.deepEqual(await myTexts(b), ["from tab A", "written in A, then A closed"]);
   await agentContext.close();
   await context.close();
+});
+
+test("rate_limited: messages written faster than the deployment allows wait, stay pending, and arrive once each, in order", async () => {
+  // One message per second (bursts of two): six typed at once exceed it. The widget shows
+  // them pending, says nothing alarming, and sends the refused ones after the server's wait.
+  const own = await startServer({ config: demoConfigWithLimits("messages_per_second = 1") });
+  const context = await browser.newContext();
+  try {
+    const visitor = await visitorPage(context);
+    await visitor.goto(`${own.siteUrl}/index.html`);
+    await openChat(visitor);
+    await waitForEvent(visitor, "onEmbeddedMessagingConversationOpened");
+    const input = visitor.getByTestId("input");
+    const texts = ["one", "two", "three", "four", "five", "six"];
+    for (const text of texts) {
+      await input.fill(text);
+      await input.press("Enter");
+    }
+    await visitor.waitForFunction(
+      (sel) => [...document.querySelector("#embedded-messaging [data-testid=host]").shadowRoot.querySelectorAll(sel)]
+        .filter((li) => li.dataset.status === "sent").length === 6,
+      `[data-testid="message"][data-role="EndUser"]`, { timeout: 30_000 });
+    assert.equal(await visitor.locator(`${mine}[data-status="failed"]`).count(), 0, "nothing failed");
+    assert.deepEqual(visitor.problems, [], "no console noise");
+    // Stored once each, in order: a fresh page replays exactly these.
+    await visitor.reload();
+    await openChat(visitor);
+    await visitor.locator(mine, { hasText: "six" }).waitFor();
+    assert.deepEqual(await myTexts(visitor), texts);
+    const seqs = await visitor.locator(mine).evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+    assert.deepEqual([...seqs].sort((a, b) => a - b), seqs, "in seq order");
+  } finally {
+    await context.close();
+    await own.stop();
+  }
 });

@@ -124,6 +124,12 @@
         onError(f);
         break;
       default:
+      case "context": {
+        // The visitor's page or fields changed: only the context panel, not the thread.
+        const c = state.conversations.get(f.conversationId);
+        if (c) { c.summary.context = f.context; if (state.selected === f.conversationId) renderContext(c); }
+        break;
+      }
         break; // pong, and frame types from a newer server, are ignored
     }
   }

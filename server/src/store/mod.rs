@@ -205,20 +205,65 @@ impl Store {
         Ok(())
     }
 
-    pub fn create_end_user(&self, id: EndUserId, credential_sha256: &[u8]) -> Result<()> {
+    /// An anonymous end user, whose credential is valid only in the deployment that issued it.
+    pub fn create_end_user(
+        &self,
+        id: EndUserId,
+        credential_sha256: &[u8],
+        org_id: &str,
+        deployment_name: &str,
+    ) -> Result<()> {
         self.exec(
-            "INSERT INTO messaging_end_user (id, credential_sha256, created_at) VALUES (?1, ?2, ?3)",
-            params![id.to_string(), credential_sha256, self.now()],
+            "INSERT INTO messaging_end_user (id, credential_sha256, created_at, org_id, deployment_name)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id.to_string(), credential_sha256, self.now(), org_id, deployment_name],
         )
     }
 
-    pub fn end_user_by_credential(&self, credential_sha256: &[u8]) -> Result<Option<EndUserId>> {
-        let id: Option<String> = self
+    /// The end user of a credential in this deployment; a credential issued by another
+    /// deployment is unknown here. End users from before credentials were bound to a
+    /// deployment are bound to the first one they return to.
+    pub fn end_user_by_credential(
+        &self,
+        credential_sha256: &[u8],
+        org_id: &str,
+        deployment_name: &str,
+    ) -> Result<Option<EndUserId>> {
+        type Row = (String, Option<String>, Option<String>);
+        let row: Option<Row> = self
             .conn
-            .prepare_cached("SELECT id FROM messaging_end_user WHERE credential_sha256 = ?1")?
-            .query_row([credential_sha256], |r| r.get(0))
+            .prepare_cached(
+                "SELECT id, org_id, deployment_name FROM messaging_end_user
+                 WHERE credential_sha256 = ?1",
+            )?
+            .query_row([credential_sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        id.map(|s| parse_id(&s)).transpose()
+        match row {
+            Some((id, Some(org), Some(name))) if org == org_id && name == deployment_name => {
+                parse_id(&id).map(Some)
+            }
+            Some((id, None, None)) => {
+                self.exec(
+                    "UPDATE messaging_end_user SET org_id = ?2, deployment_name = ?3 WHERE id = ?1",
+                    params![id, org_id, deployment_name],
+                )?;
+                parse_id(&id).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// How many conversations of an end user are not `Ended`.
+    pub fn open_conversation_count(&self, end_user: EndUserId) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM messaging_session WHERE end_user_id = ?1 AND status <> ?2",
+            )?
+            .query_row(
+                params![end_user.to_string(), enum_str(&SessionStatus::Ended)],
+                |r| r.get::<_, i64>(0),
+            )? as u64)
     }
 
     /// The end user of a verified `subject` in this deployment, created on first sight. A

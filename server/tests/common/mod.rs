@@ -49,6 +49,19 @@ queues = ["support"]
     )
 }
 
+/// `text` with `[deployment.limits]` far above what a test's crowd of visitors from
+/// 127.0.0.1 reaches: tests of routing, faults and durability are not about limits (those are
+/// tested in `limits.rs`).
+pub fn generous(text: &str) -> String {
+    text.replacen(
+        "queue = \"support\"\n",
+        "queue = \"support\"\nlimits = { connections_per_address = 100000, new_visitors_per_minute = 100000, \
+         frames_per_second = 100000, messages_per_second = 100000, open_conversations = 100000, \
+         conversations_per_hour = 100000 }\n",
+        1,
+    )
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// The app's state, for tests that reload the config or read the engine.
