@@ -114,6 +114,12 @@ pub enum ToAgent {
         conversation_id: ConversationId,
         typing: bool,
     },
+    /// The context of an assigned conversation changed (the visitor's `setContext`): the whole
+    /// new context, and nothing else (the history is not sent again).
+    Context {
+        conversation_id: ConversationId,
+        context: ConversationContext,
+    },
     Error(ErrorFrame),
     Pong,
     #[serde(other)]
@@ -124,12 +130,6 @@ pub enum ToAgent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentRef {
-    /// The context of an assigned conversation changed (the visitor's `setContext`): the whole
-    /// new context, and nothing else (the history is not sent again).
-    Context {
-        conversation_id: ConversationId,
-        context: ConversationContext,
-    },
     pub username: String,
     pub display_name: String,
 }

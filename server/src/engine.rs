@@ -62,8 +62,6 @@ impl Ctx {
     pub fn config(&self) -> Arc<Config> {
         current(&self.config)
     }
-}
-
 
     /// A deployment's limits (the defaults if a reload removed it).
     pub fn limits_of(&self, org_id: &str, deployment_name: &str) -> crate::config::Limits {
@@ -72,6 +70,8 @@ impl Ctx {
             .map(|d| d.limits.clone())
             .unwrap_or_default()
     }
+}
+
 /// The state the store thread owns.
 pub struct Inner {
     pub store: Store,
@@ -124,10 +124,10 @@ impl Engine {
         Ok(Self {
             jobs,
             hub,
+            limiter: Arc::default(),
             config,
             clock,
             db: db.to_path_buf(),
-            limiter: Arc::default(),
         })
     }
 

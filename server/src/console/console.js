@@ -105,6 +105,12 @@
         if (state.selected === c.summary.conversationId) renderThread();
         break;
       }
+      case "context": {
+        // The visitor's page or fields changed: only the context panel, not the thread.
+        const c = state.conversations.get(f.conversationId);
+        if (c) { c.summary.context = f.context; if (state.selected === f.conversationId) renderContext(c); }
+        break;
+      }
       case "typing": {
         const c = state.conversations.get(f.conversationId);
         if (c) { c.visitorTyping = f.typing; if (state.selected === f.conversationId) renderTyping(c); }
@@ -124,12 +130,6 @@
         onError(f);
         break;
       default:
-      case "context": {
-        // The visitor's page or fields changed: only the context panel, not the thread.
-        const c = state.conversations.get(f.conversationId);
-        if (c) { c.summary.context = f.context; if (state.selected === f.conversationId) renderContext(c); }
-        break;
-      }
         break; // pong, and frame types from a newer server, are ignored
     }
   }
