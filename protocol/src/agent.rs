@@ -24,11 +24,15 @@ pub enum Presence {
     rename_all_fields = "camelCase"
 )]
 pub enum ToServer {
-    /// First frame: sign in with a configured username and credential.
+    /// First frame: sign in with a configured username and exactly one of `credential` (the
+    /// password) or `session_token` (from an earlier `welcome`).
     Hello {
         protocol_version: u32,
         username: String,
-        credential: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
     },
     SetPresence {
         presence: Presence,
@@ -63,6 +67,8 @@ pub enum ToServer {
         seq: u64,
     },
     Ping,
+    /// Revoke this connection's session token and close every socket signed in with it.
+    SignOut,
     #[serde(other)]
     Unknown,
 }
@@ -86,6 +92,10 @@ pub enum ToAgent {
         /// Queue names, for transfers.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         queues: Vec<String>,
+        /// After a password sign-in: the token to sign in with from now on instead of the
+        /// password (short-lived; revoked by `signOut`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_token: Option<String>,
     },
     /// The current presence, after `setPresence`.
     Presence {

@@ -470,7 +470,8 @@ fn agent_hello_and_presence() {
         agent::ToServer::Hello {
             protocol_version: 1,
             username: "ada".into(),
-            credential: "pw".into(),
+            credential: Some("pw".into()),
+            session_token: None,
         },
         json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}),
     );
@@ -516,6 +517,7 @@ fn agent_welcome() {
             capacity: 3,
             agents: vec![],
             queues: vec![],
+            session_token: None,
         },
         json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
                "capacity": 3}),
@@ -531,6 +533,7 @@ fn agent_welcome() {
                 display_name: "Grace".into(),
             }],
             queues: vec!["billing".into(), "support".into()],
+            session_token: None,
         },
         json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
                "capacity": 3, "agents": [{"username": "grace", "displayName": "Grace"}],
@@ -723,6 +726,34 @@ fn close_codes() {
         assert_eq!(CloseCode::from_code(c.code()), Some(c));
     }
     assert_eq!(CloseCode::from_code(1000), None);
+}
+
+#[test]
+fn agent_session_token_and_sign_out() {
+    golden(
+        agent::ToServer::Hello {
+            protocol_version: 1,
+            username: "ada".into(),
+            credential: None,
+            session_token: Some("q1Xb0fd7n0qzZrQbU9y1dkS3b0M3Qk2WcWn2v8Xh5jU".into()),
+        },
+        json!({"type": "hello", "protocolVersion": 1, "username": "ada",
+               "sessionToken": "q1Xb0fd7n0qzZrQbU9y1dkS3b0M3Qk2WcWn2v8Xh5jU"}),
+    );
+    golden(
+        agent::ToAgent::Welcome {
+            protocol_version: 1,
+            username: "ada".into(),
+            display_name: "Ada".into(),
+            capacity: 3,
+            agents: vec![],
+            queues: vec![],
+            session_token: Some("q1Xb0fd7n0qzZrQbU9y1dkS3b0M3Qk2WcWn2v8Xh5jU".into()),
+        },
+        json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada",
+               "capacity": 3, "sessionToken": "q1Xb0fd7n0qzZrQbU9y1dkS3b0M3Qk2WcWn2v8Xh5jU"}),
+    );
+    golden(agent::ToServer::SignOut, json!({"type": "signOut"}));
 }
 
 #[test]

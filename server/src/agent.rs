@@ -1,29 +1,63 @@
-//! The agent socket: sign-in, presence, replies and ending sessions.
+//! The agent socket: sign-in (password or session token, with backoff), presence, replies,
+//! ending sessions and sign-out.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use em_protocol::agent::{AgentRef, Presence, ToAgent, ToServer};
+use em_protocol::close::CloseCode;
 use em_protocol::{ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 use futures::StreamExt;
 
 use crate::AppState;
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::http::{Refusal, origin_of};
 use crate::hub::Outbox;
 use crate::lifecycle::assigned_frame;
 use crate::session::Outgoing;
+use crate::signin::Session;
 use crate::socket::{self, Handler};
 
-/// `GET /agent/ws`.
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    let (out, rx) = state.engine.hub.outbox(&state.engine.config().server);
+/// Longest username looked at; a longer one is refused without hashing or remembering it.
+const MAX_USERNAME_BYTES: usize = 256;
+
+/// `GET /agent/ws`. A browser page may open it only from the console's own origin or one
+/// listed in `[signin] console_origins`: another site's page could otherwise use an agent's
+/// network position to guess passwords, or a console's session token if it ever got one.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let config = state.engine.config();
+    if let Some(origin) = origin_of(&headers)
+        && !console_origin_allowed(&config, &headers, &origin)
+    {
+        return Refusal(
+            StatusCode::FORBIDDEN,
+            ErrorCode::OriginNotAllowed,
+            format!(
+                "origin {origin} may not open the agent socket; add it to [signin] console_origins"
+            ),
+        )
+        .into_response();
+    }
+    let (out, rx) = state.engine.hub.outbox(&config.server);
     let handler = AgentSocket {
         engine: state.engine.clone(),
         out,
+        address: crate::client::address(peer, &headers, &config.proxy),
         username: None,
+        session: None,
+        refused: 0,
     };
     socket::limits(ws).on_upgrade(move |ws| {
         let (write, read) = ws.split();
@@ -31,11 +65,48 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     })
 }
 
+/// The console's own origin (`http(s)://` + the request's `Host`) or a configured one.
+fn console_origin_allowed(config: &Config, headers: &HeaderMap, origin: &str) -> bool {
+    let own = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| {
+            ["http://", "https://"]
+                .iter()
+                .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")))
+        });
+    own || config
+        .signin
+        .console_origins
+        .iter()
+        .any(|p| p.matches(origin))
+}
+
+/// Tells each socket why and closes it (sign-out, revoked rights); their cleanup follows.
+pub fn sign_out(sockets: Vec<Outbox>, why: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for out in sockets.into_iter().filter(|o| seen.insert(o.id)) {
+        out.send(&ToAgent::Error(ErrorFrame {
+            code: ErrorCode::Unauthorized,
+            message: why.to_string(),
+            entry_id: None,
+            retry_after_ms: None,
+        }));
+        out.close(CloseCode::AccessRevoked);
+    }
+}
+
 pub struct AgentSocket {
     pub engine: Arc<Engine>,
     pub out: Outbox,
+    /// The client's address, which sign-in failures are counted against.
+    pub address: IpAddr,
     /// Set by a successful `hello`.
     pub username: Option<String>,
+    /// The session token this socket signed in with (or was given).
+    pub session: Option<Session>,
+    /// Sign-ins refused on this socket; at `[signin] close_after_failures` it is closed.
+    pub refused: u32,
 }
 
 impl Handler for AgentSocket {
@@ -66,6 +137,9 @@ impl Handler for AgentSocket {
     }
 
     async fn on_close(self) {
+        if let Some(session) = &self.session {
+            self.engine.signin.detach(&session.key, self.out.id);
+        }
         if let Some(name) = self.username {
             let id = self.out.id;
             let gone = self.engine.run(move |inner, ctx| {
@@ -97,19 +171,45 @@ impl AgentSocket {
                     protocol_version,
                     username,
                     credential,
-                } => self.hello(protocol_version, &username, &credential).await,
+                    session_token,
+                } => {
+                    let proof = match (credential, session_token) {
+                        (Some(pw), None) => Proof::Password(pw),
+                        (None, Some(token)) => Proof::Token(token),
+                        _ => {
+                            return Err(Error::peer(
+                                ErrorCode::BadFrame,
+                                "hello needs exactly one of credential and sessionToken",
+                            ));
+                        }
+                    };
+                    self.hello(protocol_version, &username, proof).await
+                }
                 _ => Err(Error::peer(
                     ErrorCode::HandshakeRequired,
                     "the first frame must be hello",
                 )),
             };
         };
+        if let Err(why) = self.still_signed_in(&name) {
+            sign_out(vec![self.out.clone()], why);
+            return Ok(());
+        }
         let (engine, out) = (&self.engine, self.out.clone());
         match frame {
             ToServer::Hello { .. } => Err(Error::peer(
                 ErrorCode::BadFrame,
                 "hello was already accepted on this connection",
             )),
+            ToServer::SignOut => {
+                let mut sockets = vec![out];
+                if let Some(session) = &self.session {
+                    sockets.extend(engine.signin.revoke(&session.key));
+                }
+                tracing::info!(agent = %name, "signed out");
+                sign_out(sockets, "signed out");
+                Ok(())
+            }
             ToServer::SetPresence { presence } => set_presence(engine, name, presence, out).await,
             ToServer::SendMessage {
                 conversation_id,
@@ -152,7 +252,7 @@ impl AgentSocket {
         }
     }
 
-    async fn hello(&mut self, version: u32, username: &str, credential: &str) -> Result<()> {
+    async fn hello(&mut self, version: u32, username: &str, proof: Proof) -> Result<()> {
         if version != PROTOCOL_VERSION {
             self.out.send(&ToAgent::Error(ErrorFrame {
                 code: ErrorCode::UnsupportedVersion,
@@ -162,30 +262,62 @@ impl AgentSocket {
                 entry_id: None,
                 retry_after_ms: None,
             }));
-            self.out
-                .close(em_protocol::close::CloseCode::UnsupportedVersion);
+            self.out.close(CloseCode::UnsupportedVersion);
             return Ok(());
         }
-        // PBKDF2 is slow on purpose: off the async threads. An unknown username costs the same.
         let config = self.engine.config();
-        let (user, pw) = (username.to_string(), credential.to_string());
-        let agent = tokio::task::spawn_blocking(move || {
-            let known = config.agent(&user);
-            // An unknown username is checked against another agent's hash: same cost.
-            let hash = known.or(config.agent.first()).and_then(|a| a.hash.as_ref());
-            let ok = hash.is_some_and(|h| h.verify(&pw));
-            known.filter(|_| ok).cloned()
-        })
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-        let Some(agent) = agent else {
-            return Err(Error::peer(
+        let settings = &config.signin;
+        let signin = self.engine.signin.clone();
+        let now = self.engine.clock.now_ms();
+        // A token is 256 random bits, beyond guessing: a token sign-in waits out only the
+        // address's backoff, so someone failing passwords as an agent cannot keep that agent's
+        // signed-in consoles from reconnecting.
+        let user_key = matches!(proof, Proof::Password(_)).then_some(username);
+        if let Some(wait) = signin.wait(settings, now, self.address, user_key) {
+            tracing::debug!(user = ?short(username), address = %self.address, "agent sign-in refused during backoff");
+            return self.refuse(Error::rate_limited(
+                "too many failed sign-ins; wait before trying again",
+                wait,
+            ));
+        }
+        let (agent, session) = match proof {
+            Proof::Token(token) => {
+                let session = (username.len() <= MAX_USERNAME_BYTES)
+                    .then(|| signin.redeem(now, &token, username, &config, &self.out))
+                    .flatten();
+                (
+                    session.as_ref().and_then(|_| config.agent(username)),
+                    session,
+                )
+            }
+            Proof::Password(pw) => (self.check_password(&config, username, pw).await?, None),
+        };
+        let Some(agent) = agent.cloned() else {
+            signin.failed(settings, now, self.address, user_key);
+            tracing::warn!(user = ?short(username), address = %self.address, "agent sign-in failed");
+            return self.refuse(Error::peer(
                 ErrorCode::Unauthorized,
-                "unknown username or wrong credential",
+                "unknown username, wrong credential, or a session token that expired or was revoked",
             ));
         };
+        let (session, token) = match session {
+            Some(s) => (s, None),
+            None => {
+                signin.succeeded(&agent.username);
+                let (token, session, evicted) = signin.issue(
+                    now,
+                    settings.session_lifetime,
+                    &agent.username,
+                    &agent.password_hash,
+                    &self.out,
+                );
+                sign_out(evicted, "signed out: too many sessions for this agent");
+                (session, Some(token))
+            }
+        };
+        tracing::info!(agent = %agent.username, address = %self.address, with_token = token.is_none(), "agent signed in");
         self.username = Some(agent.username.clone());
-        let config = self.engine.config();
+        self.session = Some(session);
         self.out.send(&ToAgent::Welcome {
             protocol_version: PROTOCOL_VERSION,
             username: agent.username.clone(),
@@ -201,8 +333,84 @@ impl AgentSocket {
                 })
                 .collect(),
             queues: config.queue.iter().map(|q| q.name.clone()).collect(),
+            session_token: token,
         });
         Ok(())
+    }
+
+    /// PBKDF2 is slow on purpose: on a blocking thread, at most `max_concurrent_hashes` at
+    /// once server-wide (a flood of sign-ins must not starve everything else). An unknown
+    /// username costs the same as a known one.
+    async fn check_password<'c>(
+        &self,
+        config: &'c Arc<Config>,
+        username: &str,
+        pw: String,
+    ) -> Result<Option<&'c crate::config::Agent>> {
+        if username.len() > MAX_USERNAME_BYTES {
+            return Ok(None);
+        }
+        let Some(permit) = self.engine.signin.hash_permit().await else {
+            return Err(Error::rate_limited(
+                "the server is busy checking other sign-ins; try again",
+                Duration::from_secs(1),
+            ));
+        };
+        let (c, user) = (config.clone(), username.to_string());
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let known = c.agent(&user);
+            // An unknown username is checked against another agent's hash: same cost.
+            let hash = known.or(c.agent.first()).and_then(|a| a.hash.as_ref());
+            known.is_some() && hash.is_some_and(|h| h.verify(&pw))
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        Ok(config.agent(username).filter(|_| ok))
+    }
+
+    /// Answers a refused sign-in; the socket is closed once it has had its share of them.
+    fn refuse(&mut self, e: Error) -> Result<()> {
+        self.refused += 1;
+        if self.refused < self.engine.config().signin.close_after_failures {
+            return Err(e);
+        }
+        self.out.send(&ToAgent::Error(e.to_frame(None)));
+        self.out.close(CloseCode::RateLimited);
+        Ok(())
+    }
+
+    /// Rights end with the config or token that granted them: a frame after the agent was
+    /// removed, their password hash changed, or the token expired closes the socket (a reload
+    /// closes the sockets it knows of at once; this catches any it did not).
+    fn still_signed_in(&self, name: &str) -> std::result::Result<(), &'static str> {
+        let Some(session) = &self.session else {
+            return Ok(());
+        };
+        let config = self.engine.config();
+        if config.agent(name).map(|a| a.password_hash.as_str())
+            != Some(session.password_hash.as_str())
+        {
+            return Err("your account changed on the server; sign in again");
+        }
+        if self.engine.clock.now_ms() >= session.expires_ms {
+            return Err("your session expired; sign in again");
+        }
+        Ok(())
+    }
+}
+
+/// What a `hello` proves its identity with.
+enum Proof {
+    Password(String),
+    Token(String),
+}
+
+/// A username as logged: bounded, and shown with `Debug` so control characters are escaped.
+fn short(username: &str) -> &str {
+    match username.char_indices().nth(64) {
+        Some((i, _)) => &username[..i],
+        None => username,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct Engine {
     pub clock: SharedClock,
     /// The database file, for read-only connections off the store thread (metrics).
     pub db: std::path::PathBuf,
+    /// Agent sign-in: backoff, the password hashing cap and session tokens (`signin.rs`).
+    pub signin: Arc<crate::signin::SignIn>,
 }
 
 /// What jobs get besides the state: the hub, the config and the clock.
@@ -104,6 +106,7 @@ impl Engine {
     pub fn open(config: Arc<Config>, db: &Path, clock: SharedClock) -> Result<Self> {
         let store = Store::open(db, clock.clone())?;
         let routing = crate::lifecycle::rebuild(&config, &store)?;
+        let signin = Arc::new(crate::signin::SignIn::new(&config.signin));
         let hub = Arc::new(Hub::default());
         let config: SharedConfig = Arc::new(RwLock::new(config));
         let ctx = Ctx {
@@ -128,6 +131,7 @@ impl Engine {
             config,
             clock,
             db: db.to_path_buf(),
+            signin,
         })
     }
 
@@ -137,10 +141,19 @@ impl Engine {
     }
 
     /// Swaps in a new (already validated) config: new branding and bot scripts apply at once,
-    /// agents' capacity and skills are updated, and routing re-runs.
+    /// agents' capacity and skills are updated, and routing re-runs. Rights end with the
+    /// config that granted them: agents removed, or given another password hash, are signed
+    /// out at once (their session tokens void, their sockets closed).
     pub async fn reload(&self, config: Config) -> Result<()> {
         let config = Arc::new(config);
+        let signin = self.signin.clone();
         self.run(move |inner, ctx| {
+            let stale = crate::signin::stale_agents(&ctx.config(), &config);
+            let mut sockets = signin.revoke_stale(&config);
+            for name in &stale {
+                sockets.extend(ctx.hub.agent_connections(name));
+            }
+            crate::agent::sign_out(sockets, "your account changed on the server; sign in again");
             inner.routing.reconfigure(&config);
             *ctx.config.write().unwrap_or_else(|p| p.into_inner()) = config;
             ctx.route(inner);

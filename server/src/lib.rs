@@ -13,7 +13,9 @@
 //! - [`limits`]: rates and quotas per socket, client address and end user;
 //! - [`session`]: create, resume and send in conversations (both sockets use it);
 //!   [`context`]: `setContext` checked against the deployment's pre-chat form.
-//! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets.
+//! - [`socket`]: the per-connection reader/writer loop; [`visitor`], [`agent`]: the two sockets;
+//!   [`memory`]: freed memory returned to the system after a burst.
+//! - [`signin`]: agent sign-in backoff, the password hashing cap and session tokens.
 //! - [`identity`]: verified visitors' identity tokens (JWT) and their expiry.
 //! - [`http`]: config endpoint, console, health, admin; [`metrics`]: report and Prometheus.
 //! - [`listener`]: the accept loop with its timeouts and connection caps.
@@ -34,11 +36,13 @@ pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod lifecycle;
-pub mod listener;
+pub mod memory;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod routing;
 pub mod session;
+pub mod signin;
 pub mod socket;
 pub mod store;
 pub mod sweep;

@@ -21,8 +21,17 @@ async fn agent_sign_in() {
     assert_eq!(a.recv().await["code"], "unauthorized");
     a.send(json!({"type": "hello", "protocolVersion": 1, "username": "ada", "credential": "pw"}))
         .await;
+    let mut welcome = a.recv().await;
+    // A random session token (tests/signin.rs covers it).
+    assert!(
+        welcome
+            .as_object_mut()
+            .unwrap()
+            .remove("sessionToken")
+            .is_some()
+    );
     assert_eq!(
-        a.recv().await,
+        welcome,
         json!({"type": "welcome", "protocolVersion": 1, "username": "ada", "displayName": "Ada", "capacity": 1, "queues": ["support"]})
     );
 }

@@ -3,7 +3,7 @@
 // indicators both ways, reply, change presence, transfer to another agent, and end the session.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, launchBrowser, agentConsole, ORG_ID } from "./harness.mjs";
+import { startServer, launchBrowser, agentConsole, ORG_ID, AGENT } from "./harness.mjs";
 
 let server, browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
@@ -112,5 +112,38 @@ test("the bot's part and its variables are in the console; unread counts while a
   assert.equal(await item(ada, id).getByTestId("console-unread").count(), 0);
   await ada.locator('[data-testid="console-message"][data-role="Chatbot"]', { hasText: "order number" }).first().waitFor();
   assert.equal(await contextValue(ada, "var.orderNumber"), "12345");
+  assert.deepEqual(ada.problems, []);
+});
+
+test("the console keeps only a session token: a reload reconnects without the form, sign-out shows it and voids the token", async () => {
+  const ada = await agentConsole(await browser.newContext(), server.url);
+  const readable = () => ada.evaluate(() => JSON.stringify({
+    session: { ...sessionStorage },
+    local: { ...localStorage },
+    field: document.querySelector('[data-testid="console-credential"]').value,
+  }));
+  assert.equal((await readable()).includes(AGENT.credential), false, "no password in storage or the form");
+  const saved = await ada.evaluate(() => JSON.parse(sessionStorage.getItem("em.console.session")));
+  assert.equal(saved.username, AGENT.username);
+  assert.match(saved.token, /^[A-Za-z0-9_-]{43}$/);
+
+  // A reload signs in again with the token: no form, back Online.
+  await ada.reload();
+  await ada.waitForFunction(() => /online/i.test(document.querySelector('[data-testid="console-status"]').textContent));
+  assert.equal(await ada.getByTestId("console-signin").isVisible(), false);
+  assert.equal((await readable()).includes(AGENT.credential), false);
+
+  // Sign-out: the form, nothing stored, and the server no longer takes the token.
+  await ada.getByTestId("console-signout").click();
+  await ada.getByTestId("console-signin").waitFor();
+  assert.equal(await ada.evaluate(() => sessionStorage.getItem("em.console.session")), null);
+  const answer = await ada.evaluate(([url, username, token]) => new Promise((done) => {
+    const ws = new WebSocket(url);
+    ws.onopen = () => ws.send(JSON.stringify({ type: "hello", protocolVersion: 1, username, sessionToken: token }));
+    ws.onmessage = (e) => { done(JSON.parse(e.data)); ws.close(); };
+  }), [`${server.url.replace(/^http/, "ws")}/agent/ws`, AGENT.username, saved.token]);
+  assert.equal(answer.code, "unauthorized");
+  await ada.reload();
+  await ada.getByTestId("console-signin").waitFor();
   assert.deepEqual(ada.problems, []);
 });

@@ -17,6 +17,7 @@ mod origin;
 mod password;
 mod prechat;
 mod rules;
+pub mod signin;
 
 pub use auth::{AuthConfig, VerifyingKey};
 pub use bot::{BotConfig, Intent};
@@ -49,6 +50,8 @@ pub struct Config {
     pub http: HttpSettings,
     #[serde(default)]
     pub proxy: ProxySettings,
+    #[serde(default)]
+    pub signin: signin::SigninSettings,
 }
 
 /// `[server]`: connection settings.

@@ -1,17 +1,25 @@
 // Agent console: signs in on the agent socket, sets presence, shows assigned conversations live
-// with their context, replies (with a typing indicator), transfers and ends sessions. No
-// framework; every text from the network goes through textContent.
+// with their context, replies (with a typing indicator), transfers and ends sessions, signs out.
+// No framework; every text from the network goes through textContent.
+//
+// The password is sent once, in the sign-in `hello`, and never kept: the server's `welcome`
+// gives a session token, which reconnects use. The token is in sessionStorage, so reloading
+// the tab stays signed in while closing it forgets the token, and other tabs sign in on their own.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const PROTOCOL_VERSION = 1;
+  const SESSION_KEY = "em.console.session";
+  const ACCESS_REVOKED = 4005; // close code: signed out, or the account changed on the server
 
   const state = {
     ws: null,
     username: "",
-    credential: "",
+    token: "",            // the session token; never the password
     signedIn: false,      // the server accepted us at least once; reconnects are automatic
+    withPassword: false,  // the current connection signs in with the form's password
+    refusal: "",          // why the last sign-in was refused, shown on the form
     authed: false,        // the current connection got `welcome`
     wantPresence: "Offline", // what the agent chose; restored after a reconnect
     presence: "Offline",
@@ -28,26 +36,32 @@
 
   // ---- socket -------------------------------------------------------------------------
 
-  function connect() {
+  // `password` only for a sign-in from the form; reconnects use the session token.
+  function connect(password) {
     clearTimeout(state.retryTimer);
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const ws = new WebSocket(scheme + location.host + "/agent/ws");
     state.ws = ws;
     state.authed = false;
+    state.withPassword = password !== undefined;
     setStatus(state.signedIn ? "Reconnecting…" : "Signing in…", "problem");
+    let secret = password;
     ws.addEventListener("open", () => {
-      send({ type: "hello", protocolVersion: PROTOCOL_VERSION, username: state.username, credential: state.credential });
+      const proof = secret !== undefined ? { credential: secret } : { sessionToken: state.token };
+      secret = undefined; // not kept once sent
+      send({ type: "hello", protocolVersion: PROTOCOL_VERSION, username: state.username, ...proof });
     });
     ws.addEventListener("message", (ev) => {
       let frame;
       try { frame = JSON.parse(ev.data); } catch { console.warn("console: ignoring a frame that is not JSON"); return; }
       onFrame(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (ev) => {
       if (state.ws !== ws) return;
       state.ws = null;
       clearInterval(state.pingTimer);
-      if (!state.signedIn) { showSignin("Cannot reach the server."); return; }
+      if (ev.code === ACCESS_REVOKED) { signOutLocally("You were signed out; sign in again."); return; }
+      if (!state.signedIn) { showSignin(state.refusal || "Cannot reach the server."); return; }
       const delay = Math.min(state.backoff, 10000) * (0.75 + Math.random() / 2);
       state.backoff = Math.min(state.backoff * 2, 10000);
       setStatus(`Disconnected; reconnecting in ${Math.max(1, Math.ceil(delay / 1000))} s…`, "problem");
@@ -66,6 +80,11 @@
         state.signedIn = true;
         state.authed = true;
         state.backoff = 500;
+        state.refusal = "";
+        if (f.sessionToken) state.token = f.sessionToken;
+        $("credential").value = "";
+        saveSession();
+        $("signout").hidden = false;
         $("who").textContent = `${f.displayName} (${f.username}, capacity ${f.capacity})`;
         $("signin").hidden = true;
         $("workspace").hidden = false;
@@ -135,12 +154,32 @@
   }
 
   function onError(f) {
-    // Refused at sign-in (also on a reconnect, e.g. after a config change): ask again.
+    // Refused at sign-in (also on a reconnect with a token that expired or was revoked): ask again.
     if (!state.authed && (f.code === "unauthorized" || f.code === "unsupported_version")) {
       const ws = state.ws;
       state.ws = null;
       ws?.close();
-      showSignin(f.code === "unauthorized" ? "Wrong username or credential." : "This console does not match the server; reload the page.");
+      const message = f.code !== "unauthorized" ? "This console does not match the server; reload the page."
+        : state.withPassword ? "Wrong username or credential." : "Your session ended; sign in again.";
+      signOutLocally(message);
+      return;
+    }
+    // Too many failed sign-ins: a reconnect waits and tries again; a person is told how long.
+    if (!state.authed && f.code === "rate_limited") {
+      const wait = Math.max(1000, f.retryAfterMs || 0);
+      if (state.signedIn && !state.withPassword) {
+        const ws = state.ws;
+        state.ws = null;
+        ws?.close();
+        setStatus(`Reconnecting in ${Math.ceil(wait / 1000)} s…`, "problem");
+        state.retryTimer = setTimeout(() => connect(), wait);
+      } else {
+        state.refusal = `Too many attempts; try again in ${Math.ceil(wait / 1000)} s.`;
+        const ws = state.ws;
+        state.ws = null;
+        ws?.close();
+        showSignin(state.refusal);
+      }
       return;
     }
     if (f.entryId) {
@@ -387,11 +426,35 @@
     $("transfer").disabled = !canTransfer;
   }
 
+  function saveSession() {
+    try {
+      sessionStorage.setItem(SESSION_KEY, JSON.stringify({ username: state.username, token: state.token, presence: state.wantPresence }));
+    } catch { /* storage off: the session lasts as long as the page */ }
+  }
+
+  function loadSession() {
+    try {
+      const s = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
+      return s && typeof s.username === "string" && typeof s.token === "string" && s.token ? s : null;
+    } catch { return null; }
+  }
+
+  // The token is void (signed out, expired, revoked) or given up: forget it and ask again.
+  function signOutLocally(message) {
+    state.token = "";
+    try { sessionStorage.removeItem(SESSION_KEY); } catch { /* nothing stored */ }
+    showSignin(message);
+  }
+
   function showSignin(message) {
     state.signedIn = false;
+    clearTimeout(state.retryTimer);
+    clearInterval(state.pingTimer);
     $("signin").hidden = false;
     $("workspace").hidden = true;
     $("presence").hidden = true;
+    $("presence-label").hidden = true;
+    $("signout").hidden = true;
     $("signin-button").disabled = false;
     $("signin-error").textContent = message;
     setStatus(message, "problem");
@@ -410,20 +473,37 @@
       renderThread();
     }
     state.username = username;
-    state.credential = $("credential").value;
-    if (!state.username || !state.credential) { $("signin-error").textContent = "Enter a username and a credential."; return; }
+    const password = $("credential").value;
+    if (!state.username || !password) { $("signin-error").textContent = "Enter a username and a credential."; return; }
     $("signin-error").textContent = "";
     $("signin-button").disabled = true;
-    connect();
+    state.refusal = "";
+    connect(password);
+  });
+
+  // Sign-out: the server revokes the token and closes every socket signed in with it.
+  $("signout").addEventListener("click", () => {
+    const ws = state.ws;
+    state.ws = null;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "signOut" }));
+    ws?.close(); // sent after the signOut frame
+    state.conversations.clear();
+    state.selected = null;
+    state.wantPresence = "Offline";
+    renderList();
+    renderThread();
+    signOutLocally("Signed out.");
   });
 
   $("presence").addEventListener("click", () => {
     state.wantPresence = state.presence === "Online" ? "Offline" : "Online";
+    saveSession();
     send({ type: "setPresence", presence: state.wantPresence });
   });
 
   $("presence-state").addEventListener("change", () => {
     state.wantPresence = $("presence-state").value;
+    saveSession();
     send({ type: "setPresence", presence: state.wantPresence });
   });
 
@@ -478,4 +558,16 @@
   $("end").addEventListener("click", () => {
     if (state.selected) send({ type: "endSession", conversationId: state.selected });
   });
+
+  // A reload of a signed-in tab reconnects with the stored token, without the form.
+  const saved = loadSession();
+  if (saved) {
+    state.username = saved.username;
+    state.token = saved.token;
+    state.wantPresence = ["Online", "Busy", "Away", "Offline"].includes(saved.presence) ? saved.presence : "Offline";
+    state.signedIn = true;
+    $("username").value = saved.username;
+    $("signin").hidden = true;
+    connect();
+  }
 })();
