@@ -19,6 +19,10 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::config::ServerSettings;
 
+/// A queue that held this much has its memory returned to the system when it ends
+/// (`memory.rs`); everyday queues stay far below.
+const LARGE_QUEUE: usize = 256 * 1024;
+
 /// What a socket's writer task receives.
 #[derive(Debug, Clone)]
 pub enum Outbound {
@@ -70,6 +74,8 @@ struct Shared {
     frames: AtomicUsize,
     /// Set once a close is decided: later frames are dropped, not queued.
     closing: AtomicBool,
+    /// The queue once held [`LARGE_QUEUE`] or more: its end is worth a memory trim.
+    hoarded: AtomicBool,
     request: Mutex<Option<CloseRequest>>,
     /// Wakes the connection's close watcher (beside the channel, so it never waits in line).
     wake: Notify,
@@ -125,6 +131,7 @@ impl Outbox {
             bytes: AtomicUsize::new(0),
             frames: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
+            hoarded: AtomicBool::new(false),
             request: Mutex::new(None),
             wake: Notify::new(),
         });
@@ -152,6 +159,10 @@ impl Outbox {
     pub fn send_text(&self, text: Utf8Bytes) {
         let s = &self.shared;
         if s.closing.load(Ordering::Acquire) {
+            if s.hoarded.load(Ordering::Relaxed) {
+                // Frames still coming for it (replays queued before the close) are freed now.
+                crate::memory::release_soon();
+            }
             return;
         }
         let len = text.len();
@@ -160,6 +171,7 @@ impl Outbox {
         if frames > 0 && (frames >= s.limits.max_frames || bytes + len > s.limits.max_bytes) {
             s.frames.fetch_sub(1, Ordering::AcqRel);
             s.bytes.fetch_sub(len, Ordering::AcqRel);
+            s.hoarded.store(true, Ordering::Relaxed);
             tracing::debug!(
                 conn = self.id,
                 queued_bytes = bytes,
@@ -168,6 +180,9 @@ impl Outbox {
             );
             s.request_close(CloseCode::SlowConsumer, true);
             return;
+        }
+        if bytes + len >= LARGE_QUEUE {
+            s.hoarded.store(true, Ordering::Relaxed);
         }
         if self.tx.send(Outbound::Text(text)).is_err() {
             // The connection ended: nothing will dequeue it.
@@ -280,6 +295,9 @@ impl Closer {
 
 impl Drop for Inbox {
     fn drop(&mut self) {
+        if self.shared.hoarded.load(Ordering::Relaxed) {
+            crate::memory::release_soon();
+        }
         if let Some(hub) = &self.hub {
             hub.unregister(self.id);
         }
