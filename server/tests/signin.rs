@@ -106,6 +106,8 @@ async fn wrong_passwords_close_the_socket_and_back_off() {
     assert_eq!(frames.len(), 1);
     assert_eq!(frames[0]["code"], "unauthorized");
     assert_eq!(code, Some(4002), "closed as rate limited");
+    let signin = &s.state.engine.signin;
+    assert_eq!(signin.passwords_checked(), 3);
 
     // The right password, on a new socket: refused without being checked, with the wait.
     let mut b = s.agent().await;
@@ -121,11 +123,17 @@ async fn wrong_passwords_close_the_socket_and_back_off() {
     let mut c = s.agent().await;
     c.send(hello("ada", "pw")).await;
     assert_eq!(c.recv().await["retryAfterMs"], 1_000);
+    assert_eq!(
+        signin.passwords_checked(),
+        3,
+        "no refusal hashed the password"
+    );
     clock.advance_secs(1);
     c.send(hello("ada", "pw")).await;
     let w = c.recv().await;
     assert_eq!(w["type"], "welcome", "{w}");
     assert!(w["sessionToken"].as_str().is_some_and(|t| t.len() == 43));
+    assert_eq!(signin.passwords_checked(), 4);
 }
 
 #[tokio::test]
