@@ -350,7 +350,8 @@ impl AgentSocket {
         if username.len() > MAX_USERNAME_BYTES {
             return Ok(None);
         }
-        let Some(permit) = self.engine.signin.hash_permit().await else {
+        let wait = config.signin.hash_queue_wait;
+        let Some(permit) = self.engine.signin.hash_permit(wait).await else {
             return Err(Error::rate_limited(
                 "the server is busy checking other sign-ins; try again",
                 Duration::from_secs(1),

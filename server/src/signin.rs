@@ -21,8 +21,6 @@ use crate::config::Config;
 use crate::config::signin::SigninSettings;
 use crate::hub::Outbox;
 
-/// How long a password sign-in waits for a free hashing slot before `rate_limited`.
-const HASH_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// Failure records kept before the forgotten ones are swept out.
 const SWEEP_ABOVE: usize = 10_000;
 /// Failure records kept even after a sweep; beyond it the map starts afresh (a flood of
@@ -146,9 +144,9 @@ impl SignIn {
         self.lock().failures.remove(&Key::User(user.to_string()));
     }
 
-    /// A slot to hash a password in; `None` if none came free within a short wait.
-    pub async fn hash_permit(&self) -> Option<OwnedSemaphorePermit> {
-        let permit = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashes.clone().acquire_owned())
+    /// A slot to hash a password in; `None` if none came free within `wait`.
+    pub async fn hash_permit(&self, wait: Duration) -> Option<OwnedSemaphorePermit> {
+        let permit = tokio::time::timeout(wait, self.hashes.clone().acquire_owned())
             .await
             .ok()?
             .ok()?;

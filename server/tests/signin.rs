@@ -250,6 +250,26 @@ async fn reload_revokes_removed_and_changed_agents() {
 }
 
 #[tokio::test]
+// While every password-hashing slot is taken, a password sign-in is refused with rate_limited
+// (not counted as a failure) and a token sign-in, which hashes nothing, still gets in.
+async fn hash_cap_refuses_password_sign_ins_beyond_it() {
+    let text = three_agents() + "max_concurrent_hashes = 1\nhash_queue_wait_ms = 50\n";
+    let s = Server::start(&text).await;
+    let (_a, token) = sign_in(&s, "ada").await;
+    let signin = &s.state.engine.signin;
+    let held = signin.hash_permit(Duration::from_secs(5)).await.unwrap();
+    let mut b = s.agent().await;
+    b.send(hello("grace", "pw")).await;
+    let refused = b.recv().await;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_eq!(refused["retryAfterMs"], 1_000);
+    b.send(hello_token("ada", &token)).await;
+    assert_eq!(b.recv().await["type"], "welcome");
+    drop(held);
+    let (_g, _) = sign_in(&s, "grace").await;
+}
+
+#[tokio::test]
 // A token is refused once its lifetime (session_hours) is over, and a socket signed in with
 // it is closed at its next frame.
 async fn expired_token_is_refused() {

@@ -22,6 +22,8 @@ pub struct SigninSettings {
     pub close_after_failures: u32,
     /// Password hashes (PBKDF2, deliberately slow) computed at once, server-wide. Read at start.
     pub max_concurrent_hashes: usize,
+    /// How long a password sign-in waits for a hashing slot before `rate_limited`.
+    pub hash_queue_wait: Duration,
     /// Lifetime of a session token from the sign-in that issued it.
     pub session_lifetime: Duration,
     /// Origins besides the console's own (the request's `Host`) allowed to open `/agent/ws`.
@@ -37,6 +39,7 @@ struct Raw {
     backoff_max_ms: u64,
     close_after_failures: u32,
     max_concurrent_hashes: usize,
+    hash_queue_wait_ms: u64,
     session_hours: u64,
     console_origins: Vec<String>,
 }
@@ -49,6 +52,7 @@ impl Default for Raw {
             backoff_max_ms: 300_000,
             close_after_failures: 5,
             max_concurrent_hashes: 2,
+            hash_queue_wait_ms: 2_000,
             session_hours: 12,
             console_origins: Vec::new(),
         }
@@ -95,6 +99,7 @@ impl TryFrom<Raw> for SigninSettings {
             backoff_max: Duration::from_millis(r.backoff_max_ms),
             close_after_failures: r.close_after_failures,
             max_concurrent_hashes: r.max_concurrent_hashes,
+            hash_queue_wait: Duration::from_millis(r.hash_queue_wait_ms),
             session_lifetime: Duration::from_secs(r.session_hours * 3600),
             console_origins,
         })

@@ -124,6 +124,15 @@
         if (state.selected === c.summary.conversationId) renderThread();
         break;
       }
+      case "history": {
+        // An older page of a conversation (asked for by "Load earlier messages").
+        const c = state.conversations.get(f.conversationId);
+        if (!c) break;
+        c.historyAsked = false;
+        for (const e of f.entries) addEntry(c, e);
+        if (state.selected === f.conversationId) renderThread({ keepTop: true });
+        break;
+      }
       case "context": {
         // The visitor's page or fields changed: only the context panel, not the thread.
         const c = state.conversations.get(f.conversationId);
@@ -330,10 +339,11 @@
     $("input").focus();
   }
 
-  function renderThread() {
+  function renderThread({ keepTop = false } = {}) {
     const c = state.selected && state.conversations.get(state.selected);
     const list = $("messages");
     const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    const fromBottom = list.scrollHeight - list.scrollTop;
     list.replaceChildren();
     renderContext(c);
     renderTyping(c);
@@ -343,15 +353,33 @@
       return;
     }
     $("thread-heading").textContent = `${visitorName(c)} · ${c.summary.status}`;
-    for (const e of [...c.entries.values()].sort((a, b) => a.seq - b.seq)) list.append(entryItem(e));
+    const sorted = [...c.entries.values()].sort((a, b) => a.seq - b.seq);
+    // `assigned` carries the newest page; older pages come on request.
+    if (sorted.length && sorted[0].seq > 1) list.append(loadEarlier(c, sorted[0].seq));
+    for (const e of sorted) list.append(entryItem(e));
     for (const [entryId, text] of c.pending) {
       const li = el("li", { "data-testid": "console-message", "data-role": "Agent", "data-status": c.failed.has(entryId) ? "failed" : "pending" });
       li.append(el("div", { className: "meta" }, c.failed.has(entryId) ? "Not sent" : "Sending…"), el("p", { className: "text" }, text));
       list.append(li);
     }
-    if (nearBottom) list.scrollTop = list.scrollHeight;
+    if (keepTop) list.scrollTop = list.scrollHeight - fromBottom; // older lines went in above
+    else if (nearBottom) list.scrollTop = list.scrollHeight;
     setComposer(!c.ended && !c.gone);
     markRead(c);
+  }
+
+  function loadEarlier(c, oldest) {
+    const li = el("li", { className: "earlier" });
+    const button = el("button", { type: "button", "data-testid": "console-load-earlier" }, "Load earlier messages");
+    button.disabled = Boolean(c.historyAsked);
+    button.addEventListener("click", () => {
+      if (send({ type: "history", conversationId: c.summary.conversationId, beforeSeq: oldest })) {
+        c.historyAsked = true;
+        button.disabled = true;
+      }
+    });
+    li.append(button);
+    return li;
   }
 
   // The agent has seen what the open conversation shows, if the tab is visible: the visitor
@@ -486,6 +514,7 @@
     const ws = state.ws;
     state.ws = null;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "signOut" }));
+    else if (state.token) revokeLater(state.username, state.token);
     ws?.close(); // sent after the signOut frame
     state.conversations.clear();
     state.selected = null;
@@ -494,6 +523,20 @@
     renderThread();
     signOutLocally("Signed out.");
   });
+
+  // Signed out while disconnected: one more socket signs in with the token only to revoke it
+  // (if the server is unreachable the token simply expires).
+  function revokeLater(username, token) {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + location.host + "/agent/ws");
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "hello", protocolVersion: PROTOCOL_VERSION, username, sessionToken: token })));
+    ws.addEventListener("message", (ev) => {
+      let f;
+      try { f = JSON.parse(ev.data); } catch { f = null; }
+      if (f?.type === "welcome") ws.send(JSON.stringify({ type: "signOut" }));
+      ws.close();
+    });
+  }
 
   $("presence").addEventListener("click", () => {
     state.wantPresence = state.presence === "Online" ? "Offline" : "Online";
