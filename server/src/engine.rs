@@ -83,16 +83,25 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// Queues a frame for `out`, sent after the commit of the job's group.
+    /// Queues a frame for `out`, sent after the commit of the job's group. It counts against
+    /// the connection's queue limit at once (see `Outbox::reserve`).
     pub fn send(&mut self, out: &Outbox, frame: &impl serde::Serialize) {
         if let Ok(text) = serde_json::to_string(frame) {
-            self.held.push((out.clone(), text.into()));
+            let text: Utf8Bytes = text.into();
+            if out.reserve(text.len()) {
+                self.held.push((out.clone(), text));
+            }
         }
     }
 
     /// Queues an already-serialized frame for several connections.
     pub fn send_text(&mut self, to: Vec<Outbox>, text: Utf8Bytes) {
-        self.held.extend(to.into_iter().map(|o| (o, text.clone())));
+        let len = text.len();
+        self.held.extend(
+            to.into_iter()
+                .filter(|o| o.reserve(len))
+                .map(|o| (o, text.clone())),
+        );
     }
 }
 
@@ -223,7 +232,9 @@ fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
                 inner.store.rollback_to()
             };
             if !ok {
-                inner.held.truncate(mark);
+                for (out, text) in inner.held.drain(mark..) {
+                    out.release(text.len());
+                }
             }
             if let Err(e) = saved.and(closed) {
                 tracing::error!(error = %e, "savepoint failed");
@@ -240,7 +251,9 @@ fn worker(mut inner: Inner, ctx: Ctx, rx: mpsc::Receiver<Job>) {
         };
         for (out, text) in inner.held.drain(..) {
             if committed {
-                out.send_text(text);
+                out.send_reserved(text);
+            } else {
+                out.release(text.len());
             }
         }
         for d in done {

@@ -157,20 +157,28 @@ impl Outbox {
     /// dropped and the connection closes as a slow consumer. A frame into an empty queue is
     /// always taken, so one large frame (a long history) cannot shut a reader out for good.
     pub fn send_text(&self, text: Utf8Bytes) {
+        if self.reserve(text.len()) {
+            self.send_reserved(text);
+        }
+    }
+
+    /// Counts `len` bytes against the queue before the frame exists in it: the store thread
+    /// holds a job's frames until its group commits, and a group can hold many replays; they
+    /// count from the start, so a connection over its limit gets nothing more held. `false`:
+    /// do not send (the connection is closing, or now closes as a slow consumer).
+    pub fn reserve(&self, len: usize) -> bool {
         let s = &self.shared;
         if s.closing.load(Ordering::Acquire) {
             if s.hoarded.load(Ordering::Relaxed) {
                 // Frames still coming for it (replays queued before the close) are freed now.
                 crate::memory::release_soon();
             }
-            return;
+            return false;
         }
-        let len = text.len();
         let frames = s.frames.fetch_add(1, Ordering::AcqRel);
         let bytes = s.bytes.fetch_add(len, Ordering::AcqRel);
         if frames > 0 && (frames >= s.limits.max_frames || bytes + len > s.limits.max_bytes) {
-            s.frames.fetch_sub(1, Ordering::AcqRel);
-            s.bytes.fetch_sub(len, Ordering::AcqRel);
+            self.release(len);
             s.hoarded.store(true, Ordering::Relaxed);
             tracing::debug!(
                 conn = self.id,
@@ -179,15 +187,28 @@ impl Outbox {
                 "outbound queue full; closing as slow consumer"
             );
             s.request_close(CloseCode::SlowConsumer, true);
-            return;
+            return false;
         }
         if bytes + len >= LARGE_QUEUE {
             s.hoarded.store(true, Ordering::Relaxed);
         }
-        if self.tx.send(Outbound::Text(text)).is_err() {
-            // The connection ended: nothing will dequeue it.
-            s.frames.fetch_sub(1, Ordering::AcqRel);
-            s.bytes.fetch_sub(len, Ordering::AcqRel);
+        true
+    }
+
+    /// Gives back a [`Outbox::reserve`] whose frame will not be sent (its job rolled back).
+    pub fn release(&self, len: usize) {
+        self.shared.frames.fetch_sub(1, Ordering::AcqRel);
+        self.shared.bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Queues a frame already counted by [`Outbox::reserve`].
+    pub fn send_reserved(&self, text: Utf8Bytes) {
+        let len = text.len();
+        if self.shared.closing.load(Ordering::Acquire)
+            || self.tx.send(Outbound::Text(text)).is_err()
+        {
+            // Closing, or the connection ended: nothing will dequeue it.
+            self.release(len);
         }
     }
 

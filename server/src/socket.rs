@@ -56,6 +56,11 @@ pub const PING_EVERY: Duration = Duration::from_secs(10);
 /// Silence after which a peer is taken for gone by default: three missed pongs.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
+/// After the close frame is out, how long the peer's close in reply is waited for (reading
+/// what it still sends, so the connection ends without a reset): a live client answers at
+/// once, and one that does not must not hold up a shutdown.
+pub const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
+
 /// The upgrade with this server's limits: frames over [`MAX_FRAME_BYTES`] are refused from
 /// their header (tungstenite's own frame limit, 16 MiB, would be read into memory first), and
 /// a small initial read buffer.
@@ -187,7 +192,8 @@ where
             {
                 // The peer's close in reply ends the handshake; what it sent meanwhile is
                 // read and dropped.
-                let _ = timeout_at(deadline, async {
+                let reply_by = deadline.min(Instant::now() + CLOSE_REPLY_WAIT);
+                let _ = timeout_at(reply_by, async {
                     while let Some(Ok(msg)) = read.next().await {
                         if matches!(msg, Message::Close(_)) {
                             break;
