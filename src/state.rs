@@ -417,6 +417,10 @@ pub struct State {
     forgotten: Option<String>,
     /// The server said `rate_limited` on this connection: frames wait for `LimitPassed`.
     throttled: bool,
+    /// The running replay stops at this seq (one page); then resume again after it.
+    replay_to: Option<u64>,
+    /// A `history` (older entries, on scrolling up) is on its way.
+    history_pending: bool,
 }
 
 impl State {
@@ -434,6 +438,8 @@ impl State {
             attempt: 0,
             heartbeat_pending: false,
             throttled: false,
+            replay_to: None,
+            history_pending: false,
             rng: 0x9E37_79B9,
             end_user_id: stored.end_user_id,
             credential: stored.credential,
@@ -671,6 +677,8 @@ impl State {
                 self.heartbeat_pending = false;
                 // A new connection starts with a clean slate; the server says if it still minds.
                 self.throttled = false;
+                self.replay_to = None;
+                self.history_pending = false;
                 self.link = Link::Handshaking;
                 fx.push(self.hello());
             }
@@ -705,6 +713,8 @@ impl State {
                 self.at_bottom = at_bottom;
                 if at_top && self.items.len() > self.shown {
                     self.shown += HISTORY_PAGE;
+                } else if at_top {
+                    self.ask_history(&mut fx);
                 }
             }
             Msg::AnimationFrame => {}

@@ -228,6 +228,7 @@ fn retry_after_the_conversation_ended_goes_to_a_new_conversation() {
         status: SessionStatus::New,
         last_seq: 0,
         created: true,
+        replay_to: None,
     }));
     assert_eq!(sent_ids(&fx), vec![eid(1)]);
 }
@@ -252,6 +253,7 @@ fn a_message_after_an_agent_ended_the_session_starts_a_new_conversation() {
         status: SessionStatus::New,
         last_seq: 0,
         created: true,
+        replay_to: None,
     }));
     assert_eq!(sent_ids(&fx), vec![eid(1)]);
 }
@@ -557,5 +559,131 @@ fn a_rate_limited_hello_or_join_is_repeated_after_the_wait() {
     assert!(
         s.update(Msg::LimitPassed).is_empty(),
         "the new connection is not throttled"
+    );
+}
+
+fn entry_value(seq: u64) -> ConversationEntry {
+    match text(seq, 1000 + u128::from(seq), Role::Agent, &format!("m{seq}")) {
+        Msg::FrameReceived(ToVisitor::Entry { entry }) => entry,
+        _ => unreachable!(),
+    }
+}
+
+fn state_frame(last_seq: u64, replay_to: Option<u64>) -> Msg {
+    frame(ToVisitor::Conversation {
+        conversation_id: cid(C),
+        status: SessionStatus::Active,
+        last_seq,
+        created: false,
+        replay_to,
+    })
+}
+
+#[test]
+fn a_replay_in_pages_is_followed_to_its_end() {
+    // A reconnect's gap comes a page at a time: when the page's last entry is in, the
+    // widget resumes again after it, until a replay reaches lastSeq; every seq once.
+    let mut s = live();
+    for seq in 1..=3 {
+        s.update(text(seq, seq.into(), Role::Agent, "early"));
+    }
+    s.update(Msg::SocketClosed);
+    s.update(Msg::SocketOpened);
+    let fx = s.update(welcome("cred"));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 3
+        }]
+    );
+    s.update(state_frame(60, Some(23)));
+    for seq in 4..23 {
+        assert!(sent_frames(&s.update(frame(ToVisitor::Entry { entry: entry_value(seq) }))).is_empty());
+    }
+    let fx = s.update(frame(ToVisitor::Entry {
+        entry: entry_value(23),
+    }));
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 23
+        }]
+    );
+    s.update(state_frame(60, None));
+    for seq in 24..=60 {
+        let fx = s.update(frame(ToVisitor::Entry {
+            entry: entry_value(seq),
+        }));
+        assert!(sent_frames(&fx).is_empty(), "the last page: no more resumes");
+    }
+    let seqs: Vec<u64> = s.items.iter().filter_map(|i| i.seq).collect();
+    assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
+}
+
+#[test]
+fn scrolling_up_past_the_newest_page_asks_for_older_pages() {
+    // A page load gets the newest page of a long conversation. At the top, the widget asks
+    // for the page before its oldest entry (once at a time, never below seq 1); the older
+    // lines are shown, fire no events, and a reconnect resumes after the newest run.
+    let mut s = live();
+    s.update(state_frame(500, None));
+    for seq in 301..=500 {
+        s.update(frame(ToVisitor::Entry {
+            entry: entry_value(seq),
+        }));
+    }
+    let top = Msg::Scrolled {
+        at_bottom: false,
+        at_top: true,
+    };
+    let fx = s.update(top.clone());
+    assert_eq!(
+        sent_frames(&fx),
+        vec![ToServer::History {
+            conversation_id: cid(C),
+            before_seq: 301
+        }]
+    );
+    assert!(sent_frames(&s.update(top.clone())).is_empty(), "one at a time");
+    let fx = s.update(frame(ToVisitor::History {
+        conversation_id: cid(C),
+        entries: (101..=300).map(entry_value).collect(),
+    }));
+    assert!(events(&fx).is_empty(), "history is not news");
+    assert_eq!(s.items.len(), 400);
+    assert_eq!(s.shown, 400, "the older page is shown at once");
+    assert_eq!(
+        sent_frames(&s.update(top.clone())),
+        vec![ToServer::History {
+            conversation_id: cid(C),
+            before_seq: 101
+        }]
+    );
+    s.update(frame(ToVisitor::History {
+        conversation_id: cid(C),
+        entries: (1..=100).map(entry_value).collect(),
+    }));
+    assert!(sent_frames(&s.update(top)).is_empty(), "nothing before seq 1");
+    let seqs: Vec<u64> = s.items.iter().filter_map(|i| i.seq).collect();
+    assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
+
+    // Holding only a newest page, a reconnect resumes after it (not from 0).
+    let mut s = live();
+    s.update(state_frame(500, None));
+    for seq in 301..=500 {
+        s.update(frame(ToVisitor::Entry {
+            entry: entry_value(seq),
+        }));
+    }
+    s.update(Msg::SocketClosed);
+    s.update(Msg::SocketOpened);
+    assert_eq!(
+        sent_frames(&s.update(welcome("cred"))),
+        vec![ToServer::Resume {
+            conversation_id: cid(C),
+            after_seq: 500
+        }]
     );
 }

@@ -34,6 +34,7 @@ pub(super) fn conversation(last_seq: u64, created: bool) -> Msg {
         status: SessionStatus::New,
         last_seq,
         created,
+        replay_to: None,
     })
 }
 
@@ -778,6 +779,7 @@ fn new_conversation_after_the_session_ended() {
         status: SessionStatus::New,
         last_seq: 0,
         created: true,
+        replay_to: None,
     }));
     assert_eq!(
         events(&fx),

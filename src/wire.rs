@@ -78,9 +78,19 @@ pub fn read_frame(v: &Json) -> Result<ToVisitor, Bad> {
             status: session_status(&string(v, "status")?).ok_or("status")?,
             last_seq: uint(v, "lastSeq")?,
             created: get(v, "created").as_bool().ok_or("created")?,
+            replay_to: uint(v, "replayTo").ok(),
         },
         "entry" => ToVisitor::Entry {
             entry: read_entry(get(v, "entry"))?,
+        },
+        "history" => ToVisitor::History {
+            conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
+            entries: get(v, "entries")
+                .as_array()
+                .ok_or("entries")?
+                .iter()
+                .map(read_entry)
+                .collect::<Result<_, _>>()?,
         },
         "ack" => ToVisitor::Ack {
             conversation_id: em_protocol::ConversationId(uuid(v, "conversationId")?),
@@ -372,6 +382,14 @@ pub fn write_frame(frame: &ToServer) -> String {
             .str("type", "resume")
             .str("conversationId", &id(&conversation_id.0))
             .int("afterSeq", *after_seq as i64)
+            .end(),
+        ToServer::History {
+            conversation_id,
+            before_seq,
+        } => Obj::new()
+            .str("type", "history")
+            .str("conversationId", &id(&conversation_id.0))
+            .int("beforeSeq", *before_seq as i64)
             .end(),
         ToServer::SendMessage {
             conversation_id,

@@ -49,12 +49,31 @@ fn readers_match_the_protocol_crate() {
             status: SessionStatus::Waiting,
             last_seq: 4,
             created: true,
+            replay_to: None,
+        },
+        ToVisitor::Conversation {
+            conversation_id: cid(),
+            status: SessionStatus::Active,
+            last_seq: 900,
+            created: false,
+            replay_to: Some(210),
         },
         ToVisitor::Entry {
             entry: entry(
                 EntryPayload::text(eid(1), "hello \"quoted\" é 😀\n"),
                 Some(1_700_000_000_100),
             ),
+        },
+        ToVisitor::History {
+            conversation_id: cid(),
+            entries: vec![
+                entry(EntryPayload::text(eid(1), "older"), None),
+                entry(EntryPayload::text(eid(2), "newer"), Some(5)),
+            ],
+        },
+        ToVisitor::History {
+            conversation_id: cid(),
+            entries: vec![],
         },
         ToVisitor::Entry {
             entry: entry(
@@ -235,6 +254,10 @@ fn writers_match_the_protocol_crate() {
         ToServer::Resume {
             conversation_id: cid(),
             after_seq: 12,
+        },
+        ToServer::History {
+            conversation_id: cid(),
+            before_seq: 301,
         },
         ToServer::SendMessage {
             conversation_id: cid(),

@@ -101,6 +101,7 @@ fn live_state() -> State {
         status: SessionStatus::Active,
         last_seq: 0,
         created: false,
+        replay_to: None,
     }));
     s
 }

@@ -62,6 +62,12 @@ pub enum ToServer {
         typing: bool,
     },
     /// The agent has seen the conversation up to `seq`; relayed to the visitor as `read`.
+    /// The newest page of entries with `seq < before_seq` of an assigned conversation,
+    /// answered by `history` (the console scrolled up past what `assigned` carried).
+    History {
+        conversation_id: ConversationId,
+        before_seq: u64,
+    },
     MarkRead {
         conversation_id: ConversationId,
         seq: u64,
@@ -101,7 +107,8 @@ pub enum ToAgent {
     Presence {
         presence: Presence,
     },
-    /// A conversation is (or still is, after a reconnect) assigned to this agent.
+    /// A conversation is (or still is, after a reconnect) assigned to this agent, with the
+    /// newest page of its history (older entries by `history`).
     Assigned {
         conversation: ConversationSummary,
         history: Vec<ConversationEntry>,
@@ -109,6 +116,11 @@ pub enum ToAgent {
     /// A new entry in an assigned conversation.
     Entry {
         entry: ConversationEntry,
+    },
+    /// The answer to `history`: up to a page of older entries, oldest first.
+    History {
+        conversation_id: ConversationId,
+        entries: Vec<ConversationEntry>,
     },
     Ack {
         conversation_id: ConversationId,

@@ -31,10 +31,17 @@ pub enum ToServer {
     Identify { identity_token: String },
     /// Create (or, with the same id and owner, re-open) a conversation. Idempotent.
     CreateConversation { conversation_id: ConversationId },
-    /// Replay every entry with `seq > after_seq`, then stream live entries.
+    /// Replay the entries with `seq > after_seq`, then stream live entries. A server replays
+    /// a page at a time: with `after_seq` 0 the newest page (older ones come by `history`),
+    /// otherwise the first page after it, and `conversation.replay_to` says where it stops.
     Resume {
         conversation_id: ConversationId,
         after_seq: u64,
+    },
+    /// The newest page of entries with `seq < before_seq` (scrolling up), answered by `history`.
+    History {
+        conversation_id: ConversationId,
+        before_seq: u64,
     },
     /// A text message. `entry_id` is client-generated; resending it is always safe.
     SendMessage {
@@ -96,15 +103,25 @@ pub enum ToVisitor {
     },
     /// State of a conversation, sent in answer to `createConversation` and `resume`
     /// before any replayed entry. `created` is true only when this call created it.
+    /// `replay_to`: the replay of this `resume` stops at this `seq`, short of `last_seq` (one
+    /// page); resume again after it for the rest. Absent when the replay reaches `last_seq`.
     Conversation {
         conversation_id: ConversationId,
         status: SessionStatus,
         last_seq: u64,
         created: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay_to: Option<u64>,
     },
     /// A persisted entry (replayed or live). Render each `seq` once.
     Entry {
         entry: ConversationEntry,
+    },
+    /// The answer to `history`: up to a page of older entries, oldest first (none when there
+    /// are none; more exist while the first one's `seq` is above 1).
+    History {
+        conversation_id: ConversationId,
+        entries: Vec<ConversationEntry>,
     },
     /// `sendMessage` with `entry_id` is persisted as `seq` (also for a resent duplicate).
     Ack {

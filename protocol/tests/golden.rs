@@ -163,9 +163,21 @@ fn visitor_conversation() {
             status: SessionStatus::Waiting,
             last_seq: 4,
             created: false,
+            replay_to: None,
         },
         json!({"type": "conversation", "conversationId": C, "status": "Waiting", "lastSeq": 4,
                "created": false}),
+    );
+    golden(
+        visitor::ToVisitor::Conversation {
+            conversation_id: cid(),
+            status: SessionStatus::Active,
+            last_seq: 900,
+            created: false,
+            replay_to: Some(210),
+        },
+        json!({"type": "conversation", "conversationId": C, "status": "Active", "lastSeq": 900,
+               "created": false, "replayTo": 210}),
     );
 }
 
@@ -771,5 +783,38 @@ fn agent_context_update() {
         },
         json!({"type": "context", "conversationId": C,
                "context": {"page": {"url": "https://shop.example.com/cart", "title": "Cart"}}}),
+    );
+}
+
+#[test]
+fn history_pages() {
+    golden(
+        visitor::ToServer::History {
+            conversation_id: cid(),
+            before_seq: 701,
+        },
+        json!({"type": "history", "conversationId": C, "beforeSeq": 701}),
+    );
+    golden(
+        agent::ToServer::History {
+            conversation_id: cid(),
+            before_seq: 701,
+        },
+        json!({"type": "history", "conversationId": C, "beforeSeq": 701}),
+    );
+    let (entry, entry_json) = text_entry();
+    golden(
+        visitor::ToVisitor::History {
+            conversation_id: cid(),
+            entries: vec![entry.clone()],
+        },
+        json!({"type": "history", "conversationId": C, "entries": [entry_json.clone()]}),
+    );
+    golden(
+        agent::ToAgent::History {
+            conversation_id: cid(),
+            entries: vec![entry],
+        },
+        json!({"type": "history", "conversationId": C, "entries": [entry_json]}),
     );
 }

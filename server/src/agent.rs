@@ -244,6 +244,14 @@ impl AgentSocket {
                 conversation_id,
                 seq,
             } => engine.agent_read(name, conversation_id, seq).await,
+            ToServer::History {
+                conversation_id,
+                before_seq,
+            } => {
+                engine
+                    .agent_history(name, conversation_id, before_seq, out)
+                    .await
+            }
             ToServer::Ping => {
                 out.send(&ToAgent::Pong);
                 Ok(())
@@ -431,8 +439,9 @@ async fn set_presence(
                 Vec::new()
             } else {
                 let ids = inner.routing.assigned(&name);
+                let page = ctx.config().server.replay_page_entries;
                 ids.into_iter()
-                    .map(|id| assigned_frame(inner, id))
+                    .map(|id| assigned_frame(inner, id, page))
                     .collect::<Result<Vec<_>>>()?
             };
             ctx.hub.add_agent(&name, &out);

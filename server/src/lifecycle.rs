@@ -314,7 +314,8 @@ impl Ctx {
             .assignment_start(a.conversation, &a.agent, &a.queue)?;
         inner.routing.commit(a);
         tracing::info!(conversation = %a.conversation, agent = %a.agent, queue = %a.queue, "assigned");
-        let frame = assigned_frame(inner, a.conversation)?;
+        let page = self.config().server.replay_page_entries;
+        let frame = assigned_frame(inner, a.conversation, page)?;
         self.to_agent(inner, &a.agent, &frame);
         // The new agent got these entries in `history`; the visitor and the previous agent get them live.
         for entry in stored {
@@ -326,15 +327,16 @@ impl Ctx {
     }
 }
 
-/// `assigned {conversation, history}` for one conversation, from the store.
-pub fn assigned_frame(inner: &Inner, id: ConversationId) -> Result<ToAgent> {
+/// `assigned {conversation, history}` for one conversation, from the store: the newest
+/// `page` entries (the console asks for older ones with `history`).
+pub fn assigned_frame(inner: &Inner, id: ConversationId, page: usize) -> Result<ToAgent> {
     let s = inner
         .store
         .session(id)?
         .ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
     Ok(ToAgent::Assigned {
         conversation: summary(&s),
-        history: inner.store.entries_after(id, 0)?,
+        history: inner.store.entries_page(id, 0, u64::MAX, page, true)?,
     })
 }
 

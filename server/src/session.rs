@@ -80,6 +80,7 @@ impl Engine {
                     status: s.status,
                     last_seq: s.last_seq,
                     created,
+                    replay_to: None,
                 },
             );
             ctx.hub.subscribe(id, &out);
@@ -99,6 +100,17 @@ impl Engine {
     ) -> Result<()> {
         self.run(move |inner, ctx| {
             let s = owned_session(inner, &v, id)?;
+            let page = ctx.config().server.replay_page_entries;
+            // A new view (0) wants the newest page, older ones on scrolling up (`history`);
+            // a reconnect wants its gap in order, a page at a time.
+            let newest = after_seq == 0;
+            let entries = inner
+                .store
+                .entries_page(id, after_seq, u64::MAX, page, newest)?;
+            let replay_to = entries
+                .last()
+                .map(|e| e.seq)
+                .filter(|&to| !newest && to < s.last_seq);
             inner.send(
                 &out,
                 &ToVisitor::Conversation {
@@ -106,6 +118,7 @@ impl Engine {
                     status: s.status,
                     last_seq: s.last_seq,
                     created: false,
+                    replay_to,
                 },
             );
             // Before the replay: a widget fires read events only for lines it already shows,
@@ -120,10 +133,58 @@ impl Engine {
                     },
                 );
             }
-            for entry in inner.store.entries_after(id, after_seq)? {
+            for entry in entries {
                 inner.send(&out, &ToVisitor::Entry { entry });
             }
             ctx.hub.subscribe(id, &out);
+            Ok(())
+        })
+        .await
+    }
+
+    /// A visitor's `history`: the newest page before `before_seq` of their conversation.
+    pub async fn visitor_history(
+        &self,
+        v: Visitor,
+        id: ConversationId,
+        before_seq: u64,
+        out: Outbox,
+    ) -> Result<()> {
+        self.run(move |inner, ctx| {
+            owned_session(inner, &v, id)?;
+            let page = ctx.config().server.replay_page_entries;
+            let entries = inner.store.entries_page(id, 0, before_seq, page, true)?;
+            inner.send(
+                &out,
+                &ToVisitor::History {
+                    conversation_id: id,
+                    entries,
+                },
+            );
+            Ok(())
+        })
+        .await
+    }
+
+    /// An agent's `history`: the same, for a conversation assigned to them.
+    pub async fn agent_history(
+        &self,
+        agent: String,
+        id: ConversationId,
+        before_seq: u64,
+        out: Outbox,
+    ) -> Result<()> {
+        self.run(move |inner, ctx| {
+            assigned_session(inner, &agent, id)?;
+            let page = ctx.config().server.replay_page_entries;
+            let entries = inner.store.entries_page(id, 0, before_seq, page, true)?;
+            inner.send(
+                &out,
+                &ToAgent::History {
+                    conversation_id: id,
+                    entries,
+                },
+            );
             Ok(())
         })
         .await

@@ -277,6 +277,14 @@ impl VisitorSocket {
                 conversation_id,
                 typing,
             } => engine.visitor_typing(v, conversation_id, typing).await,
+            ToServer::History {
+                conversation_id,
+                before_seq,
+            } => {
+                engine
+                    .visitor_history(v, conversation_id, before_seq, out)
+                    .await
+            }
             ToServer::Identify { identity_token } => self.identify(v, &identity_token).await,
             ToServer::EndConversation { conversation_id } => {
                 engine.end_conversation(v, conversation_id).await

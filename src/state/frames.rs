@@ -47,10 +47,13 @@ impl State {
                 status,
                 last_seq,
                 created,
+                replay_to,
             } => {
                 if Some(conversation_id) != self.conversation_id {
                     return;
                 }
+                // A replay of one page: once it is here, resume again for the next.
+                self.replay_to = replay_to;
                 if self.link == Link::Live {
                     // Another tab's resume on the shared connection (state/tabs.rs): that tab
                     // may have lost frames in a hand-over, so ours might have been lost too.
@@ -72,7 +75,33 @@ impl State {
                 self.send_context(fx);
                 self.resend_pending(conversation_id, fx);
             }
-            ToVisitor::Entry { entry } => self.entry(entry, fx),
+            ToVisitor::Entry { entry } => {
+                self.entry(entry, fx);
+                if let (Some(to), Some(conversation_id)) = (self.replay_to, self.conversation_id)
+                    && self.resume_after() >= to
+                {
+                    self.replay_to = None;
+                    fx.push(Effect::Send(ToServer::Resume {
+                        conversation_id,
+                        after_seq: self.resume_after(),
+                    }));
+                }
+            }
+            ToVisitor::History {
+                conversation_id,
+                entries,
+            } => {
+                if Some(conversation_id) != self.conversation_id {
+                    return;
+                }
+                self.history_pending = false;
+                // Older lines go in above the shown ones, and stay shown.
+                let before = self.items.len();
+                for entry in entries {
+                    self.entry(entry, fx);
+                }
+                self.shown += self.items.len() - before;
+            }
             ToVisitor::Ack {
                 conversation_id,
                 entry_id,
@@ -154,7 +183,7 @@ impl State {
         match self.conversation_id {
             Some(conversation_id) => fx.push(Effect::Send(ToServer::Resume {
                 conversation_id,
-                after_seq: self.unbroken_seq(),
+                after_seq: self.resume_after(),
             })),
             // The pre-chat form creates it once submitted (state/prechat.rs).
             None if self.prechat_shown() => {}
@@ -249,6 +278,8 @@ impl State {
         self.items
             .retain(|i| i.seq.is_none() && i.delivery == Delivery::Pending);
         self.seen.clear();
+        self.replay_to = None;
+        self.history_pending = false;
         self.max_seq = 0;
         self.agent_read = 0;
         self.stored_seq = 0;
@@ -287,6 +318,41 @@ impl State {
                 Effect::Emit(Event::MessageDelivered(entry)),
             ]);
             fx.extend(read);
+        }
+    }
+
+    /// Where a resume starts. Holding the conversation from seq 1, after the unbroken run
+    /// (below). Holding only a newest page (older ones not asked for yet), after the run that
+    /// page starts: resuming from 0 would replay the newest page again and skip what came
+    /// between it and now.
+    pub(super) fn resume_after(&self) -> u64 {
+        match self.seen.first() {
+            Some(&first) if first > 1 => self
+                .seen
+                .iter()
+                .zip(first..)
+                .take_while(|&(&seen, n)| seen == n)
+                .last()
+                .map_or(0, |(&seen, _)| seen),
+            _ => self.unbroken_seq(),
+        }
+    }
+
+    /// Scrolled to the top of everything shown: ask for the page before the oldest entry
+    /// held, while older ones exist (the oldest held is above seq 1).
+    pub(super) fn ask_history(&mut self, fx: &mut Vec<Effect>) {
+        if let (Link::Live, Some(conversation_id), Some(&oldest), false) = (
+            self.link,
+            self.conversation_id,
+            self.seen.first(),
+            self.history_pending,
+        ) && oldest > 1
+        {
+            self.history_pending = true;
+            fx.push(Effect::Send(ToServer::History {
+                conversation_id,
+                before_seq: oldest,
+            }));
         }
     }
 

@@ -56,16 +56,17 @@ export async function startServer({ config = join(ROOT, "server/demo/deployments
 
 /**
  * The demo config with `[deployment.limits]` of Demo_Deployment set to `limits` (a TOML
- * inline-table body, e.g. `"messages_per_second = 1"`), written to a temp file; returns its path.
+ * inline-table body, e.g. `"messages_per_second = 1"`) and `tables` (whole TOML tables, e.g.
+ * `"[server]\nreplay_page_entries = 20"`) appended, written to a temp file; returns its path.
  */
-export function demoConfigWithLimits(limits) {
+export function demoConfigWithLimits(limits, tables = "") {
   const demoDir = join(ROOT, "server/demo");
   const text = readFileSync(join(demoDir, "deployments.toml"), "utf8")
     .replace('name = "Demo_Deployment"\n', `name = "Demo_Deployment"\nlimits = { ${limits} }\n`)
     // Key files are named relative to the config's folder.
     .replaceAll('"keys/', `"${demoDir}/keys/`);
   const file = join(mkdtempSync(join(tmpdir(), "em-config-")), "deployments.toml");
-  writeFileSync(file, text);
+  writeFileSync(file, `${text}\n${tables}\n`);
   return file;
 }
 

@@ -68,6 +68,8 @@ pub struct ServerSettings {
     pub write_timeout_seconds: u64,
     /// Longest wait for a close frame to go out and the peer's close to come back.
     pub close_timeout_seconds: u64,
+    /// Entries one `resume` replays, one `history` answers, one `assigned` carries.
+    pub replay_page_entries: usize,
 }
 
 impl Default for ServerSettings {
@@ -80,6 +82,7 @@ impl Default for ServerSettings {
             max_queued_frames: 2000,
             write_timeout_seconds: 10,
             close_timeout_seconds: 3,
+            replay_page_entries: 200,
         }
     }
 }
@@ -107,7 +110,10 @@ impl ServerSettings {
         range("max_queued_bytes", bytes, 64 * 1024, 256 << 20)?;
         range("max_queued_frames", frames, 16, 1_000_000)?;
         range("write_timeout_seconds", self.write_timeout_seconds, 1, 300)?;
-        range("close_timeout_seconds", self.close_timeout_seconds, 1, 60)
+        range("close_timeout_seconds", self.close_timeout_seconds, 1, 60)?;
+        // A page must fit the outbound queue with room to spare (issue: one frame never grows
+        // with the conversation).
+        range("replay_page_entries", self.replay_page_entries as u64, 10, 1000)
     }
 }
 

@@ -519,4 +519,39 @@ impl Store {
         let rows = stmt.query_map(params![id.to_string(), after_seq], |r| entry_row(id, r))?;
         rows.map(|r| r?).collect()
     }
+
+    /// At most `limit` entries with `after < seq < before`, oldest first: the first ones of
+    /// that range, or with `newest` its last ones. Every replay goes through here, so no
+    /// frame a client asks for grows with the conversation's length.
+    pub fn entries_page(
+        &self,
+        id: ConversationId,
+        after: u64,
+        before: u64,
+        limit: usize,
+        newest: bool,
+    ) -> Result<Vec<ConversationEntry>> {
+        let sql = if newest {
+            "SELECT identifier, seq, sender_role, sender_subject, sender_display_name, transcripted_timestamp,
+             client_timestamp, payload_json FROM conversation_entry
+             WHERE conversation_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4"
+        } else {
+            "SELECT identifier, seq, sender_role, sender_subject, sender_display_name, transcripted_timestamp,
+             client_timestamp, payload_json FROM conversation_entry
+             WHERE conversation_id = ?1 AND seq > ?2 AND seq < ?3 ORDER BY seq LIMIT ?4"
+        };
+        // Seqs are SQLite integers: bounds beyond them mean "no bound".
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(
+            params![id.to_string(), clamp(after), clamp(before), limit],
+            |r| entry_row(id, r),
+        )?;
+        let mut entries = rows.map(|r| r?).collect::<Result<Vec<_>>>()?;
+        if newest {
+            entries.reverse();
+        }
+        Ok(entries)
+    }
 }

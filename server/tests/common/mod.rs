@@ -342,10 +342,20 @@ impl Ws {
             .await;
         let state = self.recv_until(|f| f["type"] == "conversation").await;
         let last = state["lastSeq"].as_u64().unwrap();
-        let mut entries = Vec::new();
-        while entries.len() < last as usize {
+        // The replay is the newest page, ending at `last`; older pages come by `history`.
+        let mut entries: Vec<em_protocol::ConversationEntry> = Vec::new();
+        while entries.last().is_none_or(|e| e.seq < last) && last > 0 {
             let f = self.recv_until(|f| f["type"] == "entry").await;
             entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
+        }
+        while let Some(first) = entries.first().map(|e| e.seq).filter(|&s| s > 1) {
+            self.send(json!({"type": "history", "conversationId": conversation, "beforeSeq": first}))
+                .await;
+            let page = self.recv_until(|f| f["type"] == "history").await;
+            let older: Vec<em_protocol::ConversationEntry> =
+                serde_json::from_value(page["entries"].clone()).unwrap();
+            assert!(!older.is_empty(), "history below {first} is empty");
+            entries.splice(0..0, older);
         }
         entries
     }

@@ -66,6 +66,8 @@ pub struct Peer {
     pub window: usize,
     pub stats: PeerStats,
     rng: Rng,
+    /// A `history` is on its way on this connection.
+    history_asked: bool,
 }
 
 impl Peer {
@@ -109,6 +111,7 @@ impl Peer {
             window: 8,
             stats: PeerStats::default(),
             rng: Rng::new(seed),
+            history_asked: false,
         }
     }
 
@@ -257,6 +260,7 @@ impl Peer {
     }
 
     async fn converse(&mut self, ws: &mut Ws, done: &impl Fn(&Peer) -> bool) -> Result<(), Fault> {
+        self.history_asked = false;
         // Handshake: hello, then the conversation (visitor) or presence (agent).
         match &self.kind {
             Kind::Visitor { .. } => {
@@ -320,6 +324,18 @@ impl Peer {
                 next_ping = Instant::now() + PING_EVERY;
                 send(ws, json!({"type": "ping"})).await?;
             }
+            // Replays come a page at a time: a hole in what we have is filled from just
+            // above it downwards, one `history` at a time.
+            if let (false, Some(id), Some(above)) =
+                (self.history_asked, self.conversation, self.above_hole())
+            {
+                self.history_asked = true;
+                send(
+                    ws,
+                    json!({"type": "history", "conversationId": id, "beforeSeq": above}),
+                )
+                .await?;
+            }
             if heard.elapsed() > IDLE {
                 return Err(Fault::Disconnected); // not even a pong: a stalled or dead connection
             }
@@ -331,6 +347,12 @@ impl Peer {
             heard = Instant::now();
             self.absorb(frame)?;
         }
+    }
+
+    /// The first seq we have above a missing one, if any is missing.
+    fn above_hole(&self) -> Option<u64> {
+        let next = self.contiguous() + 1;
+        self.entries.range(next..).next().map(|(&seq, _)| seq)
     }
 
     fn is_agent(&self) -> bool {
@@ -378,6 +400,12 @@ impl Peer {
             }
             In::Presence | In::Other => {}
             In::Entry(e) => self.add_entry(e)?,
+            In::History(entries) => {
+                self.history_asked = false;
+                for e in entries {
+                    self.add_entry(e)?;
+                }
+            }
             In::Assigned { id, history } => {
                 match self.conversation {
                     None => self.conversation = Some(id),

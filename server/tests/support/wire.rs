@@ -27,6 +27,8 @@ pub(crate) enum In {
         id: ConversationId,
         history: Vec<ConversationEntry>,
     },
+    /// The answer to `history`: older entries.
+    History(Vec<ConversationEntry>),
     Error(ErrorFrame),
     Other,
 }
@@ -93,6 +95,7 @@ pub(crate) fn parse_visitor(text: &str) -> Result<In, Fault> {
             id: conversation_id,
         },
         T::Entry { entry } => In::Entry(entry),
+        T::History { entries, .. } => In::History(entries),
         T::Ack { entry_id, seq, .. } => In::Ack { entry_id, seq },
         T::Error(e) => In::Error(e),
         _ => In::Other,
@@ -114,6 +117,7 @@ pub(crate) fn parse_agent(text: &str) -> Result<In, Fault> {
             history,
         },
         T::Entry { entry } => In::Entry(entry),
+        T::History { entries, .. } => In::History(entries),
         T::Ack { entry_id, seq, .. } => In::Ack { entry_id, seq },
         T::Error(e) => In::Error(e),
         _ => In::Other,
