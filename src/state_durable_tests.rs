@@ -599,7 +599,12 @@ fn a_replay_in_pages_is_followed_to_its_end() {
     );
     s.update(state_frame(60, Some(23)));
     for seq in 4..23 {
-        assert!(sent_frames(&s.update(frame(ToVisitor::Entry { entry: entry_value(seq) }))).is_empty());
+        assert!(
+            sent_frames(&s.update(frame(ToVisitor::Entry {
+                entry: entry_value(seq)
+            })))
+            .is_empty()
+        );
     }
     let fx = s.update(frame(ToVisitor::Entry {
         entry: entry_value(23),
@@ -616,7 +621,10 @@ fn a_replay_in_pages_is_followed_to_its_end() {
         let fx = s.update(frame(ToVisitor::Entry {
             entry: entry_value(seq),
         }));
-        assert!(sent_frames(&fx).is_empty(), "the last page: no more resumes");
+        assert!(
+            sent_frames(&fx).is_empty(),
+            "the last page: no more resumes"
+        );
     }
     let seqs: Vec<u64> = s.items.iter().filter_map(|i| i.seq).collect();
     assert_eq!(seqs, (1..=60).collect::<Vec<_>>());
@@ -646,7 +654,10 @@ fn scrolling_up_past_the_newest_page_asks_for_older_pages() {
             before_seq: 301
         }]
     );
-    assert!(sent_frames(&s.update(top.clone())).is_empty(), "one at a time");
+    assert!(
+        sent_frames(&s.update(top.clone())).is_empty(),
+        "one at a time"
+    );
     let fx = s.update(frame(ToVisitor::History {
         conversation_id: cid(C),
         entries: (101..=300).map(entry_value).collect(),
@@ -665,7 +676,10 @@ fn scrolling_up_past_the_newest_page_asks_for_older_pages() {
         conversation_id: cid(C),
         entries: (1..=100).map(entry_value).collect(),
     }));
-    assert!(sent_frames(&s.update(top)).is_empty(), "nothing before seq 1");
+    assert!(
+        sent_frames(&s.update(top)).is_empty(),
+        "nothing before seq 1"
+    );
     let seqs: Vec<u64> = s.items.iter().filter_map(|i| i.seq).collect();
     assert_eq!(seqs, (1..=500).collect::<Vec<_>>());
 

@@ -151,7 +151,9 @@ fn page_of(page: &PageContext) -> Result<PageContext, String> {
     let url = page.url.trim();
     let n = url.chars().count();
     if n > MAX_URL_CHARS {
-        return Err(format!("url has {n} characters; at most {MAX_URL_CHARS} are kept"));
+        return Err(format!(
+            "url has {n} characters; at most {MAX_URL_CHARS} are kept"
+        ));
     }
     let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     if !matches!(scheme.as_deref(), Some("http" | "https")) || !url.contains("://") {
@@ -160,7 +162,9 @@ fn page_of(page: &PageContext) -> Result<PageContext, String> {
     let title = page.title.trim();
     let n = title.chars().count();
     if n > MAX_TITLE_CHARS {
-        return Err(format!("title has {n} characters; at most {MAX_TITLE_CHARS} are kept"));
+        return Err(format!(
+            "title has {n} characters; at most {MAX_TITLE_CHARS} are kept"
+        ));
     }
     if let Some(problem) = script_in(title) {
         return Err(format!("title {problem}"));
@@ -398,7 +402,12 @@ mod tests {
             hidden_fields: map(&[("Plan", "Platinum plus extra large"), ("Secret", "1")]),
             ..ContextUpdate::default()
         };
-        let c = check(Some(&form()), &update, &ConversationContext::default(), &BTreeMap::new());
+        let c = check(
+            Some(&form()),
+            &update,
+            &ConversationContext::default(),
+            &BTreeMap::new(),
+        );
         assert_eq!(c.prechat_fields, map(&[("_firstName", "Ada")]));
         assert_eq!(
             c.errors,
@@ -419,7 +428,12 @@ mod tests {
             hidden_fields: map(&[("Plan", " JavaScript:alert(1)")]),
             ..ContextUpdate::default()
         };
-        let c = check(Some(&form()), &update, &ConversationContext::default(), &BTreeMap::new());
+        let c = check(
+            Some(&form()),
+            &update,
+            &ConversationContext::default(),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             c.errors,
             [
@@ -518,10 +532,26 @@ mod tests {
         for (url, title, verdict) in [
             ("https://shop.example.com/a?b=c", "Cart", Ok(())),
             (" HTTP://shop.example.com/ ", "", Ok(())),
-            ("javascript:alert(1)", "", Err("page: url must be an http or https URL")),
-            ("data:text/html,hi", "", Err("page: url must be an http or https URL")),
-            ("https:no-slashes", "", Err("page: url must be an http or https URL")),
-            ("https://a.example/", "<script>x", Err("page: title contains <script")),
+            (
+                "javascript:alert(1)",
+                "",
+                Err("page: url must be an http or https URL"),
+            ),
+            (
+                "data:text/html,hi",
+                "",
+                Err("page: url must be an http or https URL"),
+            ),
+            (
+                "https:no-slashes",
+                "",
+                Err("page: url must be an http or https URL"),
+            ),
+            (
+                "https://a.example/",
+                "<script>x",
+                Err("page: title contains <script"),
+            ),
         ] {
             let update = ContextUpdate {
                 page: Some(PageContext {
@@ -530,7 +560,12 @@ mod tests {
                 }),
                 ..ContextUpdate::default()
             };
-            let c = check(None, &update, &ConversationContext::default(), &BTreeMap::new());
+            let c = check(
+                None,
+                &update,
+                &ConversationContext::default(),
+                &BTreeMap::new(),
+            );
             match verdict {
                 Ok(()) => assert_eq!(c.page.unwrap().url, url.trim(), "{url}"),
                 Err(e) => assert_eq!(c.errors, [e], "{url}"),
@@ -544,7 +579,12 @@ mod tests {
             }),
             ..ContextUpdate::default()
         };
-        let c = check(None, &update, &ConversationContext::default(), &BTreeMap::new());
+        let c = check(
+            None,
+            &update,
+            &ConversationContext::default(),
+            &BTreeMap::new(),
+        );
         assert_eq!(
             c.errors,
             ["page: title has 301 characters; at most 300 are kept"]

@@ -35,7 +35,10 @@ pub enum Error {
     Peer { code: ErrorCode, message: String },
     /// A limit was reached; answered with `rate_limited` and when to try again.
     #[error("{message}")]
-    RateLimited { message: String, retry_after_ms: u64 },
+    RateLimited {
+        message: String,
+        retry_after_ms: u64,
+    },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The store thread could not commit the group this request was in.

@@ -30,7 +30,10 @@ pub struct Bucket {
 
 impl Bucket {
     pub fn full(burst: f64, now: Instant) -> Self {
-        Self { tokens: burst, at: now }
+        Self {
+            tokens: burst,
+            at: now,
+        }
     }
 
     /// Takes a token, or says how long until one is there.
@@ -191,7 +194,12 @@ impl Limiter {
     }
 
     /// A `hello` without a credential: a new identity from `ip`.
-    pub fn new_visitor(&self, deployment: DeploymentKey, ip: IpAddr, rate: Rate) -> Result<(), Duration> {
+    pub fn new_visitor(
+        &self,
+        deployment: DeploymentKey,
+        ip: IpAddr,
+        rate: Rate,
+    ) -> Result<(), Duration> {
         lock(&self.new_visitors).take((deployment, address_key(ip)), rate, Instant::now())
     }
 

@@ -59,12 +59,7 @@ pub async fn upgrade(
         return too_many_sockets(max);
     };
     let (out, rx) = state.engine.hub.outbox(&config.server);
-    let mut handler = VisitorSocket::new(
-        state.engine.clone(),
-        out,
-        deployment,
-        client,
-    );
+    let mut handler = VisitorSocket::new(state.engine.clone(), out, deployment, client);
     handler.slot = Some(slot);
     socket::limits(ws).on_upgrade(move |ws| {
         let (write, read) = ws.split();
@@ -352,7 +347,11 @@ impl VisitorSocket {
         if credential.is_none() {
             let n = self.limits().new_visitors_per_minute;
             let rate = Rate::per(n, Duration::from_secs(60));
-            if let Err(wait) = self.engine.limiter.new_visitor(self.key.clone(), self.client, rate) {
+            if let Err(wait) = self
+                .engine
+                .limiter
+                .new_visitor(self.key.clone(), self.client, rate)
+            {
                 return Err(Error::rate_limited(
                     format!("more than {n} new visitors per minute from this address"),
                     wait,
@@ -377,12 +376,9 @@ impl VisitorSocket {
                     let secret: [u8; 32] = rand::random();
                     let c = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
                     let id = EndUserId(uuid::Uuid::new_v4());
-                    inner.store.create_end_user(
-                        id,
-                        &Sha256::digest(c.as_bytes()),
-                        &org,
-                        &name,
-                    )?;
+                    inner
+                        .store
+                        .create_end_user(id, &Sha256::digest(c.as_bytes()), &org, &name)?;
                     Ok((id, c, None))
                 }
             })

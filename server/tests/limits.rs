@@ -151,7 +151,11 @@ async fn refused_messages_resent_after_the_wait_are_stored_once_in_order() {
             refused.push(f);
         }
     }
-    assert!(!refused.is_empty() && acked.len() >= 4, "{} acked", acked.len());
+    assert!(
+        !refused.is_empty() && acked.len() >= 4,
+        "{} acked",
+        acked.len()
+    );
     // Send every message again in order, as the widget does, waiting as told.
     while acked.len() < entries.len() {
         tokio::time::sleep(wait_of(refused.last().unwrap())).await;
@@ -261,11 +265,7 @@ async fn new_visitors_per_address_are_capped_but_returning_ones_are_not() {
         credentials.push(v.hello(None).await.1);
     }
     let mut v = s.visitor().await;
-    let got = answers(
-        &mut v,
-        vec![json!({"type": "hello", "protocolVersion": 1})],
-    )
-    .await;
+    let got = answers(&mut v, vec![json!({"type": "hello", "protocolVersion": 1})]).await;
     assert!(is_limited(&got[0]), "{}", got[0]);
     assert!(wait_of(&got[0]) > Duration::from_secs(10), "one per 20 s");
     // The refused hello left the socket open and unidentified: a credential still works.

@@ -28,9 +28,7 @@ async fn long_conversation() -> (Server, Ws, String, String, u64) {
     probe
         .send(json!({"type": "resume", "conversationId": id, "afterSeq": 0}))
         .await;
-    let last = probe
-        .recv_until(|f| f["type"] == "conversation")
-        .await["lastSeq"]
+    let last = probe.recv_until(|f| f["type"] == "conversation").await["lastSeq"]
         .as_u64()
         .unwrap();
     assert!(last > 50, "{last}");
@@ -71,7 +69,11 @@ async fn a_new_view_gets_the_newest_page_and_history_the_rest() {
     let mut fresh = s.visitor().await;
     fresh.hello(Some(&credential)).await;
     let (state, seqs) = resume(&mut fresh, &id, 0).await;
-    assert_eq!(state["replayTo"], Value::Null, "a new view's replay reaches lastSeq");
+    assert_eq!(
+        state["replayTo"],
+        Value::Null,
+        "a new view's replay reaches lastSeq"
+    );
     assert_eq!(seqs, ((last - PAGE + 1)..=last).collect::<Vec<_>>());
 
     let mut all: BTreeSet<u64> = seqs.iter().copied().collect();
@@ -85,7 +87,10 @@ async fn a_new_view_gets_the_newest_page_and_history_the_rest() {
         let got = seqs_of(&page["entries"]);
         assert!(!got.is_empty() && got.len() as u64 <= PAGE);
         assert_eq!(*got.last().unwrap(), before - 1, "the page just below");
-        assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "oldest first, gapless");
+        assert!(
+            got.windows(2).all(|w| w[1] == w[0] + 1),
+            "oldest first, gapless"
+        );
         all.extend(&got);
         before = got[0];
     }
@@ -108,7 +113,11 @@ async fn a_reconnect_follows_replay_to_through_the_gap() {
     let mut all: Vec<u64> = Vec::new();
     loop {
         let (state, seqs) = resume(&mut v, &id, after).await;
-        assert_eq!(seqs.first(), Some(&(after + 1)), "the gap starts right after");
+        assert_eq!(
+            seqs.first(),
+            Some(&(after + 1)),
+            "the gap starts right after"
+        );
         all.extend(&seqs);
         match state["replayTo"].as_u64() {
             Some(to) => {
@@ -135,7 +144,10 @@ async fn agents_page_too_and_only_their_own() {
     let history = seqs_of(&assigned["history"]);
     assert_eq!(history.len() as u64, PAGE);
     let newest = *history.last().unwrap();
-    assert!(newest >= last, "the newest entries, up to the assignment's own");
+    assert!(
+        newest >= last,
+        "the newest entries, up to the assignment's own"
+    );
     ada.send(json!({"type": "history", "conversationId": id, "beforeSeq": history[0]}))
         .await;
     let page = ada.recv_until(|f| f["type"] == "history").await;

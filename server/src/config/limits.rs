@@ -47,11 +47,20 @@ impl Limits {
     /// `published = false` is for.
     pub fn validate(&self, at: &str) -> Result<(), (String, String)> {
         let fields = [
-            ("connections_per_address", u64::from(self.connections_per_address)),
-            ("new_visitors_per_minute", u64::from(self.new_visitors_per_minute)),
+            (
+                "connections_per_address",
+                u64::from(self.connections_per_address),
+            ),
+            (
+                "new_visitors_per_minute",
+                u64::from(self.new_visitors_per_minute),
+            ),
             ("frames_per_second", u64::from(self.frames_per_second)),
             ("messages_per_second", u64::from(self.messages_per_second)),
-            ("conversations_per_hour", u64::from(self.conversations_per_hour)),
+            (
+                "conversations_per_hour",
+                u64::from(self.conversations_per_hour),
+            ),
             ("open_conversations", u64::from(self.open_conversations)),
             ("entries_per_conversation", self.entries_per_conversation),
         ];

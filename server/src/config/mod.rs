@@ -113,7 +113,12 @@ impl ServerSettings {
         range("close_timeout_seconds", self.close_timeout_seconds, 1, 60)?;
         // A page must fit the outbound queue with room to spare (issue: one frame never grows
         // with the conversation).
-        range("replay_page_entries", self.replay_page_entries as u64, 10, 1000)
+        range(
+            "replay_page_entries",
+            self.replay_page_entries as u64,
+            10,
+            1000,
+        )
     }
 }
 

@@ -236,7 +236,9 @@ impl Store {
                 "SELECT id, org_id, deployment_name FROM messaging_end_user
                  WHERE credential_sha256 = ?1",
             )?
-            .query_row([credential_sha256], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([credential_sha256], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
         match row {
             Some((id, Some(org), Some(name))) if org == org_id && name == deployment_name => {

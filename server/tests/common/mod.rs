@@ -349,8 +349,10 @@ impl Ws {
             entries.push(serde_json::from_value(f["entry"].clone()).unwrap());
         }
         while let Some(first) = entries.first().map(|e| e.seq).filter(|&s| s > 1) {
-            self.send(json!({"type": "history", "conversationId": conversation, "beforeSeq": first}))
-                .await;
+            self.send(
+                json!({"type": "history", "conversationId": conversation, "beforeSeq": first}),
+            )
+            .await;
             let page = self.recv_until(|f| f["type"] == "history").await;
             let older: Vec<em_protocol::ConversationEntry> =
                 serde_json::from_value(page["entries"].clone()).unwrap();
