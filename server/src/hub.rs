@@ -23,6 +23,11 @@ use crate::config::ServerSettings;
 /// (`memory.rs`); everyday queues stay far below.
 const LARGE_QUEUE: usize = 256 * 1024;
 
+/// A signed-in agent's socket may queue this many times the `[server]` limits: agents are
+/// few and known, and a reconnecting agent is sent every open conversation with its history
+/// at once (a visitor gets one conversation).
+const AGENT_QUEUE_FACTOR: usize = 16;
+
 /// What a socket's writer task receives.
 #[derive(Debug, Clone)]
 pub enum Outbound {
@@ -76,6 +81,8 @@ struct Shared {
     closing: AtomicBool,
     /// The queue once held [`LARGE_QUEUE`] or more: its end is worth a memory trim.
     hoarded: AtomicBool,
+    /// A signed-in agent's: [`AGENT_QUEUE_FACTOR`] times the limits.
+    agent: AtomicBool,
     request: Mutex<Option<CloseRequest>>,
     /// Wakes the connection's close watcher (beside the channel, so it never waits in line).
     wake: Notify,
@@ -132,6 +139,7 @@ impl Outbox {
             frames: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             hoarded: AtomicBool::new(false),
+            agent: AtomicBool::new(false),
             request: Mutex::new(None),
             wake: Notify::new(),
         });
@@ -177,7 +185,13 @@ impl Outbox {
         }
         let frames = s.frames.fetch_add(1, Ordering::AcqRel);
         let bytes = s.bytes.fetch_add(len, Ordering::AcqRel);
-        if frames > 0 && (frames >= s.limits.max_frames || bytes + len > s.limits.max_bytes) {
+        let factor = if s.agent.load(Ordering::Relaxed) {
+            AGENT_QUEUE_FACTOR
+        } else {
+            1
+        };
+        let (max_frames, max_bytes) = (s.limits.max_frames * factor, s.limits.max_bytes * factor);
+        if frames > 0 && (frames >= max_frames || bytes + len > max_bytes) {
             self.release(len);
             s.hoarded.store(true, Ordering::Relaxed);
             tracing::debug!(
@@ -413,8 +427,9 @@ impl Hub {
         }
     }
 
-    /// Adds an agent connection (idempotent per connection).
+    /// Adds an agent connection (idempotent per connection); its queue gets the agents' limits.
     pub fn add_agent(&self, username: &str, outbox: &Outbox) {
+        outbox.shared.agent.store(true, Ordering::Relaxed);
         let mut inner = self.lock();
         let list = inner.agents.entry(username.to_string()).or_default();
         if !list.iter().any(|o| o.id == outbox.id) {
