@@ -305,10 +305,10 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A key's failures are forgotten once its wait has passed and `backoff_max` more went by
+/// A key's failures are forgotten once its wait has passed and `forget_after` more went by
 /// without a new failure.
 fn forgotten(s: &SigninSettings, f: &Failures, now_ms: i64) -> bool {
-    let quiet = s.wait_after(f.count).saturating_add(s.backoff_max);
+    let quiet = s.wait_after(f.count).saturating_add(s.forget_after);
     now_ms.saturating_sub(f.last_ms) >= quiet.as_millis() as i64
 }
 
@@ -348,9 +348,15 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         assert_eq!(signin.wait(&s, 1_000, a, None), None);
-        // After its wait and 300 s of quiet, the address starts again with free failures.
-        signin.failed(&s, 302_000, a, None);
-        assert_eq!(signin.wait(&s, 302_000, a, None), None);
+        // Within an hour after its wait the count goes on; after an hour of quiet, the address
+        // starts again with free failures.
+        signin.failed(&s, 1_000 + 3_599_000, a, None);
+        assert_eq!(
+            signin.wait(&s, 3_600_000, a, None),
+            Some(Duration::from_secs(2))
+        );
+        signin.failed(&s, 3_602_000 + 3_600_000, a, None);
+        assert_eq!(signin.wait(&s, 7_202_000, a, None), None);
     }
 
     #[test]

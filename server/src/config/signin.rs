@@ -16,8 +16,12 @@ pub struct SigninSettings {
     pub free_failures: u32,
     /// The wait after the first failure beyond the free ones; each further failure doubles it.
     pub backoff_initial: Duration,
-    /// The longest wait; also how long a key's failures are remembered after its wait ended.
+    /// The longest wait.
     pub backoff_max: Duration,
+    /// A key's failures are forgotten once its wait is over and this long passed without a
+    /// new one. Long next to `backoff_max`: else guessing in bursts and pausing until forgotten
+    /// would beat guessing at the capped rate.
+    pub forget_after: Duration,
     /// Refused sign-ins on one socket after which the server closes it.
     pub close_after_failures: u32,
     /// Password hashes (PBKDF2, deliberately slow) computed at once, server-wide. Read at start.
@@ -37,6 +41,7 @@ struct Raw {
     free_failures: u32,
     backoff_initial_ms: u64,
     backoff_max_ms: u64,
+    forget_after_seconds: u64,
     close_after_failures: u32,
     max_concurrent_hashes: usize,
     hash_queue_wait_ms: u64,
@@ -50,6 +55,7 @@ impl Default for Raw {
             free_failures: 3,
             backoff_initial_ms: 1_000,
             backoff_max_ms: 300_000,
+            forget_after_seconds: 3_600,
             close_after_failures: 5,
             max_concurrent_hashes: 2,
             hash_queue_wait_ms: 2_000,
@@ -76,6 +82,9 @@ impl TryFrom<Raw> for SigninSettings {
         if r.backoff_max_ms < r.backoff_initial_ms {
             return Err("[signin] backoff_max_ms must be at least backoff_initial_ms".into());
         }
+        if r.forget_after_seconds.saturating_mul(1000) < r.backoff_max_ms {
+            return Err("[signin] forget_after_seconds must be at least backoff_max_ms".into());
+        }
         if r.close_after_failures == 0 {
             return Err("[signin] close_after_failures must be at least 1".into());
         }
@@ -97,6 +106,7 @@ impl TryFrom<Raw> for SigninSettings {
             free_failures: r.free_failures,
             backoff_initial: Duration::from_millis(r.backoff_initial_ms),
             backoff_max: Duration::from_millis(r.backoff_max_ms),
+            forget_after: Duration::from_secs(r.forget_after_seconds),
             close_after_failures: r.close_after_failures,
             max_concurrent_hashes: r.max_concurrent_hashes,
             hash_queue_wait: Duration::from_millis(r.hash_queue_wait_ms),
@@ -152,6 +162,7 @@ mod tests {
         assert!(raw(|r| r.backoff_initial_ms = 0).contains("backoff_initial_ms"));
         assert!(raw(|r| r.backoff_max_ms = 10).contains("backoff_max_ms"));
         assert!(raw(|r| r.max_concurrent_hashes = 0).contains("max_concurrent_hashes"));
+        assert!(raw(|r| r.forget_after_seconds = 60).contains("forget_after_seconds"));
         assert!(raw(|r| r.session_hours = 0).contains("session_hours"));
         assert!(
             raw(|r| r.console_origins = vec!["console.example.com".into()])
