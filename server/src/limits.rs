@@ -84,22 +84,38 @@ impl Rate {
     }
 }
 
-/// One socket's own buckets (no lock: the socket's task owns it).
+/// One socket's own bucket (no lock: the socket's task owns it). A refusal holds for its
+/// whole wait: a frame that comes sooner is refused too, even if a token refilled meanwhile,
+/// so a client that resends its refused frames in order after the wait never has a later one
+/// overtake them (several tabs share one socket, and not every tab hears every refusal).
 #[derive(Debug)]
 pub struct SocketRate {
     bucket: Option<Bucket>,
+    refused_until: Option<Instant>,
 }
 
 impl SocketRate {
     pub fn new() -> Self {
-        Self { bucket: None }
+        Self {
+            bucket: None,
+            refused_until: None,
+        }
     }
 
     pub fn take(&mut self, rate: Rate) -> Result<(), Duration> {
-        let now = Instant::now();
-        self.bucket
+        self.take_at(rate, Instant::now())
+    }
+
+    fn take_at(&mut self, rate: Rate, now: Instant) -> Result<(), Duration> {
+        if let Some(until) = self.refused_until.filter(|&u| now < u) {
+            return Err(until - now);
+        }
+        let taken = self
+            .bucket
             .get_or_insert_with(|| Bucket::full(rate.burst, now))
-            .take(rate.per_second, rate.burst, now)
+            .take(rate.per_second, rate.burst, now);
+        self.refused_until = taken.err().map(|wait| now + wait);
+        taken
     }
 }
 
@@ -260,6 +276,23 @@ mod tests {
             assert!(b.take(rate.per_second, rate.burst, much_later).is_ok());
         }
         assert!(b.take(rate.per_second, rate.burst, much_later).is_err());
+    }
+
+    #[test]
+    // A socket's refusal lasts its whole wait, so nothing sent meanwhile overtakes the
+    // refused frame once it is sent again.
+    fn a_refusal_holds_for_its_wait() {
+        let t0 = Instant::now();
+        let rate = Rate::per_second(5);
+        let mut r = SocketRate::new();
+        for _ in 0..10 {
+            assert!(r.take_at(rate, t0).is_ok());
+        }
+        let wait = r.take_at(rate, t0).unwrap_err();
+        // Half the wait later a token has half refilled; still refused, for the rest.
+        let half = t0 + wait / 2;
+        assert_eq!(r.take_at(rate, half).unwrap_err(), wait - wait / 2);
+        assert!(r.take_at(rate, t0 + wait).is_ok());
     }
 
     #[test]

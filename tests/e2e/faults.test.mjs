@@ -92,6 +92,17 @@ function installAgent({ wsUrl, username, credential, texts }) {
     let heard = Date.now();
     const frame = (f) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(f)); };
     const message = ({ entryId, text }) => frame({ type: "sendMessage", conversationId: a.conversationId, entryId, text });
+    // `assigned` carries the newest page: fill any hole from just above it, a page at a time.
+    let asked = false;
+    const fill = () => {
+      if (asked || !a.conversationId) return;
+      let next = 1;
+      while (a.entries.has(next)) next += 1;
+      const above = [...a.entries.keys()].filter((seq) => seq > next).sort((x, y) => x - y)[0];
+      if (above === undefined) return;
+      asked = true;
+      frame({ type: "history", conversationId: a.conversationId, beforeSeq: above });
+    };
     const pump = () => {
       if (!ready || !a.conversationId) return;
       while (a.inFlight.size < 8 && a.outbox.length) {
@@ -117,8 +128,13 @@ function installAgent({ wsUrl, username, credential, texts }) {
         if (a.conversationId && a.conversationId !== f.conversation.conversationId) a.violations.push(`second conversation ${f.conversation.conversationId}`);
         a.conversationId = f.conversation.conversationId;
         for (const e of f.history) add(e);
+        fill();
         pump();
-      } else if (f.type === "entry") add(f.entry);
+      } else if (f.type === "history") {
+        asked = false;
+        for (const e of f.entries) add(e);
+        fill();
+      } else if (f.type === "entry") { add(f.entry); fill(); }
       else if (f.type === "ack") {
         const before = a.acked.get(f.entryId);
         if (before !== undefined && before !== f.seq) a.violations.push(`${f.entryId} acked as ${before}, then ${f.seq}`);
