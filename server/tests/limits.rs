@@ -346,3 +346,38 @@ async fn no_oracles_and_no_internal_errors() {
     // The socket is still fine.
     owner.stored_history(&id).await;
 }
+
+#[tokio::test]
+// Amplification: 20 page changes (setContext) in a conversation with a long history send the
+// agent 20 small `context` frames, never the history again (bytes counted).
+async fn set_context_reaches_the_agent_as_small_frames() {
+    let s = Server::start(&generous(&config(1))).await;
+    let (mut v, id) = s.visitor_with_conversation().await;
+    let long = "x".repeat(4000);
+    for _ in 0..30 {
+        v.send(send_message(&id, &uuid(), &long)).await;
+        v.recv_until(|f| f["type"] == "ack").await;
+    }
+    let mut ada = s.agent_online().await;
+    let assigned = ada.recv_until(|f| f["type"] == "assigned").await;
+    let history_bytes = assigned.to_string().len();
+    assert!(history_bytes > 100_000, "{history_bytes}");
+
+    for i in 0..20 {
+        v.send(json!({"type": "setContext", "conversationId": id,
+                      "page": {"url": format!("https://shop.example.com/p/{i}"), "title": "Shop"}}))
+            .await;
+    }
+    let mut bytes = 0;
+    for i in 0..20 {
+        let f = ada.recv_until(|f| f["type"] == "context").await;
+        assert_eq!(
+            f["context"]["page"]["url"],
+            format!("https://shop.example.com/p/{i}")
+        );
+        bytes += f.to_string().len();
+    }
+    ada.assert_quiet().await;
+    println!("20 setContext: {bytes} bytes to the agent (the history is {history_bytes} bytes)");
+    assert!(bytes < 20 * 300, "{bytes} bytes for 20 page changes");
+}
