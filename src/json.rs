@@ -13,6 +13,8 @@ pub enum Json {
     Bool(bool),
     /// An integer that fits in an `i64`.
     Int(i64),
+    /// An integer above `i64::MAX` that fits in a `u64` (seqs are `u64` on the wire).
+    UInt(u64),
     /// Any other number (fraction, exponent, too large): its value is not kept.
     OtherNumber,
     Str(String),
@@ -52,6 +54,15 @@ impl Json {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Json::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A non-negative integer up to `u64::MAX`.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Json::Int(n) => u64::try_from(*n).ok(),
+            Json::UInt(n) => Some(*n),
             _ => None,
         }
     }
@@ -153,11 +164,12 @@ impl Parser<'_> {
         let start = self.i;
         let negative = self.b.get(self.i) == Some(&b'-');
         self.i += usize::from(negative);
-        let mut n: i64 = 0;
+        // The magnitude as a u64, so that both i64::MIN and u64::MAX are exact.
+        let mut n: u64 = 0;
         let mut exact = true;
         let mut digits = 0;
         while let Some(d @ b'0'..=b'9') = self.b.get(self.i).copied() {
-            let digit = i64::from(d - b'0');
+            let digit = u64::from(d - b'0');
             match n.checked_mul(10).and_then(|n| n.checked_add(digit)) {
                 Some(v) => n = v,
                 None => exact = false,
@@ -176,10 +188,12 @@ impl Parser<'_> {
         if self.i == start {
             return None;
         }
-        Some(if exact {
-            Json::Int(if negative { -n } else { n })
-        } else {
-            Json::OtherNumber
+        Some(match (exact, negative) {
+            (false, _) => Json::OtherNumber,
+            (true, false) => i64::try_from(n).map_or(Json::UInt(n), Json::Int),
+            (true, true) => 0i64
+                .checked_sub_unsigned(n)
+                .map_or(Json::OtherNumber, Json::Int),
         })
     }
 
@@ -407,6 +421,23 @@ mod tests {
             Json::parse("99999999999999999999999"),
             Some(Json::OtherNumber)
         );
+        // The ends of i64 and u64 are exact (seqs are u64; timestamps i64); past them, not.
+        assert_eq!(
+            Json::parse("-9223372036854775808"),
+            Some(Json::Int(i64::MIN))
+        );
+        assert_eq!(
+            Json::parse("9223372036854775808").unwrap().as_u64(),
+            Some(1 << 63)
+        );
+        assert_eq!(
+            Json::parse("18446744073709551615").unwrap().as_u64(),
+            Some(u64::MAX)
+        );
+        assert_eq!(Json::parse("18446744073709551615").unwrap().as_i64(), None);
+        assert_eq!(Json::parse("-1").unwrap().as_u64(), None);
+        assert_eq!(Json::parse("-9223372036854775809"), Some(Json::OtherNumber));
+        assert_eq!(Json::parse("18446744073709551616"), Some(Json::OtherNumber));
     }
 
     #[test]

@@ -41,7 +41,7 @@ fn int(v: &Json, key: &'static str) -> Result<i64, Bad> {
 }
 
 fn uint(v: &Json, key: &'static str) -> Result<u64, Bad> {
-    int(v, key).and_then(|n| u64::try_from(n).map_err(|_| key))
+    get(v, key).as_u64().ok_or(key)
 }
 
 fn uuid(v: &Json, key: &'static str) -> Result<Uuid, Bad> {
@@ -155,11 +155,12 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
                     let c = get(m, "choices");
                     let mut option_items = Vec::new();
                     for o in get(c, "optionItems").as_array().ok_or("optionItems")? {
+                        let t = get(o, "titleItem");
                         option_items.push(OptionItem {
                             option_identifier: opt_string(o, "optionIdentifier"),
                             title_item: TitleItem {
-                                item_type: "TitleItem".into(),
-                                title: string(get(o, "titleItem"), "title")?,
+                                item_type: opt_string(t, "itemType"),
+                                title: string(t, "title")?,
                             },
                         });
                     }
@@ -205,9 +206,10 @@ fn read_payload(v: &Json) -> Result<EntryPayload, Bad> {
             failure_type: get(v, "failureType").as_str().map(str::to_owned),
             estimated_wait_time: v.get("estimatedWaitTime").and_then(|w| {
                 Some(em_protocol::EstimatedWaitTime {
-                    position: w.get("position")?.as_i64()? as u32,
-                    estimated_wait_time_in_seconds: w.get("estimatedWaitTimeInSeconds")?.as_i64()?
-                        as u64,
+                    position: u32::try_from(w.get("position")?.as_u64()?).ok()?,
+                    estimated_wait_time_in_seconds: w
+                        .get("estimatedWaitTimeInSeconds")?
+                        .as_u64()?,
                 })
             }),
         },
