@@ -365,8 +365,11 @@ async fn non_reading_sockets_keep_memory_bounded() {
     let (_other, _, _) = history(addr, 1).await;
     peak = peak.max(rss_kib(pid));
     // Each socket may hold its queue limit plus the frame being written and its buffers
-    // (another queue's worth); the store thread's replays come on top, in the base allowance.
-    let bound = base + SOCKETS * 2 * QUEUE_KIB + 64 * 1024;
+    // (another queue's worth), and a replay the store thread has serialized but not yet
+    // handed over (a third); the allocator's slack comes on top, in the base allowance. A
+    // clean clone's CI run on a loaded machine peaked at 2.9 queues a socket (311 MB), the
+    // issue's unbounded server at 874 MB and growing.
+    let bound = base + SOCKETS * 3 * QUEUE_KIB + 64 * 1024;
     println!("RSS: base {base} KiB, peak {peak} KiB, bound {bound} KiB");
     assert!(peak <= bound, "peak {peak} KiB over the bound {bound} KiB");
     // Memory comes back: at most a quarter of what the abuse added stays (the server trims
