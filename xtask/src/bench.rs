@@ -76,6 +76,7 @@ pub fn run() -> Result<(), String> {
             .env("EM_SERVER_BIN", root.join("target/release/em-server")),
     )?;
     println!();
+    crate::bench_abuse::run()?;
     persisted_throughput()
 }
 

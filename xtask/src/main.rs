@@ -4,6 +4,7 @@
 //! commands work on a fresh machine and CI catches a forgotten install step.
 
 mod bench;
+mod bench_abuse;
 mod bundle;
 mod cmd;
 mod setup;
