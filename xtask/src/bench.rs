@@ -80,6 +80,22 @@ pub fn run() -> Result<(), String> {
     persisted_throughput()
 }
 
+/// The demo config with Demo_Deployment's `[deployment.limits]` lifted: the load generator's
+/// visitors all come from 127.0.0.1 and each sends far faster than a person, and the figure is
+/// the server's throughput, not one address's quota (the abuse bench measures the limits).
+fn lifted_demo_config() -> Result<String, String> {
+    let demo = cmd::root().join("server/demo");
+    let text = std::fs::read_to_string(demo.join("deployments.toml"))
+        .map_err(|e| format!("server/demo/deployments.toml: {e}"))?;
+    let lifted = "name = \"Demo_Deployment\"\nlimits = { connections_per_address = 100000, \
+        new_visitors_per_minute = 100000, frames_per_second = 1000000, \
+        messages_per_second = 1000000, open_conversations = 100000, conversations_per_hour = 100000 }\n";
+    // Key files are named relative to the config's folder, which is now a temporary one.
+    Ok(text
+        .replacen("name = \"Demo_Deployment\"\n", lifted, 1)
+        .replace("\"keys/", &format!("\"{}/keys/", demo.display())))
+}
+
 /// Persisted messages per second and ack latency with the server's durability setting
 /// (SQLite WAL, `synchronous=FULL`, group commit): `server/examples/load.rs` against a fresh
 /// release server on a temporary database.
@@ -87,10 +103,12 @@ fn persisted_throughput() -> Result<(), String> {
     let root = cmd::root();
     let dir = std::env::temp_dir().join(format!("em-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let config = dir.join("deployments.toml");
+    std::fs::write(&config, lifted_demo_config()?)
+        .map_err(|e| format!("{}: {e}", config.display()))?;
     let mut server = Command::new(root.join("target/release/em-server"))
+        .args(["--config".as_ref(), config.as_os_str()])
         .args([
-            "--config",
-            "server/demo/deployments.toml",
             "--listen",
             "127.0.0.1:0",
             "--widget-dir",
