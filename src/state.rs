@@ -351,7 +351,7 @@ pub struct State {
     seen: Vec<u64>,
     next_key: u32,
     /// Highest `seq` seen in this page (the next `resume` starts after the unbroken run
-    /// below it, see `unbroken_seq`).
+    /// below it, see `resume_after`).
     pub max_seq: u64,
     stored_seq: u64,
     /// Entries with `seq` above this are live (they fire events and are announced).

@@ -321,21 +321,23 @@ impl State {
         }
     }
 
-    /// Where a resume starts. Holding the conversation from seq 1, after the unbroken run
-    /// (below). Holding only a newest page (older ones not asked for yet), after the run that
-    /// page starts: resuming from 0 would replay the newest page again and skip what came
-    /// between it and now.
+    /// Where a resume starts: after the unbroken run of seqs that begins at the lowest one
+    /// handled (0 when none). Holding the conversation from seq 1, that is the highest `seq`
+    /// up to which every entry has been handled, not `max_seq`: an entry overtaken by a later
+    /// one before the connection dropped is asked for again instead of being lost (replayed
+    /// entries already seen are ignored). Holding only a newest page (older ones not asked
+    /// for yet), it is the end of that page's run: resuming from 0 would replay the newest
+    /// page again and skip what came between it and now.
     pub(super) fn resume_after(&self) -> u64 {
-        match self.seen.first() {
-            Some(&first) if first > 1 => self
-                .seen
-                .iter()
-                .zip(first..)
-                .take_while(|&(&seen, n)| seen == n)
-                .last()
-                .map_or(0, |(&seen, _)| seen),
-            _ => self.unbroken_seq(),
-        }
+        let Some(&first) = self.seen.first() else {
+            return 0;
+        };
+        self.seen
+            .iter()
+            .zip(first..)
+            .take_while(|&(&seen, n)| seen == n)
+            .last()
+            .map_or(0, |(&seen, _)| seen)
     }
 
     /// Scrolled to the top of everything shown: ask for the page before the oldest entry
@@ -354,17 +356,6 @@ impl State {
                 before_seq: oldest,
             }));
         }
-    }
-
-    /// Highest `seq` up to which every entry has been handled. A resume starts after it, not
-    /// after `max_seq`: an entry overtaken by a later one before the connection dropped is
-    /// then asked for again instead of being lost (replayed entries already seen are ignored).
-    pub(super) fn unbroken_seq(&self) -> u64 {
-        self.seen
-            .iter()
-            .zip(1..)
-            .take_while(|&(&seen, n)| seen == n)
-            .count() as u64
     }
 
     pub(super) fn note_seq(&mut self, seq: u64, fx: &mut Vec<Effect>) {
