@@ -13,7 +13,6 @@ use std::time::Duration;
 use common::*;
 use em_protocol::{ConversationEntry, EntryId, EntryPayload, Role};
 use support::peer::Peer;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -33,20 +32,8 @@ async fn start(config: &std::path::Path, db: &std::path::Path) -> (Child, Socket
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the server prints its address within 20 s")
-            .unwrap()
-            .expect("the server printed its address before exiting");
-        if let Some(u) = line.strip_prefix("listening on http://") {
-            break u.to_string();
-        }
-    };
-    // Keep draining stdout so the server never writes into a closed pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url.parse().unwrap())
+    let addr = listening_addr(&mut child, Duration::from_secs(20)).await;
+    (child, addr)
 }
 
 fn now_ms() -> i64 {

@@ -341,18 +341,7 @@ async fn failed_sign_in_is_logged_without_the_password() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), out.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Some(u) = line.strip_prefix("listening on http://") {
-            break u.parse().unwrap();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = out.next_line().await {} });
+    let addr = listening_addr(&mut child, Duration::from_secs(10)).await;
     let mut a = Ws::connect(addr, "/agent/ws", None).await.unwrap();
     a.send(hello("ada", "hunter2-secret")).await;
     assert_eq!(a.recv().await["code"], "unauthorized");

@@ -62,6 +62,27 @@ pub fn generous(text: &str) -> String {
     )
 }
 
+/// The address a spawned `em-server` prints in its `listening on http://…` line, waiting at
+/// most `within` (a guard against a hang, not a measurement). The rest of its stdout keeps
+/// being drained, so the server never writes into a full or closed pipe.
+pub async fn listening_addr(child: &mut tokio::process::Child, within: Duration) -> SocketAddr {
+    use tokio::io::AsyncBufReadExt;
+    let stdout = child.stdout.take().expect("the server's stdout is piped");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = tokio::time::timeout(within, lines.next_line())
+            .await
+            .expect("the server prints its address in time")
+            .unwrap()
+            .expect("the server printed its address before exiting");
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    addr
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// The app's state, for tests that reload the config or read the engine.
