@@ -5,8 +5,8 @@
 
 use crate::cmd;
 use crate::{bundle, setup};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::process::Command;
 
 fn run_sizes() -> Result<(), String> {
     let pkg = cmd::root().join("pkg");
@@ -84,16 +84,19 @@ pub fn run() -> Result<(), String> {
 /// visitors all come from 127.0.0.1 and each sends far faster than a person, and the figure is
 /// the server's throughput, not one address's quota (the abuse bench measures the limits).
 fn lifted_demo_config() -> Result<String, String> {
-    let demo = cmd::root().join("server/demo");
-    let text = std::fs::read_to_string(demo.join("deployments.toml"))
-        .map_err(|e| format!("server/demo/deployments.toml: {e}"))?;
     let lifted = "name = \"Demo_Deployment\"\nlimits = { connections_per_address = 100000, \
         new_visitors_per_minute = 100000, frames_per_second = 1000000, \
         messages_per_second = 1000000, open_conversations = 100000, conversations_per_hour = 100000 }\n";
-    // Key files are named relative to the config's folder, which is now a temporary one.
-    Ok(text
-        .replacen("name = \"Demo_Deployment\"\n", lifted, 1)
-        .replace("\"keys/", &format!("\"{}/keys/", demo.display())))
+    Ok(demo_config()?.replacen("name = \"Demo_Deployment\"\n", lifted, 1))
+}
+
+/// The demo's deployments file, to be written to a temporary folder: its key files, named
+/// relative to the config's folder, point at the demo's.
+pub(crate) fn demo_config() -> Result<String, String> {
+    let demo = cmd::root().join("server/demo");
+    let text = std::fs::read_to_string(demo.join("deployments.toml"))
+        .map_err(|e| format!("server/demo/deployments.toml: {e}"))?;
+    Ok(text.replace("\"keys/", &format!("\"{}/keys/", demo.display())))
 }
 
 /// Persisted messages per second and ack latency with the server's durability setting
@@ -106,47 +109,23 @@ fn persisted_throughput() -> Result<(), String> {
     let config = dir.join("deployments.toml");
     std::fs::write(&config, lifted_demo_config()?)
         .map_err(|e| format!("{}: {e}", config.display()))?;
-    let mut server = Command::new(root.join("target/release/em-server"))
-        .args(["--config".as_ref(), config.as_os_str()])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--widget-dir",
-            "pkg",
-            "--db",
-        ])
-        .arg(dir.join("bench.sqlite"))
-        .current_dir(&root)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot start em-server: {e}"))?;
-    let stdout = server.stdout.take().expect("piped");
-    let url = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| line.strip_prefix("listening on ").map(str::to_string));
-    let result = match url {
-        Some(url) => {
-            println!(
-                "persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):"
-            );
-            [(20, 200), (100, 100)]
-                .iter()
-                .try_for_each(|(visitors, messages)| {
-                    print!("  ");
-                    std::io::stdout().flush().ok();
-                    cmd::run(
-                        Command::new(root.join("target/release/examples/load")).args([
-                            url.as_str(),
-                            &visitors.to_string(),
-                            &messages.to_string(),
-                        ]),
-                    )
-                })
-        }
-        None => Err("em-server did not print its address".into()),
-    };
+    let (mut server, url) = crate::bench_abuse::start(&config, &dir.join("bench.sqlite"))?;
+    println!(
+        "persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):"
+    );
+    let result = [(20, 200), (100, 100)]
+        .iter()
+        .try_for_each(|(visitors, messages)| {
+            print!("  ");
+            std::io::stdout().flush().ok();
+            cmd::run(
+                Command::new(root.join("target/release/examples/load")).args([
+                    url.as_str(),
+                    &visitors.to_string(),
+                    &messages.to_string(),
+                ]),
+            )
+        });
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);

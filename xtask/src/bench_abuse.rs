@@ -30,7 +30,7 @@ messages_per_second = 1000000
 "#;
 
 /// Starts the release server on a free port with `config`; returns it and its base URL.
-fn start(config: &Path, db: &Path) -> Result<(Child, String), String> {
+pub(crate) fn start(config: &Path, db: &Path) -> Result<(Child, String), String> {
     let root = cmd::root();
     let mut server = Command::new(root.join("target/release/em-server"))
         .arg("--config")
@@ -61,13 +61,8 @@ pub fn run() -> Result<(), String> {
     let root = cmd::root();
     let dir = std::env::temp_dir().join(format!("em-bench-abuse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let demo_dir = root.join("server/demo");
-    let demo = std::fs::read_to_string(demo_dir.join("deployments.toml"))
-        .map_err(|e| format!("server/demo/deployments.toml: {e}"))?;
-    // Key files are named relative to the config's folder: point them at the demo's.
-    let keys = format!("\"{}/keys/", demo_dir.display());
     let config = dir.join("abuse.toml");
-    std::fs::write(&config, demo.replace("\"keys/", &keys) + EXTRA)
+    std::fs::write(&config, crate::bench::demo_config()? + EXTRA)
         .map_err(|e| format!("{}: {e}", config.display()))?;
     let result = ["throughput", "memory"].iter().try_for_each(|mode| {
         let (mut server, url) = start(&config, &dir.join(format!("{mode}.sqlite")))?;
