@@ -64,14 +64,6 @@ impl Ctx {
     pub fn config(&self) -> Arc<Config> {
         current(&self.config)
     }
-
-    /// A deployment's limits (the defaults if a reload removed it).
-    pub fn limits_of(&self, org_id: &str, deployment_name: &str) -> crate::config::Limits {
-        self.config()
-            .deployment(org_id, deployment_name)
-            .map(|d| d.limits.clone())
-            .unwrap_or_default()
-    }
 }
 
 /// The state the store thread owns.

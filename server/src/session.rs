@@ -51,7 +51,7 @@ impl Engine {
                 Some(s) if owns(&v, &s) => false,
                 Some(_) => return Err(not_found(id)),
                 None => {
-                    let limits = ctx.limits_of(&v.org_id, &v.deployment_name);
+                    let limits = ctx.config().limits(&v.org_id, &v.deployment_name);
                     let open = inner.store.open_conversation_count(v.end_user_id)?;
                     if open >= u64::from(limits.open_conversations) {
                         return Err(Error::rate_limited(
@@ -198,7 +198,8 @@ impl Engine {
         self.run(move |inner, ctx| {
             let s = owned_session(inner, &v, m.conversation_id)?;
             let max = ctx
-                .limits_of(&v.org_id, &v.deployment_name)
+                .config()
+                .limits(&v.org_id, &v.deployment_name)
                 .entries_per_conversation;
             // A resent message that was stored before the limit was reached is still acked.
             if s.last_seq >= max && inner.store.seq_of(s.conversation_id, m.entry_id)?.is_none()

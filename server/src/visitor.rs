@@ -187,11 +187,9 @@ impl VisitorSocket {
 
     /// This deployment's limits as configured now (a reload applies at once).
     fn limits(&self) -> Limits {
-        let config = self.engine.config();
-        config
-            .deployment(&self.org_id, &self.deployment_name)
-            .map(|d| d.limits.clone())
-            .unwrap_or_default()
+        self.engine
+            .config()
+            .limits(&self.org_id, &self.deployment_name)
     }
 
     fn refuse(&self, e: &Error, entry_id: Option<em_protocol::EntryId>) {

@@ -484,6 +484,13 @@ impl Config {
             .find(|d| d.org_id == org_id && d.name == name)
     }
 
+    /// A deployment's limits (the defaults if a reload removed it).
+    pub fn limits(&self, org_id: &str, name: &str) -> Limits {
+        self.deployment(org_id, name)
+            .map(|d| d.limits.clone())
+            .unwrap_or_default()
+    }
+
     pub fn agent(&self, username: &str) -> Option<&Agent> {
         self.agent.iter().find(|a| a.username == username)
     }
