@@ -46,3 +46,10 @@ pub enum Command {
         iterations: u32,
     },
 }
+
+impl Cli {
+    /// The database the options select.
+    pub fn database(&self) -> crate::store::Database {
+        crate::store::Database::Sqlite(self.db.clone())
+    }
+}

@@ -11,7 +11,6 @@
 //! so nothing is acknowledged or fanned out before it is durable. Between jobs, the thread
 //! runs the periodic sweeps (`sweep.rs`) as jobs of its own.
 
-use std::path::Path;
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::Instant;
 
@@ -24,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Hub, Outbox};
 use crate::limits::Limiter;
 use crate::routing::Routing;
-use crate::store::Store;
+use crate::store::{Database, Store};
 use crate::sweep::{RETENTION_EVERY, SWEEP_EVERY};
 
 /// Most jobs committed together; bounds the latency one flush adds to a job.
@@ -42,8 +41,8 @@ pub struct Engine {
     pub limiter: Arc<Limiter>,
     config: SharedConfig,
     pub clock: SharedClock,
-    /// The database file, for read-only connections off the store thread (metrics).
-    pub db: std::path::PathBuf,
+    /// The database, for connections of its own off the store thread (metrics).
+    pub db: Database,
     /// Agent sign-in: backoff, the password hashing cap and session tokens (`signin.rs`).
     pub signin: Arc<crate::signin::SignIn>,
 }
@@ -68,7 +67,7 @@ impl Ctx {
 
 /// The state the store thread owns.
 pub struct Inner {
-    pub store: Store,
+    pub store: Box<dyn Store>,
     pub routing: Routing,
     /// Frames to send once the current group commits.
     held: Vec<(Outbox, Utf8Bytes)>,
@@ -104,9 +103,9 @@ type Done = Box<dyn FnOnce(bool) + Send>;
 
 impl Engine {
     /// Opens the store, rebuilds queues and assignments from it, and starts the store thread.
-    pub fn open(config: Arc<Config>, db: &Path, clock: SharedClock) -> Result<Self> {
-        let store = Store::open(db, clock.clone())?;
-        let routing = crate::lifecycle::rebuild(&config, &store)?;
+    pub fn open(config: Arc<Config>, db: &Database, clock: SharedClock) -> Result<Self> {
+        let mut store = db.open(clock.clone())?;
+        let routing = crate::lifecycle::rebuild(&config, store.as_mut())?;
         let signin = Arc::new(crate::signin::SignIn::new(&config.signin));
         let hub = Arc::new(Hub::default());
         let config: SharedConfig = Arc::new(RwLock::new(config));
@@ -131,7 +130,7 @@ impl Engine {
             limiter: Arc::default(),
             config,
             clock,
-            db: db.to_path_buf(),
+            db: db.clone(),
             signin,
         })
     }
@@ -272,7 +271,7 @@ fn sweep_job(retention: bool) -> Job {
 /// After a failed commit, memory may be ahead of the database: reload routing from it.
 fn recover(inner: &mut Inner, ctx: &Ctx) {
     inner.store.rollback();
-    match crate::lifecycle::rebuild(&ctx.config(), &inner.store) {
+    match crate::lifecycle::rebuild(&ctx.config(), inner.store.as_mut()) {
         Ok(mut routing) => {
             for (agent, presence) in inner.routing.present_agents() {
                 routing.set_presence(&agent, presence);

@@ -51,7 +51,7 @@ pub mod triage;
 pub mod visitor;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -66,6 +66,7 @@ use crate::clock::{SharedClock, SystemClock};
 pub use crate::config::Config;
 use crate::engine::Engine;
 pub use crate::error::{Error, Result};
+pub use crate::store::Database;
 
 /// What every handler shares: a cheap clone.
 #[derive(Clone)]
@@ -80,14 +81,14 @@ pub struct AppState {
 
 impl AppState {
     /// Opens (or creates) the database and rebuilds routing state from it.
-    pub fn new(config: Config, db: &Path, widget_dir: PathBuf) -> Result<Self> {
+    pub fn new(config: Config, db: &Database, widget_dir: PathBuf) -> Result<Self> {
         Self::with_clock(config, db, widget_dir, Arc::new(SystemClock))
     }
 
     /// Like [`AppState::new`] with another clock (tests script time with `ManualClock`).
     pub fn with_clock(
         config: Config,
-        db: &Path,
+        db: &Database,
         widget_dir: PathBuf,
         clock: SharedClock,
     ) -> Result<Self> {
@@ -192,7 +193,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         "connection caps"
     );
     http.max_connections = fitting;
-    let mut state = AppState::new(config, &cli.db, cli.widget_dir.clone())?;
+    let database = cli.database();
+    let mut state = AppState::new(config, &database, cli.widget_dir.clone())?;
     state.config_path = Some(Arc::new(config_path.clone()));
     reload_on_sighup(state.clone());
     let listener = bind(cli.listen).await?;
@@ -232,7 +234,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Some((_, _, url)) = &site {
         say(&format!("demo page: {url}/"));
     }
-    tracing::info!(db = %cli.db.display(), widget_dir = %cli.widget_dir.display(), "started");
+    tracing::info!(db = %database, widget_dir = %cli.widget_dir.display(), "started");
     let hub = state.engine.hub.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

@@ -15,7 +15,7 @@ use crate::routing::{Assignment, Routing, Standing};
 use crate::store::{Appended, NewEntry, Session, Store, Update};
 
 /// Queues and assignments as the store has them.
-pub fn rebuild(config: &Config, store: &Store) -> Result<Routing> {
+pub fn rebuild(config: &Config, store: &mut dyn Store) -> Result<Routing> {
     let mut routing = Routing::new(config);
     // Idle (Inactive) conversations are open and still hold their agent's capacity.
     let mut open = store.sessions_with_status(SessionStatus::Active)?;
@@ -329,7 +329,7 @@ impl Ctx {
 
 /// `assigned {conversation, history}` for one conversation, from the store: the newest
 /// `page` entries (the console asks for older ones with `history`).
-pub fn assigned_frame(inner: &Inner, id: ConversationId, page: usize) -> Result<ToAgent> {
+pub fn assigned_frame(inner: &mut Inner, id: ConversationId, page: usize) -> Result<ToAgent> {
     let s = inner
         .store
         .session(id)?

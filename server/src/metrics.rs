@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -83,7 +82,8 @@ impl Engine {
         let (waiting_now, agents_online) = self.live_gauges().await?;
         let (db, clock, config) = (self.db.clone(), self.clock.clone(), self.config());
         tokio::task::spawn_blocking(move || {
-            let reader = Store::open_reader(&db, clock)?;
+            let clock_now = clock.now_ms();
+            let mut reader = db.open_reader(clock)?;
             let sessions = reader.session_figures()?;
             let assignments = reader.assignment_figures()?;
             let mut totals = Totals {
@@ -136,7 +136,7 @@ impl Engine {
                 }
             }
             Ok(Report {
-                generated_at: reader.now(),
+                generated_at: clock_now,
                 totals,
                 sessions: out,
                 queues: finish(queues),
@@ -193,7 +193,7 @@ impl Engine {
         let (waiting_now, agents_online) = self.live_gauges().await?;
         let (db, clock, config) = (self.db.clone(), self.clock.clone(), self.config());
         tokio::task::spawn_blocking(move || {
-            let reader = Store::open_reader(&db, clock)?;
+            let mut reader = db.open_reader(clock)?;
             let t = reader.session_totals()?;
             let (queues, agents) = reader.group_totals()?;
             let n = |v: i64| u64::try_from(v).unwrap_or(0);

@@ -398,7 +398,7 @@ fn owns(v: &Visitor, s: &Session) -> bool {
 }
 
 /// The session if this visitor owns it; otherwise `not_found`, never revealing that it exists.
-pub(crate) fn owned_session(inner: &Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
+pub(crate) fn owned_session(inner: &mut Inner, v: &Visitor, id: ConversationId) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if owns(v, &s) => Ok(s),
         _ => Err(not_found(id)),
@@ -412,7 +412,11 @@ fn not_found(id: ConversationId) -> Error {
     )
 }
 
-pub(crate) fn assigned_session(inner: &Inner, agent: &str, id: ConversationId) -> Result<Session> {
+pub(crate) fn assigned_session(
+    inner: &mut Inner,
+    agent: &str,
+    id: ConversationId,
+) -> Result<Session> {
     match inner.store.session(id)? {
         Some(s) if s.agent_username.as_deref() == Some(agent) => Ok(s),
         _ => Err(Error::peer(

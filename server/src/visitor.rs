@@ -504,7 +504,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Arc::new(Config::parse(CONFIG).unwrap());
         let clock = Arc::new(crate::clock::SystemClock);
-        let engine = Arc::new(Engine::open(config, &dir.path().join("em.sqlite"), clock).unwrap());
+        let engine = Arc::new(
+            Engine::open(
+                config,
+                &crate::store::Database::Sqlite(dir.path().join("em.sqlite")),
+                clock,
+            )
+            .unwrap(),
+        );
         let (out, rx) = Outbox::new();
         let deployment = engine.config().deployment[0].clone();
         let handler = VisitorSocket::new(engine, out, &deployment, [127, 0, 0, 1].into());

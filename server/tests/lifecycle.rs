@@ -273,7 +273,12 @@ async fn idle_conversation_goes_inactive_and_wakes_up() {
     s.state.engine.sweep().await.unwrap();
     assert!(is_status(&va.recv().await, "Inactive"));
     let config = std::sync::Arc::new(em_server::Config::parse(&config(1)).unwrap());
-    let rebuilt = em_server::engine::Engine::open(config, &s.db_path(), clock.clone()).unwrap();
+    let rebuilt = em_server::engine::Engine::open(
+        config,
+        &em_server::Database::Sqlite(s.db_path()),
+        clock.clone(),
+    )
+    .unwrap();
     let (held, waiting) = rebuilt
         .run(|inner, _| Ok((inner.routing.assigned("ada"), inner.routing.waiting_count())))
         .await

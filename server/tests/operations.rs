@@ -142,7 +142,8 @@ async fn schema_migrates_forward() {
     std::fs::write(&file, config(1)).unwrap();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(em_server::store::SCHEMA_V1).unwrap();
+        conn.execute_batch(em_server::store::sqlite::SCHEMA_V1)
+            .unwrap();
         conn.execute_batch(&format!(
             "PRAGMA user_version = 1;
              INSERT INTO messaging_end_user VALUES ('{u}', x'01', 0);
@@ -158,7 +159,7 @@ async fn schema_migrates_forward() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, em_server::store::SCHEMA_VERSION);
+    assert_eq!(version, em_server::store::sqlite::SCHEMA_VERSION);
     let (status, queue): (String, String) = conn
         .query_row("SELECT status, queue FROM messaging_session", [], |r| {
             Ok((r.get(0)?, r.get(1)?))

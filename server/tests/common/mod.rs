@@ -103,7 +103,7 @@ impl Server {
         let config = em_server::Config::parse(config).unwrap();
         let state = em_server::AppState::with_clock(
             config,
-            &dir.path().join("em.sqlite"),
+            &em_server::Database::Sqlite(dir.path().join("em.sqlite")),
             dir.path().join("pkg"),
             clock,
         )

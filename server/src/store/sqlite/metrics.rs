@@ -2,39 +2,12 @@
 
 use rusqlite::params;
 
-use super::Store;
+use super::SqliteStore;
 use crate::error::Result;
+use crate::store::{AssignmentFigures, Figures, GroupTotals, SessionFigures, SessionTotals};
 
-/// One session's timestamps and counters (ms; `None` when it has not happened).
-#[derive(Debug, Clone)]
-pub struct SessionFigures {
-    pub conversation_id: String,
-    pub deployment_name: String,
-    pub status: String,
-    pub queue: String,
-    pub agent: Option<String>,
-    pub bot: bool,
-    pub bot_answers: i64,
-    pub handed_off: bool,
-    pub waiting_at: Option<i64>,
-    pub first_assigned_at: Option<i64>,
-    pub first_response_at: Option<i64>,
-    pub ended_at: Option<i64>,
-    pub transfers: i64,
-}
-
-/// One agent's part of a conversation.
-#[derive(Debug, Clone)]
-pub struct AssignmentFigures {
-    pub agent: String,
-    pub queue: String,
-    pub assigned_at: i64,
-    pub released_at: Option<i64>,
-}
-
-impl Store {
-    /// Every session, oldest first.
-    pub fn session_figures(&self) -> Result<Vec<SessionFigures>> {
+impl Figures for SqliteStore {
+    fn session_figures(&mut self) -> Result<Vec<SessionFigures>> {
         let mut stmt = self.conn.prepare(
             "SELECT conversation_id, deployment_name, status, queue, agent_username, bot_state IS NOT NULL,
              bot_answers, handed_off, waiting_at, first_assigned_at, first_response_at, ended_at, transfers
@@ -60,8 +33,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every assignment, in order.
-    pub fn assignment_figures(&self) -> Result<Vec<AssignmentFigures>> {
+    fn assignment_figures(&mut self) -> Result<Vec<AssignmentFigures>> {
         let mut stmt = self.conn.prepare(
             "SELECT agent_username, queue, assigned_at, released_at FROM routing_assignment ORDER BY rowid",
         )?;
@@ -75,31 +47,8 @@ impl Store {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
-}
 
-/// The sessions' counts and summed durations (ms), added up by SQLite in one pass.
-#[derive(Debug, Clone, Default)]
-pub struct SessionTotals {
-    pub conversations: i64,
-    pub with_bot: i64,
-    pub deflected: i64,
-    pub handed_off: i64,
-    pub assigned: i64,
-    pub ended: i64,
-    pub transfers: i64,
-    /// (sum in ms, count) of wait, first response and handle time.
-    pub wait: (i64, i64),
-    pub first_response: (i64, i64),
-    pub handle: (i64, i64),
-}
-
-/// A queue's or an agent's assignments: (name, count, finished, summed handle time in ms).
-type GroupTotals = (String, i64, i64, i64);
-
-impl Store {
-    /// What `/metrics` shows, without reading any row into memory (a session is deflected as
-    /// in `Report`: the bot answered, and it never went to routing).
-    pub fn session_totals(&self) -> Result<SessionTotals> {
+    fn session_totals(&mut self) -> Result<SessionTotals> {
         Ok(self.conn.query_row(
             "SELECT COUNT(*), TOTAL(bot_state IS NOT NULL),
              TOTAL(bot_state IS NOT NULL AND bot_answers > 0 AND NOT handed_off AND waiting_at IS NULL),
@@ -128,8 +77,7 @@ impl Store {
         )?)
     }
 
-    /// Assignments added up by queue, then by agent.
-    pub fn group_totals(&self) -> Result<(Vec<GroupTotals>, Vec<GroupTotals>)> {
+    fn group_totals(&mut self) -> Result<(Vec<GroupTotals>, Vec<GroupTotals>)> {
         let by = |column: &str| -> Result<Vec<GroupTotals>> {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT {column}, COUNT(*), COUNT(released_at), TOTAL(released_at - assigned_at)
