@@ -1,9 +1,11 @@
-//! Helpers for the fault and durability tests: a seeded fault-injecting TCP proxy and a
-//! resilient protocol client (visitor or agent) with an outbox, resends and dedupe by `seq`.
+//! Helpers for the fault and durability tests: a seeded fault-injecting TCP proxy, a
+//! resilient protocol client (visitor or agent) with an outbox, resends and dedupe by `seq`,
+//! and a throwaway PostgreSQL cluster (`postgres::fresh_database`).
 //! Test binaries that use it also declare `mod common;` (the in-process server harness).
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod peer;
+pub mod postgres;
 pub mod proxy;
 mod wire;
 
