@@ -45,6 +45,7 @@ fn run_sizes() -> Result<(), String> {
 pub fn run() -> Result<(), String> {
     setup::toolchain()?;
     setup::browser()?;
+    setup::postgres()?;
     bundle::build()?;
     println!();
     run_sizes()?;

@@ -130,6 +130,44 @@ pub fn browser() -> Result<(), String> {
     Ok(())
 }
 
+/// Debian's PostgreSQL, whose `initdb` and `pg_ctl` the server tests and the bench run to start
+/// throwaway clusters (`server/tests/support/postgres.rs`); not needed when
+/// `EM_TEST_DATABASE_URL` names a server to use instead.
+pub fn postgres() -> Result<(), String> {
+    if postgres_installed()
+        || std::env::var_os("EM_TEST_DATABASE_URL").is_some_and(|u| !u.is_empty())
+    {
+        return Ok(());
+    }
+    if output("id", &["-u"]).as_deref() != Some("0") {
+        return Err("PostgreSQL is missing: run `apt-get install postgresql` as root".into());
+    }
+    eprintln!("xtask: installing Debian's postgresql");
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args([
+            "install",
+            "-y",
+            "-q",
+            "-o",
+            "DPkg::Lock::Timeout=300",
+            "postgresql",
+        ]))
+}
+
+/// An `initdb` where the tests look for one: Debian's versioned directories, then the PATH.
+fn postgres_installed() -> bool {
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("bin/initdb").is_file());
+    debian
+        || std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("initdb").is_file()))
+}
+
 fn require(program: &str, what: &str) -> Result<(), String> {
     output(program, &["--version"])
         .map(|_| ())

@@ -17,6 +17,7 @@ pub fn run() -> Result<(), String> {
     setup::toolchain()?;
     setup::lint_tools()?;
     setup::browser()?;
+    setup::postgres()?;
     bundle::build()?;
     let mut total = Counts::default();
     let mut failures = Vec::new();
