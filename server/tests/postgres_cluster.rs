@@ -38,7 +38,8 @@ fn two_fresh_databases_are_distinct_and_each_takes_a_round_trip() {
             .query_one("SELECT current_database()", &[])
             .unwrap()
             .get(0);
-        assert!(url.ends_with(&format!("/{name}")), "{url} is {name}");
+        let config: postgres::Config = url.parse().unwrap();
+        assert_eq!(config.get_dbname(), Some(name.as_str()), "{url}");
         // The same table name in both: each sees only its own row.
         db.batch_execute("CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL)")
             .unwrap();
