@@ -21,6 +21,10 @@ pub struct Cli {
     /// SQLite database file, created on first run and migrated forward on start.
     #[arg(long, value_name = "FILE", default_value = "em.sqlite")]
     pub db: PathBuf,
+    /// PostgreSQL instead of the SQLite file (`postgres://user:password@host:port/database`),
+    /// for running several nodes on one database; its schema is migrated forward on start.
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    pub database_url: Option<String>,
     /// Directory with the built widget (wasm-pack output), served under `.../assets/js/`.
     #[arg(long, value_name = "DIR", default_value = "pkg")]
     pub widget_dir: PathBuf,
@@ -50,6 +54,9 @@ pub enum Command {
 impl Cli {
     /// The database the options select.
     pub fn database(&self) -> crate::store::Database {
-        crate::store::Database::Sqlite(self.db.clone())
+        match &self.database_url {
+            Some(url) => crate::store::Database::Postgres(url.clone()),
+            None => crate::store::Database::Sqlite(self.db.clone()),
+        }
     }
 }

@@ -23,6 +23,14 @@ pub enum Error {
     },
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A PostgreSQL server that cannot be reached or refuses us (`url` has no password).
+    #[error("cannot open database {url}: {}", describe_postgres(.source))]
+    OpenPostgres {
+        url: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("database: {}", describe_postgres(.0))]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -50,6 +58,19 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A PostgreSQL error on one line with its cause ("error connecting to server: Connection
+/// refused"; the server's message for a database error), where its `Display` says only
+/// "db error".
+pub fn describe_postgres(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{}: {} ({})", db.severity(), db.message(), db.code().code());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
 
 impl Error {
     /// A peer-caused error with a stable wire code.

@@ -17,8 +17,10 @@ use crate::clock::SharedClock;
 use crate::config::Route;
 use crate::error::Result;
 
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Which database the server keeps its data in.
@@ -26,6 +28,9 @@ pub use sqlite::SqliteStore;
 pub enum Database {
     /// One SQLite file: the embedded default.
     Sqlite(PathBuf),
+    /// A PostgreSQL server's URL (`postgres://user:password@host:port/database`): the
+    /// database that several nodes share.
+    Postgres(String),
 }
 
 impl Database {
@@ -33,6 +38,7 @@ impl Database {
     pub fn open(&self, clock: SharedClock) -> Result<Box<dyn Store>> {
         match self {
             Database::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, clock)?)),
+            Database::Postgres(url) => Ok(Box::new(PostgresStore::open(url, clock)?)),
         }
     }
 
@@ -41,6 +47,7 @@ impl Database {
     pub fn open_reader(&self, clock: SharedClock) -> Result<Box<dyn Figures>> {
         match self {
             Database::Sqlite(path) => Ok(Box::new(SqliteStore::open_reader(path, clock)?)),
+            Database::Postgres(url) => Ok(Box::new(PostgresStore::open_reader(url, clock)?)),
         }
     }
 }
@@ -49,6 +56,8 @@ impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            // Never the password.
+            Database::Postgres(url) => f.write_str(&postgres::redacted(url)),
         }
     }
 }

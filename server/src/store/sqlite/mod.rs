@@ -13,7 +13,7 @@ use crate::config::Route;
 use crate::error::{Error, Result};
 
 mod metrics;
-mod rows;
+pub(super) mod rows;
 mod schema;
 
 use rows::{SESSION_SELECT, entry_row, enum_str, json, parse_id, seq_of, session_row};

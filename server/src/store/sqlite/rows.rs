@@ -86,19 +86,19 @@ pub(super) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
         .map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
-/// Unit enums are stored by their wire name (`"Waiting"`, `"EndUser"`).
-pub(super) fn enum_str<T: Serialize>(v: &T) -> String {
+/// Unit enums are stored by their wire name (`"Waiting"`, `"EndUser"`), in both stores.
+pub(in crate::store) fn enum_str<T: Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
     }
 }
 
-pub(super) fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T> {
+pub(in crate::store) fn parse_enum<T: DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_value(serde_json::Value::String(s.into()))
         .map_err(|_| Error::Corrupt(format!("bad value {s:?}")))
 }
 
-pub(super) fn json<T: Serialize>(v: &T) -> String {
+pub(in crate::store) fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
 }
