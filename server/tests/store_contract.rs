@@ -1180,3 +1180,36 @@ fn postgres_an_unreachable_database_is_one_line_without_the_password() {
     assert!(!invalid.to_string().contains("s3cret"));
     assert!(invalid.open(ManualClock::new(START)).is_err());
 }
+
+#[test]
+fn postgres_a_closed_connection_is_replaced_at_the_next_group() {
+    // The server ends the store's connection (a PostgreSQL restart, a killed backend): the
+    // call under way fails, and the next group runs on a new connection with nothing lost.
+    let b = Backend::postgres();
+    let mut store = b.store();
+    let id = session(store.as_mut());
+    append_texts(store.as_mut(), id, 1);
+    let Database::Postgres(url) = &b.db else {
+        unreachable!()
+    };
+    let mut admin = support::postgres::connect(url).expect("connect");
+    let ended = admin
+        .query(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .expect("terminate");
+    // (With a timeout, `pg_terminate_backend` returns once the backend is gone.)
+    assert_eq!(ended.len(), 1, "the store's one connection");
+    assert!(store.session(id).is_err());
+    assert_eq!(
+        seqs(&stored(append_in_group(
+            store.as_mut(),
+            id,
+            vec![text("after")]
+        ))),
+        [2]
+    );
+    assert_eq!(seqs(&store.entries_after(id, 0).unwrap()), [1, 2]);
+}

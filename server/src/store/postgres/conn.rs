@@ -44,16 +44,14 @@ impl Conn {
         })
     }
 
-    /// A fresh connection if the server closed this one (a restart, a failover, a killed
-    /// backend); the next group then runs on it instead of every job failing from now on.
-    pub fn reconnect_if_closed(&mut self) -> Result<()> {
-        if self.client.is_closed() {
-            tracing::warn!("database connection closed; reconnecting");
-            self.client = connect(&self.url)?;
-            self.statements.clear();
-            self.in_transaction = false;
-            self.aborted = false;
-        }
+    /// A fresh connection in place of one the server closed (a restart, a failover, a killed
+    /// backend), so that the next group runs instead of every job failing from now on.
+    fn reconnect(&mut self) -> Result<()> {
+        tracing::warn!("database connection closed; reconnecting");
+        self.client = connect(&self.url)?;
+        self.statements.clear();
+        self.in_transaction = false;
+        self.aborted = false;
         Ok(())
     }
 
@@ -106,9 +104,18 @@ impl Conn {
         self.checked(result)
     }
 
+    /// Starts a transaction, on a new connection if the server closed this one. The client
+    /// may learn that only from this `BEGIN` (its I/O thread notices the close a moment after
+    /// the call that failed before), and a `BEGIN` fails on a connection that is going or gone,
+    /// so a failed one is retried once on a new connection: it had no effect to repeat.
     pub fn begin(&mut self) -> Result<()> {
-        self.reconnect_if_closed()?;
-        self.batch("BEGIN")?;
+        if self.client.is_closed() {
+            self.reconnect()?;
+        }
+        if block_on(self.client.batch_execute("BEGIN")).is_err() {
+            self.reconnect()?;
+            self.batch("BEGIN")?;
+        }
         self.in_transaction = true;
         self.aborted = false;
         Ok(())
