@@ -146,7 +146,7 @@ impl Handler for AgentSocket {
                 // The last connection of an agent going away makes them Offline: nobody is
                 // there to take new work. Their open conversations stay assigned.
                 if ctx.hub.remove(id, Some(&name)) == 0 {
-                    inner.routing.set_presence(&name, Presence::Offline);
+                    inner.presence(&name, None)?;
                 }
                 Ok(())
             });
@@ -445,7 +445,7 @@ async fn set_presence(
                     .collect::<Result<Vec<_>>>()?
             };
             ctx.hub.add_agent(&name, &out);
-            inner.routing.set_presence(&name, presence);
+            inner.presence(&name, Some(presence))?;
             tracing::info!(agent = %name, ?presence, "presence");
             // Every connection of the agent shows the same presence.
             ctx.to_agent(inner, &name, &ToAgent::Presence { presence });

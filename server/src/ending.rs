@@ -45,7 +45,7 @@ impl Ctx {
             inner.store.mark_ended(id)?;
             self.publish(inner, id, agent, stored);
         }
-        inner.routing.dequeue(id);
+        inner.change(crate::routing::Change::Dequeue { id });
         if let Some(agent) = agent {
             self.release_agent(inner, agent, id);
         }

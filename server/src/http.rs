@@ -186,8 +186,16 @@ pub async fn console_css() -> Response {
         .into_response()
 }
 
-/// Ready when the store thread answers (the database is open and not stuck).
+/// Ready when the store thread answers (the database is open and not stuck, its group
+/// committed) and, with several nodes, the connection that hears the others is up.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.engine.listening.as_ref().is_some_and(|l| !l.is_up()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not hearing the other nodes",
+        )
+            .into_response();
+    }
     let probe = state.engine.run(|inner, _| Ok(inner.store.now()));
     match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
         Ok(Ok(_)) => "ready".into_response(),

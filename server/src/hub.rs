@@ -365,9 +365,6 @@ struct Inner {
     live: HashMap<u64, Outbox>,
     /// Set by [`Hub::close_all`]: a connection starting later is closed at once.
     shutting_down: bool,
-    /// Highest `seq` the agent side has read, per conversation. Memory only: after a
-    /// restart a visitor learns of reads again from the agent's next `markRead`.
-    read: HashMap<ConversationId, u64>,
 }
 
 impl Hub {
@@ -476,20 +473,6 @@ impl Hub {
             .into_iter()
             .flatten();
         visitors.chain(agents).cloned().collect()
-    }
-
-    /// Raises a conversation's read `seq`; returns whether it rose (only then is it news).
-    pub fn mark_read(&self, id: ConversationId, seq: u64) -> bool {
-        let mut inner = self.lock();
-        let read = inner.read.entry(id).or_default();
-        let rose = seq > *read;
-        *read = (*read).max(seq);
-        rose
-    }
-
-    /// The highest `seq` the agent side has read (0: nothing yet).
-    pub fn read_seq(&self, id: ConversationId) -> u64 {
-        self.lock().read.get(&id).copied().unwrap_or(0)
     }
 
     /// Shutdown: closes every live connection at once with [`CloseCode::Shutdown`] (those

@@ -5,7 +5,8 @@
 //!   [`client`]: the client address that per-address limits count.
 //! - [`store`]: SQLite tables named after the data model, migrated forward on open.
 //! - [`routing`]: waiting list by priority, agents' presence, skills and capacity.
-//! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out.
+//! - [`engine`]: the store thread owning store + routing, with group commit; [`hub`]: fan-out;
+//!   [`cluster`]: several nodes on one PostgreSQL, in one order.
 //! - [`lifecycle`]: waiting (rules), assigning, rebuilding; [`ending`]: by agent or visitor;
 //!   [`transfer`]: transfers and reopened conversations; [`sweep`]: idle conversations and
 //!   retention, periodically.
@@ -27,6 +28,7 @@ pub mod bot;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod context;
 pub mod ending;

@@ -11,7 +11,7 @@ use em_protocol::{
 use crate::config::{Config, Route};
 use crate::engine::{Ctx, Inner};
 use crate::error::{Error, Result};
-use crate::routing::{Assignment, Routing, Standing};
+use crate::routing::{Assignment, Change, Routing, Standing};
 use crate::store::{Appended, NewEntry, Session, Store, Update};
 
 /// Queues and assignments as the store has them.
@@ -34,7 +34,10 @@ pub fn rebuild(config: &Config, store: &mut dyn Store) -> Result<Routing> {
         enqueue(config, &mut routing, &s);
         // They were told some position before the restart: from now on, tell them when it moves.
         if let Some(st) = routing.standing(s.conversation_id) {
-            routing.tell(s.conversation_id, st.position);
+            routing.apply(&Change::Tell {
+                id: s.conversation_id,
+                position: st.position,
+            });
         }
     }
     Ok(routing)
@@ -57,7 +60,10 @@ fn enqueue(config: &Config, routing: &mut Routing, s: &Session) {
             skills: s.skills.clone(),
         }
     };
-    routing.enqueue(s.conversation_id, &route);
+    routing.apply(&Change::Enqueue {
+        id: s.conversation_id,
+        route,
+    });
 }
 
 /// Who says routing's messages to the visitor: the deployment's bot, else the system.
@@ -108,7 +114,7 @@ impl Ctx {
         for entry in entries {
             // The `entry` frame has the same JSON on both sockets: serialize once.
             if let Ok(text) = serde_json::to_string(&ToVisitor::Entry { entry }) {
-                inner.send_text(self.hub.recipients(id, agent), text.into());
+                inner.to_conversation(&self.hub, id, agent, text);
             }
         }
     }
@@ -151,7 +157,10 @@ impl Ctx {
 
     /// The agent no longer holds `id`: its seat is free, and its consoles drop the conversation.
     pub fn release_agent(&self, inner: &mut Inner, agent: &str, id: ConversationId) {
-        inner.routing.release(agent, id);
+        inner.change(Change::Release {
+            agent: agent.to_string(),
+            id,
+        });
         self.to_agent(
             inner,
             agent,
@@ -164,7 +173,7 @@ impl Ctx {
     /// Sends a frame to every connection of an agent.
     pub fn to_agent(&self, inner: &mut Inner, agent: &str, frame: &ToAgent) {
         if let Ok(text) = serde_json::to_string(frame) {
-            inner.send_text(self.hub.agent_connections(agent), text.into());
+            inner.to_agent(&self.hub, agent, text);
         }
     }
 
@@ -195,7 +204,10 @@ impl Ctx {
         };
         let route = route.unwrap_or_else(|| d.route(&s.context));
         inner.store.set_route(id, &route)?;
-        inner.routing.enqueue(id, &route);
+        inner.change(Change::Enqueue {
+            id,
+            route: route.clone(),
+        });
         let now_assigned = inner.routing.next().is_some_and(|a| a.conversation == id);
         let (mut failure, mut wait, mut say) = (None, None, None);
         if let Some(st) = inner.routing.standing(id).filter(|_| !now_assigned) {
@@ -207,7 +219,10 @@ impl Ctx {
                 say = Some(d.no_agent_message.clone());
             } else {
                 wait = Some(estimate(&config, &route.queue, &st));
-                inner.routing.tell(id, st.position);
+                inner.change(Change::Tell {
+                    id,
+                    position: st.position,
+                });
             }
         }
         let mut entries = vec![system_entry(EntryPayload::RoutingResult {
@@ -259,6 +274,10 @@ impl Ctx {
         }
         let config = self.config();
         for (id, st) in moved {
+            inner.change(Change::Tell {
+                id,
+                position: st.position,
+            });
             let Some(s) = inner.store.session(id)? else {
                 continue;
             };
@@ -312,7 +331,7 @@ impl Ctx {
         inner
             .store
             .assignment_start(a.conversation, &a.agent, &a.queue)?;
-        inner.routing.commit(a);
+        inner.change(Change::Commit(a.clone()));
         tracing::info!(conversation = %a.conversation, agent = %a.agent, queue = %a.queue, "assigned");
         let page = self.config().server.replay_page_entries;
         let frame = assigned_frame(inner, a.conversation, page)?;
@@ -320,7 +339,7 @@ impl Ctx {
         // The new agent got these entries in `history`; the visitor and the previous agent get them live.
         for entry in stored {
             if let Ok(text) = serde_json::to_string(&ToVisitor::Entry { entry }) {
-                inner.send_text(self.hub.recipients(a.conversation, from), text.into());
+                inner.to_conversation(&self.hub, a.conversation, from, text);
             }
         }
         Ok(())

@@ -4,12 +4,18 @@
 //! Pure in-memory bookkeeping with no IO, so the choice of agent is unit-tested directly.
 //! The engine peeks an [`Assignment`], writes it to the store, and only then commits it here,
 //! all in one job on the store thread, so a conversation is never assigned twice.
+//!
+//! Every change goes through one [`Change`] and [`Routing::apply`]: on several nodes the
+//! engine logs the changes it applies (`cluster.rs`), and the other nodes apply the same
+//! changes in the same order, so every node holds the same state.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use em_protocol::ConversationId;
 use em_protocol::agent::Presence;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Route};
 
@@ -21,6 +27,8 @@ struct AgentLoad {
     presence: Presence,
     /// Open conversations, whether or not the agent is connected: idle ones still count.
     assigned: BTreeSet<ConversationId>,
+    /// The server nodes the agent has a connection on: none left is Offline.
+    nodes: BTreeSet<String>,
 }
 
 impl AgentLoad {
@@ -34,7 +42,7 @@ impl AgentLoad {
 }
 
 /// A decision to give `conversation`, waiting in `queue`, to `agent`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assignment {
     pub queue: String,
     pub conversation: ConversationId,
@@ -63,6 +71,32 @@ pub struct Standing {
     pub serving_capacity: usize,
     /// Whether an Online agent could take it (now or when capacity frees).
     pub agent_online: bool,
+}
+
+/// One change of the routing state, as the node that made it logs it for the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "camelCase")]
+pub enum Change {
+    /// A conversation starts waiting (ignored if it already is).
+    Enqueue { id: ConversationId, route: Route },
+    /// A conversation leaves the waiting list without an agent (ended).
+    Dequeue { id: ConversationId },
+    /// The visitor of a waiting conversation was told this position.
+    Tell { id: ConversationId, position: u32 },
+    /// An assignment (routing's or a transfer's) is stored.
+    Commit(Assignment),
+    /// The agent no longer holds the conversation.
+    Release { agent: String, id: ConversationId },
+    /// A connection of the agent on `node` set its presence.
+    Present {
+        agent: String,
+        node: String,
+        presence: Presence,
+    },
+    /// The agent's last connection on `node` went away.
+    Left { agent: String, node: String },
+    /// A node stopped (or was found dead): its agents' connections are gone.
+    NodeGone { node: String },
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +131,7 @@ impl Routing {
                 skills: vec![],
                 presence: Presence::Offline,
                 assigned: BTreeSet::new(),
+                nodes: BTreeSet::new(),
             });
             load.capacity = a.capacity as usize;
             load.queues = a.queues.clone();
@@ -110,8 +145,44 @@ impl Routing {
         }
     }
 
+    /// Applies one change: the only way the state changes after a rebuild.
+    pub fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Enqueue { id, route } => self.enqueue(*id, route),
+            Change::Dequeue { id } => self.dequeue(*id),
+            Change::Tell { id, position } => self.tell(*id, *position),
+            Change::Commit(a) => self.commit(a),
+            Change::Release { agent, id } => self.release(agent, *id),
+            Change::Present {
+                agent,
+                node,
+                presence,
+            } => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.nodes.insert(node.clone());
+                    a.presence = *presence;
+                }
+            }
+            Change::Left { agent, node } => {
+                if let Some(a) = self.agents.get_mut(agent) {
+                    a.nodes.remove(node);
+                    if a.nodes.is_empty() {
+                        a.presence = Presence::Offline;
+                    }
+                }
+            }
+            Change::NodeGone { node } => {
+                for a in self.agents.values_mut() {
+                    if a.nodes.remove(node) && a.nodes.is_empty() {
+                        a.presence = Presence::Offline;
+                    }
+                }
+            }
+        }
+    }
+
     /// Adds a conversation to the waiting list (ignored if it is already waiting).
-    pub fn enqueue(&mut self, id: ConversationId, route: &Route) {
+    fn enqueue(&mut self, id: ConversationId, route: &Route) {
         if self.index.contains_key(&id) {
             return;
         }
@@ -136,16 +207,16 @@ impl Routing {
     }
 
     /// Records the position the visitor of a waiting conversation was told.
-    pub fn tell(&mut self, id: ConversationId, position: u32) {
+    fn tell(&mut self, id: ConversationId, position: u32) {
         if let Some(w) = self.index.get_mut(&id) {
             w.told = Some(position);
         }
     }
 
     /// Waiting conversations whose visitor was told a position that is no longer true (the
-    /// queue moved), with their standing now; each is taken as told. One pass over the
-    /// waiting list, since this runs after every routing run.
-    pub fn moved(&mut self) -> Vec<(ConversationId, Standing)> {
+    /// queue moved), with their standing now (the caller tells them, with [`Change::Tell`]).
+    /// One pass over the waiting list, since this runs after every routing run.
+    pub fn moved(&self) -> Vec<(ConversationId, Standing)> {
         let mut seen: HashMap<&str, u32> = HashMap::new();
         let mut changed = Vec::new();
         for id in self.waiting.values() {
@@ -156,14 +227,11 @@ impl Routing {
                 changed.push((*id, self.standing_at(w, *position)));
             }
         }
-        for (id, standing) in &changed {
-            self.tell(*id, standing.position);
-        }
         changed
     }
 
     /// Takes a conversation out of the waiting list, if it is there.
-    pub fn dequeue(&mut self, id: ConversationId) {
+    fn dequeue(&mut self, id: ConversationId) {
         if let Some(w) = self.index.remove(&id) {
             self.waiting.remove(&w.key);
         }
@@ -185,24 +253,24 @@ impl Routing {
             .is_some()
     }
 
-    pub fn set_presence(&mut self, agent: &str, presence: Presence) {
-        if let Some(a) = self.agents.get_mut(agent) {
-            a.presence = presence;
-        }
-    }
-
     pub fn presence(&self, agent: &str) -> Presence {
         self.agents
             .get(agent)
             .map_or(Presence::Offline, |a| a.presence)
     }
 
-    /// Agents not Offline, with their presence (kept across a failed commit's reload).
-    pub fn present_agents(&self) -> Vec<(String, Presence)> {
+    /// The presence of every connected agent, as changes that set it again (kept across a
+    /// failed commit's reload).
+    pub fn presences(&self) -> Vec<Change> {
         self.agents
             .iter()
-            .filter(|(_, a)| a.presence != Presence::Offline)
-            .map(|(n, a)| (n.clone(), a.presence))
+            .flat_map(|(agent, a)| {
+                a.nodes.iter().map(|node| Change::Present {
+                    agent: agent.clone(),
+                    node: node.clone(),
+                    presence: a.presence,
+                })
+            })
             .collect()
     }
 
@@ -253,7 +321,7 @@ impl Routing {
     }
 
     /// Applies an assignment returned by [`Routing::next`] (or a transfer) once it is stored.
-    pub fn commit(&mut self, a: &Assignment) {
+    fn commit(&mut self, a: &Assignment) {
         self.dequeue(a.conversation);
         if let Some(agent) = self.agents.get_mut(&a.agent) {
             agent.assigned.insert(a.conversation);
@@ -261,7 +329,7 @@ impl Routing {
     }
 
     /// Frees the capacity a conversation used.
-    pub fn release(&mut self, agent: &str, id: ConversationId) {
+    fn release(&mut self, agent: &str, id: ConversationId) {
         if let Some(a) = self.agents.get_mut(agent) {
             a.assigned.remove(&id);
         }
@@ -306,6 +374,24 @@ impl Routing {
 
 #[cfg(test)]
 mod tests {
+    /// A connection on the one test node sets the agent's presence.
+    fn set_presence(r: &mut Routing, agent: &str, presence: Presence) {
+        r.apply(&Change::Present {
+            agent: agent.into(),
+            node: "n1".into(),
+            presence,
+        });
+    }
+
+    /// What the engine does after a routing run: the moved ones are told their new position.
+    fn tell_moved(r: &mut Routing) -> Vec<(ConversationId, Standing)> {
+        let moved = r.moved();
+        for (id, st) in &moved {
+            r.tell(*id, st.position);
+        }
+        moved
+    }
+
     use super::*;
     use uuid::Uuid;
 
@@ -366,8 +452,8 @@ mod tests {
             r.enqueue(*id, &route("q", 0));
         }
         assert_eq!(r.next(), None, "nobody online");
-        r.set_presence("ada", Presence::Online);
-        r.set_presence("bob", Presence::Online);
+        set_presence(&mut r, "ada", Presence::Online);
+        set_presence(&mut r, "bob", Presence::Online);
         let got = drain(&mut r);
         let names: Vec<&str> = got.iter().map(|(_, a)| a.as_str()).collect();
         // ada has 2 free, then ada 1 vs bob 1 with ada having more assigned → bob, then ada.
@@ -391,8 +477,8 @@ mod tests {
         r.enqueue(ids[3], &route("q", 5));
         assert_eq!(r.standing(ids[2]).unwrap().position, 4);
         assert_eq!(r.standing(ids[3]).unwrap().position, 2);
-        r.set_presence("ada", Presence::Online);
-        r.set_presence("bob", Presence::Online);
+        set_presence(&mut r, "ada", Presence::Online);
+        set_presence(&mut r, "bob", Presence::Online);
         let order: Vec<_> = drain(&mut r).into_iter().map(|(c, _)| c).collect();
         assert_eq!(order, [ids[1], ids[3], ids[0]]);
     }
@@ -412,9 +498,9 @@ mod tests {
             },
         ); // nobody
         r.enqueue(ids[2], &route("q", 0));
-        r.set_presence("bob", Presence::Online);
+        set_presence(&mut r, "bob", Presence::Online);
         assert_eq!(drain(&mut r), [(ids[2], "bob".to_string())]);
-        r.set_presence("ada", Presence::Online);
+        set_presence(&mut r, "ada", Presence::Online);
         assert_eq!(drain(&mut r), [(ids[0], "ada".to_string())]);
         assert!(r.is_waiting(ids[1]));
         assert!(!r.standing(ids[1]).unwrap().agent_online);
@@ -425,16 +511,16 @@ mod tests {
     fn presence_states() {
         let mut r = Routing::new(&config());
         let ids = ids(2);
-        r.set_presence("ada", Presence::Online);
+        set_presence(&mut r, "ada", Presence::Online);
         r.enqueue(ids[0], &route("q", 0));
         assert_eq!(drain(&mut r).len(), 1);
         for p in [Presence::Busy, Presence::Away, Presence::Offline] {
-            r.set_presence("ada", p);
+            set_presence(&mut r, "ada", p);
             r.enqueue(ids[1], &route("q", 0));
             assert_eq!(r.next(), None, "{p:?}");
             assert_eq!(r.assigned("ada"), [ids[0]]);
         }
-        r.set_presence("ada", Presence::Online);
+        set_presence(&mut r, "ada", Presence::Online);
         assert_eq!(drain(&mut r), [(ids[1], "ada".to_string())]);
     }
 
@@ -452,31 +538,28 @@ mod tests {
         r.enqueue(ids[3], &route("q", 0)); // never told (nobody could take it then)
         r.enqueue(ids[4], &route("vip", 0));
         r.tell(ids[4], 1);
-        assert_eq!(r.moved(), [], "nothing moved yet");
+        assert_eq!(tell_moved(&mut r), [], "nothing moved yet");
 
-        r.set_presence("bob", Presence::Online);
+        set_presence(&mut r, "bob", Presence::Online);
         assert_eq!(drain(&mut r), [(ids[0], "bob".to_string())]);
-        let moved: Vec<(ConversationId, u32)> = r
-            .moved()
+        let moved: Vec<(ConversationId, u32)> = tell_moved(&mut r)
             .iter()
             .map(|(id, st)| (*id, st.position))
             .collect();
         assert_eq!(moved, [(ids[1], 1), (ids[2], 2)]);
-        assert_eq!(r.moved(), [], "each change is reported once");
+        assert_eq!(tell_moved(&mut r), [], "each change is reported once");
 
         // A higher priority arrival pushes the others back.
         let urgent = ConversationId(Uuid::new_v4());
         r.enqueue(urgent, &route("q", 9));
-        let moved: Vec<(ConversationId, u32)> = r
-            .moved()
+        let moved: Vec<(ConversationId, u32)> = tell_moved(&mut r)
             .iter()
             .map(|(id, st)| (*id, st.position))
             .collect();
         assert_eq!(moved, [(ids[1], 2), (ids[2], 3)]);
         r.dequeue(urgent);
         r.dequeue(ids[1]);
-        let moved: Vec<(ConversationId, u32)> = r
-            .moved()
+        let moved: Vec<(ConversationId, u32)> = tell_moved(&mut r)
             .iter()
             .map(|(id, st)| (*id, st.position))
             .collect();

@@ -123,7 +123,7 @@ impl Engine {
             );
             // Before the replay: a widget fires read events only for lines it already shows,
             // so a reconnect learns of reads it missed and a reload does not repeat old ones.
-            let seq = ctx.hub.read_seq(id);
+            let seq = inner.store.read_seq(id)?;
             if seq > 0 {
                 inner.send(
                     &out,
@@ -296,7 +296,7 @@ impl Engine {
                 typing,
             };
             if let Ok(text) = serde_json::to_string(&frame) {
-                inner.send_text(ctx.hub.recipients(id, None), text.into());
+                inner.to_conversation(&ctx.hub, id, None, text);
             }
             Ok(())
         })
@@ -309,13 +309,13 @@ impl Engine {
         self.run(move |inner, ctx| {
             let s = assigned_session(inner, &agent, id)?;
             let seq = seq.min(s.last_seq);
-            if ctx.hub.mark_read(id, seq) {
+            if inner.store.raise_read(id, seq)? {
                 let frame = ToVisitor::Read {
                     conversation_id: id,
                     seq,
                 };
                 if let Ok(text) = serde_json::to_string(&frame) {
-                    inner.send_text(ctx.hub.recipients(id, None), text.into());
+                    inner.to_conversation(&ctx.hub, id, None, text);
                 }
             }
             Ok(())

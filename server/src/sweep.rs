@@ -12,6 +12,7 @@ use em_protocol::{EntryPayload, SessionStatus};
 use crate::engine::{Ctx, Engine, Inner};
 use crate::error::Result;
 use crate::lifecycle::system_entry;
+use crate::routing::Change;
 use crate::store::{NewEntry, Session, Update};
 
 /// Real time between two sweeps.
@@ -25,14 +26,47 @@ const RETENTION_BATCH: usize = 1000;
 
 const DAY_MS: i64 = 86_400_000;
 
+/// Several nodes: log rows older than this are deleted (every live node read them long ago).
+const LOG_KEPT_MS: i64 = 10 * 60 * 1000;
+
 impl Ctx {
     /// Marks idle conversations `Inactive`; with `retention`, also deletes old ended ones.
+    /// With several nodes, each node beats here, and one sweep per period runs cluster-wide.
     pub fn sweep(&self, inner: &mut Inner, retention: bool) -> Result<()> {
+        if !self.cluster_turn(inner)? {
+            return Ok(());
+        }
         self.mark_inactive(inner)?;
         if retention {
             self.apply_retention(inner)?;
         }
         Ok(())
+    }
+
+    /// Several nodes: records this node's heartbeat, and tells whether this sweep is the
+    /// cluster's for this period. The node that takes it also finds nodes gone silent (their
+    /// agents' connections went with them) and trims the log. One node: always its turn.
+    fn cluster_turn(&self, inner: &mut Inner) -> Result<bool> {
+        let now = self.clock.now_ms();
+        let timeout_ms = self.config().server.node_timeout_seconds as i64 * 1000;
+        let node = inner.node.clone();
+        let Some(cluster) = inner.store.cluster() else {
+            return Ok(true);
+        };
+        cluster.beat(&node, now)?;
+        if !cluster.claim_sweep(now, SWEEP_EVERY.as_millis() as i64)? {
+            return Ok(false);
+        }
+        let gone = cluster.silent_nodes(now - timeout_ms)?;
+        for node in &gone {
+            cluster.forget_node(node)?;
+        }
+        cluster.prune_log(now - LOG_KEPT_MS)?;
+        for node in gone {
+            tracing::warn!(%node, "node silent; its agents' connections are gone");
+            inner.change(Change::NodeGone { node });
+        }
+        Ok(true)
     }
 
     /// Every `Active` conversation with an agent and no entry for `inactive_after_seconds`

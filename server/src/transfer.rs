@@ -91,7 +91,10 @@ impl Engine {
                         ));
                     }
                     inner.store.assignment_end(id, &agent, true)?;
-                    inner.routing.release(&agent, id);
+                    inner.change(crate::routing::Change::Release {
+                        agent: agent.clone(),
+                        id,
+                    });
                     let a = Assignment {
                         queue: s.queue.clone(),
                         conversation: id,

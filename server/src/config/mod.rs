@@ -70,6 +70,9 @@ pub struct ServerSettings {
     pub close_timeout_seconds: u64,
     /// Entries one `resume` replays, one `history` answers, one `assigned` carries.
     pub replay_page_entries: usize,
+    /// Several nodes: a node whose heartbeat (every second) is this much behind is gone,
+    /// and its agents' connections with it.
+    pub node_timeout_seconds: u64,
 }
 
 impl Default for ServerSettings {
@@ -83,6 +86,7 @@ impl Default for ServerSettings {
             write_timeout_seconds: 10,
             close_timeout_seconds: 3,
             replay_page_entries: 200,
+            node_timeout_seconds: 10,
         }
     }
 }
@@ -118,7 +122,9 @@ impl ServerSettings {
             self.replay_page_entries as u64,
             10,
             1000,
-        )
+        )?;
+        // Several heartbeats, so one slow second never declares a live node gone.
+        range("node_timeout_seconds", self.node_timeout_seconds, 3, 600)
     }
 }
 

@@ -25,7 +25,7 @@ pub struct RoutingRule {
 }
 
 /// Where a conversation goes: the outcome of the rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     pub queue: String,
     pub priority: i32,

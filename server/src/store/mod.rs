@@ -42,6 +42,14 @@ impl Database {
         }
     }
 
+    /// The PostgreSQL server's URL, for connections of other kinds (the cluster's `LISTEN`).
+    pub fn postgres_url(&self) -> Option<&str> {
+        match self {
+            Database::Sqlite(_) => None,
+            Database::Postgres(url) => Some(url),
+        }
+    }
+
     /// A connection for readers off the store thread (metrics); it sees every committed group
     /// and never blocks the writer.
     pub fn open_reader(&self, clock: SharedClock) -> Result<Box<dyn Figures>> {
@@ -141,6 +149,17 @@ pub enum Appended {
 /// the append's transaction, and `(conversation_id, identifier)` is unique, so a resent entry
 /// is found instead of stored twice.
 pub trait Store: Send {
+    /// What the nodes on this database share; `None` for a store only one node can use.
+    fn cluster(&mut self) -> Option<&mut dyn Cluster> {
+        None
+    }
+
+    /// Raises the conversation's read mark to `seq`; whether it rose.
+    fn raise_read(&mut self, id: ConversationId, seq: u64) -> Result<bool>;
+
+    /// The conversation's read mark (0 when nothing was read).
+    fn read_seq(&mut self, id: ConversationId) -> Result<u64>;
+
     /// The injected clock's time (ms).
     fn now(&self) -> i64;
 
@@ -291,6 +310,51 @@ pub trait Store: Send {
         before: i64,
         limit: usize,
     ) -> Result<usize>;
+}
+
+/// What several nodes on one database share (see `cluster.rs`): the lock that orders their
+/// groups, the log of what each group did, the nodes' heartbeats and the agents' presence.
+/// Every method runs inside the store thread's current group transaction.
+pub trait Cluster {
+    /// Takes the cluster-wide lock until the group's transaction ends.
+    fn lock_group(&mut self) -> Result<()>;
+
+    /// The id of the newest logged row (0 when none).
+    fn log_head(&mut self) -> Result<u64>;
+
+    /// The rows logged after `after`, oldest first: (id, node, events as JSON).
+    fn log_after(&mut self, after: u64) -> Result<Vec<(u64, String, String)>>;
+
+    /// Logs one group's events (JSON) as the next row and notifies the other nodes when the
+    /// transaction commits; returns the row's id.
+    fn log(&mut self, node: &str, events: &str) -> Result<u64>;
+
+    /// Deletes log rows older than `before` (ms) that every node has read.
+    fn prune_log(&mut self, before: i64) -> Result<()>;
+
+    /// Records that `node` is alive at `now` (ms).
+    fn beat(&mut self, node: &str, now: i64) -> Result<()>;
+
+    /// Nodes whose last heartbeat is older than `before` (ms).
+    fn silent_nodes(&mut self, before: i64) -> Result<Vec<String>>;
+
+    /// Removes a node and the presence rows of its agents.
+    fn forget_node(&mut self, node: &str) -> Result<()>;
+
+    /// Whether this group runs the cluster's periodic sweep: true for one group per `every`
+    /// ms across all nodes.
+    fn claim_sweep(&mut self, now: i64, every: i64) -> Result<bool>;
+
+    /// An agent's presence through `node` (`None`: its last connection there went away).
+    fn set_presence(
+        &mut self,
+        agent: &str,
+        node: &str,
+        presence: Option<em_protocol::agent::Presence>,
+    ) -> Result<()>;
+
+    /// Every (agent, node, presence) row.
+    fn presences(&mut self) -> Result<Vec<(String, String, em_protocol::agent::Presence)>>;
 }
 
 /// The figures the metrics are computed from, read straight from the tables.

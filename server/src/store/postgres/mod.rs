@@ -18,6 +18,7 @@ use crate::clock::SharedClock;
 use crate::config::Route;
 use crate::error::{Error, Result};
 
+mod cluster;
 mod conn;
 mod metrics;
 mod rows;
@@ -107,6 +108,28 @@ fn clamp(n: u64) -> i64 {
 }
 
 impl Store for PostgresStore {
+    fn cluster(&mut self) -> Option<&mut dyn super::Cluster> {
+        Some(self)
+    }
+
+    fn raise_read(&mut self, id: ConversationId, seq: u64) -> Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE messaging_session SET read_seq = $2 WHERE conversation_id = $1 AND read_seq < $2",
+            &[&id.0, &clamp(seq)],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn read_seq(&mut self, id: ConversationId) -> Result<u64> {
+        match self.conn.query_opt(
+            "SELECT read_seq FROM messaging_session WHERE conversation_id = $1",
+            &[&id.0],
+        )? {
+            Some(row) => seq(row.try_get(0)?),
+            None => Ok(0),
+        }
+    }
+
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }

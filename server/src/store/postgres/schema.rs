@@ -5,7 +5,7 @@ use super::conn::Conn;
 use crate::error::{Error, Result};
 
 /// Bumped with every migration; `open` refuses a newer database than it knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Any fixed number: the advisory lock that lets one starting node migrate at a time.
 const MIGRATION_LOCK: i64 = 0x656d_5f73_6368_656d; // "em_schem"
@@ -15,7 +15,8 @@ const MIGRATION_LOCK: i64 = 0x656d_5f73_6368_656d; // "em_schem"
 /// Ids are `uuid`, times `bigint` ms. JSON is `text` as written by serde: PostgreSQL's `jsonb`
 /// cannot hold `\u0000`, which a visitor may send, and the store only ever reads it whole.
 /// `position` orders rows inserted in the same millisecond, as SQLite's `rowid` does.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE messaging_end_user (
     id uuid PRIMARY KEY,
     credential_sha256 bytea NOT NULL UNIQUE,
@@ -80,7 +81,10 @@ CREATE TABLE routing_assignment (
     released_at bigint
 );
 CREATE INDEX routing_assignment_conversation ON routing_assignment (conversation_id);
-"];
+",
+    // 2: several nodes (the cluster's lock order, log, heartbeats, agents' presence).
+    super::cluster::SCHEMA,
+];
 
 /// Migrates the schema forward in one transaction. Two nodes starting at once queue on the
 /// advisory lock, so the second finds the work done; a crash mid-way leaves the old version.

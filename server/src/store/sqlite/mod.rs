@@ -92,6 +92,25 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn raise_read(&mut self, id: ConversationId, seq: u64) -> Result<bool> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE messaging_session SET read_seq = ?2 WHERE conversation_id = ?1 AND read_seq < ?2",
+            )?
+            .execute(params![id.to_string(), seq])?;
+        Ok(changed > 0)
+    }
+
+    fn read_seq(&mut self, id: ConversationId) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT read_seq FROM messaging_session WHERE conversation_id = ?1")?
+            .query_row([id.to_string()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }

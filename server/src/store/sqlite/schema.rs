@@ -1,7 +1,7 @@
 //! The SQLite schema, named after the data model, and its forward migrations.
 
 /// Bumped with every migration; `open` refuses a newer database than it knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: the first schema.
 pub const SCHEMA: &str = "
@@ -71,5 +71,9 @@ ALTER TABLE messaging_end_user ADD COLUMN subject TEXT;
 CREATE UNIQUE INDEX messaging_end_user_subject
     ON messaging_end_user(org_id, deployment_name, subject) WHERE subject IS NOT NULL;
 CREATE INDEX messaging_session_end_user ON messaging_session(end_user_id);
+",
+    "
+-- 4: read receipts outlive a restart (and are shared by every node).
+ALTER TABLE messaging_session ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
 ",
 ];
