@@ -1006,12 +1006,29 @@ fn the_schema_is_migrated_once_and_reopened(b: &Backend) {
 
 /// One append per group, as a node's store thread runs it.
 fn append_in_group(store: &mut dyn Store, id: ConversationId, entries: Vec<NewEntry>) -> Appended {
-    store.begin().unwrap();
-    store.savepoint().unwrap();
-    let appended = store.append(id, entries, Update::default()).unwrap();
-    store.release().unwrap();
-    store.commit().unwrap();
-    appended
+    try_append_in_group(store, id, entries).expect("append in a group")
+}
+
+/// The same, failing as a value: a writer thread that panicked would leave the other one
+/// waiting at the barrier for ever, so writers keep going and the test checks afterwards.
+fn try_append_in_group(
+    store: &mut dyn Store,
+    id: ConversationId,
+    entries: Vec<NewEntry>,
+) -> Result<Appended, Error> {
+    store.begin()?;
+    let appended = store.savepoint().and_then(|()| {
+        let appended = store.append(id, entries, Update::default())?;
+        store.release()?;
+        Ok(appended)
+    });
+    match appended {
+        Ok(appended) => store.commit().map(|()| appended),
+        Err(e) => {
+            store.rollback();
+            Err(e)
+        }
+    }
 }
 
 #[test]
@@ -1027,21 +1044,22 @@ fn postgres_two_writers_on_one_conversation_leave_no_gap_and_no_twin() {
             let mut store = b.store();
             let start = start.clone();
             std::thread::spawn(move || {
-                let mut mine = Vec::new();
-                for round in 0..ROUNDS {
-                    start.wait();
-                    // One or two entries, so the writers' allocations interleave unevenly.
-                    let entries: Vec<NewEntry> =
-                        (0..1 + (round + w) % 2).map(|_| text("race")).collect();
-                    mine.extend(seqs(&stored(append_in_group(store.as_mut(), id, entries))));
-                }
-                mine
+                (0..ROUNDS)
+                    .map(|round| {
+                        start.wait();
+                        // One or two entries, so the writers' allocations interleave unevenly.
+                        let entries: Vec<NewEntry> =
+                            (0..1 + (round + w) % 2).map(|_| text("race")).collect();
+                        try_append_in_group(store.as_mut(), id, entries)
+                    })
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
     let mut all: Vec<u64> = writers
         .into_iter()
         .flat_map(|w| w.join().expect("writer"))
+        .flat_map(|appended| seqs(&stored(appended.expect("append"))))
         .collect();
     let total = all.len() as u64;
     assert_eq!(total, (ROUNDS * 3) as u64);
@@ -1070,7 +1088,7 @@ fn postgres_the_same_entry_through_two_writers_is_stored_once() {
                     .iter()
                     .map(|entry| {
                         start.wait();
-                        append_in_group(store.as_mut(), id, vec![entry.clone()])
+                        try_append_in_group(store.as_mut(), id, vec![entry.clone()])
                     })
                     .collect::<Vec<_>>()
             })
@@ -1078,7 +1096,13 @@ fn postgres_the_same_entry_through_two_writers_is_stored_once() {
         .collect();
     let results: Vec<Vec<Appended>> = writers
         .into_iter()
-        .map(|w| w.join().expect("writer"))
+        .map(|w| {
+            w.join()
+                .expect("writer")
+                .into_iter()
+                .collect::<Result<_, _>>()
+                .expect("append")
+        })
         .collect();
     let mut store = b.store();
     for (round, entry) in entries.iter().enumerate() {

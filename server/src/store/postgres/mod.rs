@@ -102,6 +102,24 @@ macro_rules! entry_select {
     };
 }
 
+fn unknown_conversation(id: ConversationId) -> Error {
+    Error::Corrupt(format!("append to unknown conversation {id}"))
+}
+
+/// An appended entry as the engine sends it on.
+fn stored_entry(id: ConversationId, seq: i64, now: i64, e: NewEntry) -> Result<ConversationEntry> {
+    Ok(ConversationEntry {
+        identifier: e.identifier,
+        conversation_id: id,
+        seq: rows::seq(seq)?,
+        sender: e.sender,
+        sender_display_name: e.sender_display_name,
+        transcripted_timestamp: now,
+        client_timestamp: e.client_timestamp,
+        entry_payload: e.payload,
+    })
+}
+
 /// Seqs are `bigint`: a bound beyond them means "no bound".
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -321,82 +339,107 @@ impl Store for PostgresStore {
         entries: Vec<NewEntry>,
         update: Update,
     ) -> Result<Appended> {
-        let count = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-        // Allocates the seqs; the row stays locked until the group commits, so another node
-        // appending to this conversation waits here, then counts on from this one's seqs.
-        let last: i64 = self
-            .conn
-            .query_opt(
-                "UPDATE messaging_session SET last_seq = last_seq + $2 WHERE conversation_id = $1
-                 RETURNING last_seq",
-                &[&id.0, &count],
-            )?
-            .ok_or_else(|| Error::Corrupt(format!("append to unknown conversation {id}")))?
-            .try_get(0)?;
         let now = self.now();
-        let mut next = last - count;
-        let mut stored = Vec::with_capacity(entries.len());
-        for (i, e) in entries.into_iter().enumerate() {
-            next += 1;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-                &id.0,
-                &next,
-                &e.identifier.0,
-                &enum_str(&e.sender.role),
-                &e.sender.subject,
-                &e.sender_display_name,
-                &now,
-                &e.client_timestamp,
-                &json(&e.payload),
-            ];
-            if i == 0 {
-                // Under the row lock every earlier append of this conversation has committed,
-                // so a stored identifier is seen here, whichever node stored it.
-                let inserted = self.conn.execute(
-                    "INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role,
-                     sender_subject, sender_display_name, transcripted_timestamp, client_timestamp,
-                     payload_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (conversation_id, identifier) DO NOTHING",
-                    &params,
-                )?;
-                if inserted == 0 {
-                    self.conn.execute(
-                        "UPDATE messaging_session SET last_seq = last_seq - $2 WHERE conversation_id = $1",
-                        &[&id.0, &count],
-                    )?;
-                    let seq = self.seq_of(id, e.identifier)?.ok_or_else(|| {
-                        Error::Corrupt(format!("entry {} vanished", e.identifier))
-                    })?;
-                    return Ok(Appended::Duplicate { seq });
-                }
-            } else {
-                self.conn.execute(
-                    "INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role,
-                     sender_subject, sender_display_name, transcripted_timestamp, client_timestamp,
-                     payload_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    &params,
-                )?;
-            }
-            stored.push(ConversationEntry {
-                identifier: e.identifier,
-                conversation_id: id,
-                seq: seq(next)?,
-                sender: e.sender,
-                sender_display_name: e.sender_display_name,
-                transcripted_timestamp: now,
-                client_timestamp: e.client_timestamp,
-                entry_payload: e.payload,
-            });
-        }
+        let status = update.status.as_ref().map(enum_str);
         let (set_agent, agent) = match update.agent {
             Some(agent) => (true, agent),
             None => (false, None),
         };
-        self.conn.execute(
-            "UPDATE messaging_session SET updated_at = $2, status = coalesce($3, status),
-             agent_username = CASE WHEN $4 THEN $5 ELSE agent_username END WHERE conversation_id = $1",
-            &[&id.0, &now, &update.status.as_ref().map(enum_str), &set_agent, &agent],
-        )?;
+        let mut entries = entries.into_iter();
+        let Some(first) = entries.next() else {
+            let updated = self.conn.execute(
+                "UPDATE messaging_session SET updated_at = $2, status = coalesce($3, status),
+                 agent_username = CASE WHEN $4 THEN $5 ELSE agent_username END
+                 WHERE conversation_id = $1",
+                &[&id.0, &now, &status, &set_agent, &agent],
+            )?;
+            return match updated {
+                0 => Err(unknown_conversation(id)),
+                _ => Ok(Appended::Stored(Vec::new())),
+            };
+        };
+        let count = i64::try_from(entries.len() + 1).unwrap_or(i64::MAX);
+        // One round trip for the usual append of one entry. `old` locks the session row until
+        // the group commits, so another node appending to this conversation waits there and
+        // then counts on from this one's seqs; the first entry goes in under that lock, where
+        // `ON CONFLICT` sees it if any node stored it before (the dedupe).
+        let row = self
+            .conn
+            .query_opt(
+                "WITH old AS (
+                     SELECT status, agent_username, updated_at FROM messaging_session
+                     WHERE conversation_id = $1 FOR UPDATE
+                 ), bumped AS (
+                     UPDATE messaging_session s SET last_seq = s.last_seq + $2, updated_at = $3,
+                     status = coalesce($4, s.status),
+                     agent_username = CASE WHEN $5 THEN $6 ELSE s.agent_username END
+                     FROM old WHERE s.conversation_id = $1
+                     RETURNING s.last_seq
+                 ), inserted AS (
+                     INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role,
+                     sender_subject, sender_display_name, transcripted_timestamp, client_timestamp,
+                     payload_json)
+                     SELECT $1, last_seq - $2 + 1, $7, $8, $9, $10, $3, $11, $12 FROM bumped
+                     ON CONFLICT (conversation_id, identifier) DO NOTHING
+                     RETURNING seq
+                 )
+                 SELECT bumped.last_seq, EXISTS (SELECT 1 FROM inserted),
+                 old.status, old.agent_username, old.updated_at
+                 FROM bumped, old",
+                &[
+                    &id.0,
+                    &count,
+                    &now,
+                    &status,
+                    &set_agent,
+                    &agent,
+                    &first.identifier.0,
+                    &enum_str(&first.sender.role),
+                    &first.sender.subject,
+                    &first.sender_display_name,
+                    &first.client_timestamp,
+                    &json(&first.payload),
+                ],
+            )?
+            .ok_or_else(|| unknown_conversation(id))?;
+        let last: i64 = row.try_get(0)?;
+        if !row.try_get::<_, bool>(1)? {
+            // Stored before: put the session back as it was and answer with the stored seq.
+            let (old_status, old_agent, old_updated): (String, Option<String>, i64) =
+                (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+            self.conn.execute(
+                "UPDATE messaging_session SET last_seq = last_seq - $2, status = $3,
+                 agent_username = $4, updated_at = $5 WHERE conversation_id = $1",
+                &[&id.0, &count, &old_status, &old_agent, &old_updated],
+            )?;
+            let seq = self
+                .seq_of(id, first.identifier)?
+                .ok_or_else(|| Error::Corrupt(format!("entry {} vanished", first.identifier)))?;
+            return Ok(Appended::Duplicate { seq });
+        }
+        let mut next = last - count + 1;
+        let mut stored = Vec::with_capacity(entries.len() + 1);
+        stored.push(stored_entry(id, next, now, first)?);
+        for e in entries {
+            next += 1;
+            self.conn.execute(
+                "INSERT INTO conversation_entry (conversation_id, seq, identifier, sender_role,
+                 sender_subject, sender_display_name, transcripted_timestamp, client_timestamp,
+                 payload_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    &id.0,
+                    &next,
+                    &e.identifier.0,
+                    &enum_str(&e.sender.role),
+                    &e.sender.subject,
+                    &e.sender_display_name,
+                    &now,
+                    &e.client_timestamp,
+                    &json(&e.payload),
+                ],
+            )?;
+            stored.push(stored_entry(id, next, now, e)?);
+        }
         Ok(Appended::Stored(stored))
     }
 
