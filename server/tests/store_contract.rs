@@ -113,6 +113,7 @@ contract!(
     idle_sessions_are_active_assigned_and_quiet,
     retention_deletes_in_batches_and_keeps_end_users_in_use,
     auto_response_parameters_survive_set_context,
+    read_marks_only_rise,
     the_schema_is_migrated_once_and_reopened,
 );
 
@@ -984,6 +985,28 @@ fn auto_response_parameters_survive_set_context(b: &Backend) {
     store.set_auto_response_parameters(id, &fewer).unwrap();
     assert_eq!(store.auto_response_parameters(id).unwrap(), fewer);
     assert_eq!(store.session(id).unwrap().unwrap().context, context);
+}
+
+fn read_marks_only_rise(b: &Backend) {
+    // A conversation's read mark starts at 0, rises, never falls, and outlives the
+    // connection; an unknown conversation reads 0.
+    let id = {
+        let mut store = b.store();
+        let store = store.as_mut();
+        let id = session(store);
+        append_texts(store, id, 5);
+        assert_eq!(store.read_seq(id).unwrap(), 0);
+        assert!(store.raise_read(id, 3).unwrap());
+        assert!(!store.raise_read(id, 3).unwrap());
+        assert!(!store.raise_read(id, 2).unwrap());
+        assert_eq!(store.read_seq(id).unwrap(), 3);
+        assert!(store.raise_read(id, 5).unwrap());
+        assert!(!store.raise_read(conversation(), 1).unwrap());
+        id
+    };
+    let mut store = b.store();
+    assert_eq!(store.read_seq(id).unwrap(), 5);
+    assert_eq!(store.read_seq(conversation()).unwrap(), 0);
 }
 
 fn the_schema_is_migrated_once_and_reopened(b: &Backend) {
