@@ -2,6 +2,7 @@
 //! ending sessions and sign-out.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use em_protocol::agent::{AgentRef, Presence, ToAgent, ToServer};
 use em_protocol::close::CloseCode;
-use em_protocol::{ErrorCode, ErrorFrame, PROTOCOL_VERSION};
-use futures::StreamExt;
+use em_protocol::{EntryId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 
 use crate::AppState;
 use crate::config::Config;
@@ -23,7 +23,7 @@ use crate::hub::Outbox;
 use crate::lifecycle::assigned_frame;
 use crate::session::Outgoing;
 use crate::signin::Session;
-use crate::socket::{self, Handler};
+use crate::socket::{self, Handler, Sorted};
 
 /// Longest username looked at; a longer one is refused without hashing or remembering it.
 const MAX_USERNAME_BYTES: usize = 256;
@@ -59,10 +59,7 @@ pub async fn upgrade(
         session: None,
         refused: 0,
     };
-    socket::limits(ws).on_upgrade(move |ws| {
-        let (write, read) = ws.split();
-        socket::serve(write, read, rx, handler)
-    })
+    socket::upgrade(ws, rx, handler)
 }
 
 /// The console's own origin (`http(s)://` + the request's `Host`) or a configured one.
@@ -110,97 +107,139 @@ pub struct AgentSocket {
 }
 
 impl Handler for AgentSocket {
-    async fn on_text(&mut self, text: &str) {
-        let frame = match socket::parse_frame::<ToServer>(text) {
-            Ok((ToServer::Unknown, ty)) => {
-                return self.out.send(&ToAgent::Error(socket::unknown_type(&ty)));
-            }
-            Ok((f, _)) => f,
-            Err(e) => return self.out.send(&ToAgent::Error(e)),
-        };
-        let entry_id = match &frame {
-            ToServer::SendMessage { entry_id, .. } => Some(*entry_id),
-            _ => None,
-        };
-        if let Err(e) = self.handle(frame).await {
-            if !e.is_peer() {
-                tracing::error!(agent = ?self.username, error = %e, "agent frame failed");
-            }
-            self.out.send(&ToAgent::Error(e.to_frame(entry_id)));
+    type Frame = ToServer;
+    type Reply = ToAgent;
+    /// The `hello`'s username and proof.
+    type Hello = (String, Proof);
+    /// The agent's username.
+    type Peer = String;
+    const NAME: &'static str = "agent";
+
+    fn error(frame: ErrorFrame) -> ToAgent {
+        ToAgent::Error(frame)
+    }
+
+    fn sort(frame: ToServer) -> Sorted<ToServer, Self::Hello> {
+        match frame {
+            ToServer::Hello {
+                protocol_version,
+                username,
+                credential,
+                session_token,
+            } => Sorted::Hello {
+                version: protocol_version,
+                sign_in: match (credential, session_token) {
+                    (Some(pw), None) => Ok((username, Proof::Password(pw))),
+                    (None, Some(token)) => Ok((username, Proof::Token(token))),
+                    _ => Err(Error::peer(
+                        ErrorCode::BadFrame,
+                        "hello needs exactly one of credential and sessionToken",
+                    )),
+                },
+            },
+            ToServer::Unknown => Sorted::Unknown,
+            ToServer::SendMessage { entry_id, .. } => Sorted::Frame(frame, Some(entry_id)),
+            frame => Sorted::Frame(frame, None),
         }
     }
 
-    fn on_binary(&mut self) {
-        self.out.send(&ToAgent::Error(socket::bad_frame(
-            "binary frames are not supported; send JSON text",
-        )));
+    fn out(&self) -> &Outbox {
+        &self.out
     }
 
-    async fn on_close(self) {
-        if let Some(session) = &self.session {
-            self.engine.signin.detach(&session.key, self.out.id);
-        }
-        if let Some(name) = self.username {
-            let id = self.out.id;
-            let gone = self.engine.run(move |inner, ctx| {
-                // The last connection of an agent going away makes them Offline: nobody is
-                // there to take new work. Their open conversations stay assigned.
-                if ctx.hub.remove(id, Some(&name)) == 0 {
-                    inner.presence(&name, None)?;
-                }
-                Ok(())
-            });
-            if let Err(e) = gone.await {
-                tracing::error!(error = %e, "agent cleanup failed");
-            }
-        } else {
-            self.engine.hub.remove(self.out.id, None);
-        }
+    fn signed_in(&self) -> Option<String> {
+        self.username.clone()
     }
 
-    fn idle_limit(&self) -> std::time::Duration {
-        self.engine.config().server.idle_close()
-    }
-}
-
-impl AgentSocket {
-    async fn handle(&mut self, frame: ToServer) -> Result<()> {
-        let Some(name) = self.username.clone() else {
-            return match frame {
-                ToServer::Hello {
-                    protocol_version,
-                    username,
-                    credential,
-                    session_token,
-                } => {
-                    let proof = match (credential, session_token) {
-                        (Some(pw), None) => Proof::Password(pw),
-                        (None, Some(token)) => Proof::Token(token),
-                        _ => {
-                            return Err(Error::peer(
-                                ErrorCode::BadFrame,
-                                "hello needs exactly one of credential and sessionToken",
-                            ));
-                        }
-                    };
-                    self.hello(protocol_version, &username, proof).await
-                }
-                _ => Err(Error::peer(
-                    ErrorCode::HandshakeRequired,
-                    "the first frame must be hello",
-                )),
-            };
-        };
-        if let Err(why) = self.still_signed_in(&name) {
+    /// A signed-in agent whose rights ended is signed out instead of answered.
+    fn admit(&mut self, _entry_id: Option<EntryId>) -> ControlFlow<()> {
+        if let Some(name) = &self.username
+            && let Err(why) = self.still_signed_in(name)
+        {
             sign_out(vec![self.out.clone()], why);
-            return Ok(());
+            return ControlFlow::Break(());
         }
+        ControlFlow::Continue(())
+    }
+
+    async fn hello(&mut self, (username, proof): Self::Hello) -> Result<()> {
+        let username = username.as_str();
+        let config = self.engine.config();
+        let settings = &config.signin;
+        let signin = self.engine.signin.clone();
+        let now = self.engine.clock.now_ms();
+        // A token is 256 random bits, beyond guessing: a token sign-in waits out only the
+        // address's backoff, so someone failing passwords as an agent cannot keep that agent's
+        // signed-in consoles from reconnecting.
+        let user_key = matches!(proof, Proof::Password(_)).then_some(username);
+        if let Some(wait) = signin.wait(settings, now, self.address, user_key) {
+            tracing::debug!(user = ?short(username), address = %self.address, "agent sign-in refused during backoff");
+            return self.refuse_sign_in(Error::rate_limited(
+                "too many failed sign-ins; wait before trying again",
+                wait,
+            ));
+        }
+        let (agent, session) = match proof {
+            Proof::Token(token) => {
+                let session = (username.len() <= MAX_USERNAME_BYTES)
+                    .then(|| signin.redeem(now, &token, username, &config, &self.out))
+                    .flatten();
+                (
+                    session.as_ref().and_then(|_| config.agent(username)),
+                    session,
+                )
+            }
+            Proof::Password(pw) => (self.check_password(&config, username, pw).await?, None),
+        };
+        let Some(agent) = agent.cloned() else {
+            signin.failed(settings, now, self.address, user_key);
+            tracing::warn!(user = ?short(username), address = %self.address, "agent sign-in failed");
+            return self.refuse_sign_in(Error::peer(
+                ErrorCode::Unauthorized,
+                "unknown username, wrong credential, or a session token that expired or was revoked",
+            ));
+        };
+        let (session, token) = match session {
+            Some(s) => (s, None),
+            None => {
+                signin.succeeded(&agent.username);
+                let (token, session, evicted) = signin.issue(
+                    now,
+                    settings.session_lifetime,
+                    &agent.username,
+                    &agent.password_hash,
+                    &self.out,
+                );
+                sign_out(evicted, "signed out: too many sessions for this agent");
+                (session, Some(token))
+            }
+        };
+        tracing::info!(agent = %agent.username, address = %self.address, with_token = token.is_none(), "agent signed in");
+        self.username = Some(agent.username.clone());
+        self.session = Some(session);
+        self.out.send(&ToAgent::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            username: agent.username.clone(),
+            display_name: agent.display_name.clone(),
+            capacity: agent.capacity,
+            agents: config
+                .agent
+                .iter()
+                .filter(|a| a.username != agent.username)
+                .map(|a| AgentRef {
+                    username: a.username.clone(),
+                    display_name: a.display_name.clone(),
+                })
+                .collect(),
+            queues: config.queue.iter().map(|q| q.name.clone()).collect(),
+            session_token: token,
+        });
+        Ok(())
+    }
+
+    async fn handle(&mut self, name: String, frame: ToServer) -> Result<()> {
         let (engine, out) = (&self.engine, self.out.clone());
         match frame {
-            ToServer::Hello { .. } => Err(Error::peer(
-                ErrorCode::BadFrame,
-                "hello was already accepted on this connection",
-            )),
             ToServer::SignOut => {
                 let mut sockets = vec![out];
                 if let Some(session) = &self.session {
@@ -256,96 +295,38 @@ impl AgentSocket {
                 out.send(&ToAgent::Pong);
                 Ok(())
             }
-            ToServer::Unknown => Ok(()), // answered in on_text
+            ToServer::Hello { .. } | ToServer::Unknown => Ok(()), // the core answers these
         }
     }
 
-    async fn hello(&mut self, version: u32, username: &str, proof: Proof) -> Result<()> {
-        if version != PROTOCOL_VERSION {
-            self.out.send(&ToAgent::Error(ErrorFrame {
-                code: ErrorCode::UnsupportedVersion,
-                message: format!(
-                    "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
-                ),
-                entry_id: None,
-                retry_after_ms: None,
-            }));
-            self.out.close(CloseCode::UnsupportedVersion);
-            return Ok(());
+    async fn on_close(self) {
+        if let Some(session) = &self.session {
+            self.engine.signin.detach(&session.key, self.out.id);
         }
-        let config = self.engine.config();
-        let settings = &config.signin;
-        let signin = self.engine.signin.clone();
-        let now = self.engine.clock.now_ms();
-        // A token is 256 random bits, beyond guessing: a token sign-in waits out only the
-        // address's backoff, so someone failing passwords as an agent cannot keep that agent's
-        // signed-in consoles from reconnecting.
-        let user_key = matches!(proof, Proof::Password(_)).then_some(username);
-        if let Some(wait) = signin.wait(settings, now, self.address, user_key) {
-            tracing::debug!(user = ?short(username), address = %self.address, "agent sign-in refused during backoff");
-            return self.refuse(Error::rate_limited(
-                "too many failed sign-ins; wait before trying again",
-                wait,
-            ));
+        if let Some(name) = self.username {
+            let id = self.out.id;
+            let gone = self.engine.run(move |inner, ctx| {
+                // The last connection of an agent going away makes them Offline: nobody is
+                // there to take new work. Their open conversations stay assigned.
+                if ctx.hub.remove(id, Some(&name)) == 0 {
+                    inner.presence(&name, None)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = gone.await {
+                tracing::error!(error = %e, "agent cleanup failed");
+            }
+        } else {
+            self.engine.hub.remove(self.out.id, None);
         }
-        let (agent, session) = match proof {
-            Proof::Token(token) => {
-                let session = (username.len() <= MAX_USERNAME_BYTES)
-                    .then(|| signin.redeem(now, &token, username, &config, &self.out))
-                    .flatten();
-                (
-                    session.as_ref().and_then(|_| config.agent(username)),
-                    session,
-                )
-            }
-            Proof::Password(pw) => (self.check_password(&config, username, pw).await?, None),
-        };
-        let Some(agent) = agent.cloned() else {
-            signin.failed(settings, now, self.address, user_key);
-            tracing::warn!(user = ?short(username), address = %self.address, "agent sign-in failed");
-            return self.refuse(Error::peer(
-                ErrorCode::Unauthorized,
-                "unknown username, wrong credential, or a session token that expired or was revoked",
-            ));
-        };
-        let (session, token) = match session {
-            Some(s) => (s, None),
-            None => {
-                signin.succeeded(&agent.username);
-                let (token, session, evicted) = signin.issue(
-                    now,
-                    settings.session_lifetime,
-                    &agent.username,
-                    &agent.password_hash,
-                    &self.out,
-                );
-                sign_out(evicted, "signed out: too many sessions for this agent");
-                (session, Some(token))
-            }
-        };
-        tracing::info!(agent = %agent.username, address = %self.address, with_token = token.is_none(), "agent signed in");
-        self.username = Some(agent.username.clone());
-        self.session = Some(session);
-        self.out.send(&ToAgent::Welcome {
-            protocol_version: PROTOCOL_VERSION,
-            username: agent.username.clone(),
-            display_name: agent.display_name.clone(),
-            capacity: agent.capacity,
-            agents: config
-                .agent
-                .iter()
-                .filter(|a| a.username != agent.username)
-                .map(|a| AgentRef {
-                    username: a.username.clone(),
-                    display_name: a.display_name.clone(),
-                })
-                .collect(),
-            queues: config.queue.iter().map(|q| q.name.clone()).collect(),
-            session_token: token,
-        });
-        Ok(())
     }
 
+    fn idle_limit(&self) -> std::time::Duration {
+        self.engine.config().server.idle_close()
+    }
+}
+
+impl AgentSocket {
     /// PBKDF2 is slow on purpose: on a blocking thread, at most `max_concurrent_hashes` at
     /// once server-wide (a flood of sign-ins must not starve everything else). An unknown
     /// username costs the same as a known one.
@@ -379,12 +360,12 @@ impl AgentSocket {
     }
 
     /// Answers a refused sign-in; the socket is closed once it has had its share of them.
-    fn refuse(&mut self, e: Error) -> Result<()> {
+    fn refuse_sign_in(&mut self, e: Error) -> Result<()> {
         self.refused += 1;
         if self.refused < self.engine.config().signin.close_after_failures {
             return Err(e);
         }
-        self.out.send(&ToAgent::Error(e.to_frame(None)));
+        self.refuse(&e, None);
         self.out.close(CloseCode::RateLimited);
         Ok(())
     }
@@ -410,7 +391,7 @@ impl AgentSocket {
 }
 
 /// What a `hello` proves its identity with.
-enum Proof {
+pub enum Proof {
     Password(String),
     Token(String),
 }

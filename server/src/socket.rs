@@ -1,6 +1,11 @@
 //! One WebSocket connection: a reader, a writer, a close watcher and an idle watchdog joined
 //! with `select!`, then a close frame that says why.
 //!
+//! The core of both sockets: it parses each text frame, answers a malformed or unknown one,
+//! lets nothing but `hello` through before sign-in, checks the protocol version, and answers
+//! a frame that failed with an `error` frame; a [`Handler`] (visitor, agent) has only its own
+//! frames to handle.
+//!
 //! Generic over `Sink`/`Stream` (as in axum's testing-websockets example) so a handler can be
 //! driven by plain channels in unit tests.
 //!
@@ -16,30 +21,84 @@
 //! freed at once.
 
 use std::convert::Infallible;
+use std::fmt::Debug;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::response::Response;
 use em_protocol::close::CloseCode;
 use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use em_protocol::{ErrorCode, ErrorFrame};
+use em_protocol::{EntryId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 
-use crate::hub::{Inbox, Outbound};
+use crate::error::{Error, Result};
+use crate::hub::{Inbox, Outbound, Outbox};
 
-/// What a socket does with its frames. Replies go out through the handler's own `Outbox`.
+/// A socket's own part: its frames, its sign-in and its cleanup. Each text frame is handled
+/// to completion before the next is read; replies go out through the handler's [`Outbox`].
 pub trait Handler {
-    /// One text frame, handled to completion before the next is read.
-    fn on_text(&mut self, text: &str) -> impl Future<Output = ()> + Send;
-    /// A binary frame: not part of the protocol.
-    fn on_binary(&mut self);
+    /// Frames from the peer (the protocol's `ToServer`).
+    type Frame: DeserializeOwned + Send;
+    /// Frames to the peer (`ToVisitor`, `ToAgent`).
+    type Reply: Serialize;
+    /// What a `hello` signs in with, once its version is accepted.
+    type Hello: Send;
+    /// Who signed in on this connection.
+    type Peer: Debug + Send;
+    /// The socket's name in logs.
+    const NAME: &'static str;
+
+    /// The reply that carries an `error` frame (the protocol's enums are another crate's, so
+    /// `From<ErrorFrame>` cannot be written here).
+    fn error(frame: ErrorFrame) -> Self::Reply;
+    /// Tells `hello` and unknown types from the frames the socket handles.
+    fn sort(frame: Self::Frame) -> Sorted<Self::Frame, Self::Hello>;
+    /// The connection's queue of replies.
+    fn out(&self) -> &Outbox;
+    /// Who signed in, or `None` until a `hello` is accepted.
+    fn signed_in(&self) -> Option<Self::Peer>;
+    /// A text frame before it is parsed; `Break` when it is refused (and answered).
+    fn admit_text(&mut self, _text: &str) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+    /// A known frame before the handshake gate; `Break` when it is refused (and answered).
+    fn admit(&mut self, _entry_id: Option<EntryId>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+    /// A `hello` of this server's protocol version, before sign-in.
+    fn hello(&mut self, hello: Self::Hello) -> impl Future<Output = Result<()>> + Send;
+    /// Any frame but `hello`, once `peer` signed in.
+    fn handle(
+        &mut self,
+        peer: Self::Peer,
+        frame: Self::Frame,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// The connection is gone; forget it everywhere.
     fn on_close(self) -> impl Future<Output = ()> + Send;
     /// Silence after which the peer is taken for gone; read once, when the connection opens.
     fn idle_limit(&self) -> Duration {
         IDLE_LIMIT
     }
+    /// Answers a frame that failed or was refused; the connection stays open.
+    fn refuse(&self, e: &Error, entry_id: Option<EntryId>) {
+        self.out().send(&Self::error(e.to_frame(entry_id)));
+    }
+}
+
+/// A frame as the core sees it.
+pub enum Sorted<F, H> {
+    /// `hello`: the protocol version it speaks, and what it signs in with or why it cannot
+    /// (a malformed `hello` is refused before its version is looked at).
+    Hello { version: u32, sign_in: Result<H> },
+    /// A type this server does not know (the protocol's catch-all).
+    Unknown,
+    /// Any other frame, with the `entryId` its error answer names (a `sendMessage`'s).
+    Frame(F, Option<EntryId>),
 }
 
 /// Initial read buffer of a connection; it grows for larger frames. The default (128 KiB)
@@ -68,6 +127,17 @@ pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
+}
+
+/// Upgrades with this server's [`limits`] and serves the connection with `handler`.
+pub fn upgrade<H>(ws: WebSocketUpgrade, inbox: Inbox, handler: H) -> Response
+where
+    H: Handler + Send + 'static,
+{
+    limits(ws).on_upgrade(move |ws| {
+        let (write, read) = ws.split();
+        serve(write, read, inbox, handler)
+    })
 }
 
 /// A read error that calls for a close frame with a code (a protocol violation), or `None`
@@ -148,8 +218,10 @@ where
             while let Some(msg) = read.next().await {
                 heard.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
                 match msg {
-                    Ok(Message::Text(t)) => handler.on_text(t.as_str()).await,
-                    Ok(Message::Binary(_)) => handler.on_binary(),
+                    Ok(Message::Text(t)) => on_text(&mut handler, t.as_str()).await,
+                    Ok(Message::Binary(_)) => handler.out().send(&H::error(bad_frame(
+                        "binary frames are not supported; send JSON text",
+                    ))),
                     Ok(Message::Close(_)) => return End::PeerClosed,
                     Ok(_) => {} // ping/pong are answered by the WebSocket layer
                     Err(e) => {
@@ -211,6 +283,68 @@ where
     }
     handler.on_close().await;
     drop(inbox); // leaves the hub's live list last: shutdown waits for the cleanup above
+}
+
+/// One text frame: parsed, admitted, let through the handshake gate, handled; whatever fails
+/// is answered with an `error` frame (naming the `sendMessage` it refuses) and the connection
+/// stays open.
+async fn on_text<H: Handler>(handler: &mut H, text: &str) {
+    if handler.admit_text(text).is_break() {
+        return;
+    }
+    let frame = match parse_frame::<H::Frame>(text) {
+        Ok((f, ty)) => match H::sort(f) {
+            Sorted::Unknown => return handler.out().send(&H::error(unknown_type(&ty))),
+            sorted => sorted,
+        },
+        Err(e) => return handler.out().send(&H::error(e)),
+    };
+    let entry_id = match frame {
+        Sorted::Frame(_, entry_id) => entry_id,
+        _ => None,
+    };
+    if handler.admit(entry_id).is_break() {
+        return;
+    }
+    if let Err(e) = gate(handler, frame).await {
+        if !e.is_peer() {
+            let peer = handler.signed_in();
+            tracing::error!(?peer, error = %e, "{} frame failed", H::NAME);
+        }
+        handler.refuse(&e, entry_id);
+    }
+}
+
+/// Before sign-in only a `hello` of this protocol version is handled; after, no `hello` is.
+async fn gate<H: Handler>(handler: &mut H, frame: Sorted<H::Frame, H::Hello>) -> Result<()> {
+    match (handler.signed_in(), frame) {
+        (None, Sorted::Hello { version, sign_in }) => {
+            let hello = sign_in?;
+            if version != PROTOCOL_VERSION {
+                handler.out().send(&H::error(ErrorFrame {
+                    code: ErrorCode::UnsupportedVersion,
+                    message: format!(
+                        "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
+                    ),
+                    entry_id: None,
+                    retry_after_ms: None,
+                }));
+                handler.out().close(CloseCode::UnsupportedVersion);
+                return Ok(());
+            }
+            handler.hello(hello).await
+        }
+        (None, Sorted::Frame(..)) => Err(Error::peer(
+            ErrorCode::HandshakeRequired,
+            "the first frame must be hello",
+        )),
+        (Some(_), Sorted::Hello { .. }) => Err(Error::peer(
+            ErrorCode::BadFrame,
+            "hello was already accepted on this connection",
+        )),
+        (Some(peer), Sorted::Frame(frame, _)) => handler.handle(peer, frame).await,
+        (_, Sorted::Unknown) => Ok(()), // answered before the gate
+    }
 }
 
 /// Parses a text frame into `T`, also returning its `type`. The error is a `bad_frame`

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use em_protocol::config::AuthMode;
 use em_protocol::visitor::{ToServer, ToVisitor};
-use em_protocol::{ConversationId, EndUserId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
-use futures::StreamExt;
+use em_protocol::{ConversationId, EndUserId, EntryId, ErrorCode, ErrorFrame, PROTOCOL_VERSION};
 use sha2::{Digest, Sha256};
 
 use crate::AppState;
@@ -26,7 +26,7 @@ use crate::hub::Outbox;
 use crate::identity::{self, Verified};
 use crate::limits::{DeploymentKey, Rate, SocketRate, SocketSlot};
 use crate::session::{Outgoing, Visitor};
-use crate::socket::{self, Handler};
+use crate::socket::{self, Handler, Sorted};
 
 /// How long a client refused for too many open sockets is told to wait.
 const SOCKETS_RETRY_AFTER: Duration = Duration::from_secs(10);
@@ -61,10 +61,7 @@ pub async fn upgrade(
     let (out, rx) = state.engine.hub.outbox(&config.server);
     let mut handler = VisitorSocket::new(state.engine.clone(), out, deployment, client);
     handler.slot = Some(slot);
-    socket::limits(ws).on_upgrade(move |ws| {
-        let (write, read) = ws.split();
-        socket::serve(write, read, rx, handler)
-    })
+    socket::upgrade(ws, rx, handler)
 }
 
 /// 429 with `Retry-After` and a `rate_limited` body: a place frees up when a socket closes.
@@ -107,211 +104,70 @@ pub struct VisitorSocket {
 }
 
 impl Handler for VisitorSocket {
-    async fn on_text(&mut self, text: &str) {
-        let limits = self.limits();
-        // Counted before parsing: malformed frames cost the server too.
-        if let Err(wait) = self.frames.take(Rate::per_second(limits.frames_per_second)) {
-            let n = limits.frames_per_second;
-            let e = Error::rate_limited(format!("more than {n} frames per second"), wait);
-            return self.refuse(&e, entry_id_of(text));
-        }
-        let frame = match socket::parse_frame::<ToServer>(text) {
-            Ok((ToServer::Unknown, ty)) => {
-                return self.out.send(&ToVisitor::Error(socket::unknown_type(&ty)));
-            }
-            Ok((f, _)) => f,
-            Err(e) => return self.out.send(&ToVisitor::Error(e)),
-        };
-        let entry_id = match &frame {
-            ToServer::SendMessage { entry_id, .. } => Some(*entry_id),
-            _ => None,
-        };
-        if entry_id.is_some()
-            && let Err(wait) = self
-                .messages
-                .take(Rate::per_second(limits.messages_per_second))
-        {
-            let n = limits.messages_per_second;
-            let e = Error::rate_limited(format!("more than {n} messages per second"), wait);
-            return self.refuse(&e, entry_id);
-        }
-        if let Err(e) = self.handle(frame).await {
-            if !e.is_peer() {
-                tracing::error!(error = %e, "visitor frame failed");
-            }
-            self.out.send(&ToVisitor::Error(e.to_frame(entry_id)));
-        }
+    type Frame = ToServer;
+    type Reply = ToVisitor;
+    /// The `hello`'s credential and identity token.
+    type Hello = (Option<String>, Option<String>);
+    type Peer = Visitor;
+    const NAME: &'static str = "visitor";
+
+    fn error(frame: ErrorFrame) -> ToVisitor {
+        ToVisitor::Error(frame)
     }
 
-    fn on_binary(&mut self) {
-        self.out.send(&ToVisitor::Error(socket::bad_frame(
-            "binary frames are not supported; send JSON text",
-        )));
-    }
-
-    async fn on_close(self) {
-        self.engine.hub.remove(self.out.id, None);
-    }
-
-    fn idle_limit(&self) -> std::time::Duration {
-        self.engine.config().server.idle_close()
-    }
-}
-
-/// The `entryId` of a `sendMessage`, read without a full parse (for a refusal's answer).
-fn entry_id_of(text: &str) -> Option<em_protocol::EntryId> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Probe {
-        entry_id: Option<em_protocol::EntryId>,
-    }
-    serde_json::from_str::<Probe>(text).ok()?.entry_id
-}
-
-impl VisitorSocket {
-    pub fn new(engine: Arc<Engine>, out: Outbox, deployment: &Deployment, client: IpAddr) -> Self {
-        Self {
-            engine,
-            out,
-            org_id: deployment.org_id.clone(),
-            deployment_name: deployment.name.clone(),
-            visitor: None,
-            verified: None,
-            client,
-            key: deployment_key(deployment),
-            frames: SocketRate::new(),
-            messages: SocketRate::new(),
-            slot: None,
-        }
-    }
-
-    /// This deployment's limits as configured now (a reload applies at once).
-    fn limits(&self) -> Limits {
-        self.engine
-            .config()
-            .limits(&self.org_id, &self.deployment_name)
-    }
-
-    fn refuse(&self, e: &Error, entry_id: Option<em_protocol::EntryId>) {
-        self.out.send(&ToVisitor::Error(e.to_frame(entry_id)));
-    }
-
-    async fn handle(&mut self, frame: ToServer) -> Result<()> {
-        let Some(v) = self.visitor.clone() else {
-            return match frame {
-                ToServer::Hello {
-                    protocol_version,
-                    credential,
-                    identity_token,
-                } => {
-                    self.hello(protocol_version, credential, identity_token)
-                        .await
-                }
-                _ => Err(Error::peer(
-                    ErrorCode::HandshakeRequired,
-                    "the first frame must be hello",
-                )),
-            };
-        };
-        let (engine, out) = (&self.engine, self.out.clone());
+    fn sort(frame: ToServer) -> Sorted<ToServer, Self::Hello> {
         match frame {
-            ToServer::Hello { .. } => Err(Error::peer(
-                ErrorCode::BadFrame,
-                "hello was already accepted on this connection",
-            )),
-            ToServer::CreateConversation { conversation_id } => {
-                engine.create_conversation(v, conversation_id, out).await
-            }
-            ToServer::Resume {
-                conversation_id,
-                after_seq,
-            } => {
-                // Seqs are stored as SQLite integers: anything above is no seq at all.
-                if after_seq > i64::MAX as u64 {
-                    return Err(Error::peer(
-                        ErrorCode::BadFrame,
-                        format!("afterSeq {after_seq} is out of range"),
-                    ));
-                }
-                engine.resume(v, conversation_id, after_seq, out).await
-            }
-            ToServer::SendMessage {
-                conversation_id,
-                entry_id,
-                text,
-                client_timestamp,
-            } => {
-                let m = Outgoing {
-                    conversation_id,
-                    entry_id,
-                    text,
-                    client_timestamp: Some(client_timestamp),
-                };
-                engine.visitor_message(v, m, out).await
-            }
-            ToServer::SetContext {
-                conversation_id,
-                prechat_fields,
-                hidden_fields,
-                page,
-                session_context,
-                auto_response_parameters,
-            } => {
-                let update = ContextUpdate {
-                    prechat_fields,
-                    hidden_fields,
-                    page,
-                    session_context,
-                    auto_response_parameters,
-                };
-                engine.set_context(v, conversation_id, update, out).await
-            }
-            ToServer::Typing {
-                conversation_id,
-                typing,
-            } => engine.visitor_typing(v, conversation_id, typing).await,
-            ToServer::History {
-                conversation_id,
-                before_seq,
-            } => {
-                engine
-                    .visitor_history(v, conversation_id, before_seq, out)
-                    .await
-            }
-            ToServer::Identify { identity_token } => self.identify(v, &identity_token).await,
-            ToServer::EndConversation { conversation_id } => {
-                engine.end_conversation(v, conversation_id).await
-            }
-            ToServer::Ping => {
-                out.send(&ToVisitor::Pong);
-                Ok(())
-            }
-            ToServer::Unknown => Ok(()), // answered in on_text
+            ToServer::Hello {
+                protocol_version,
+                credential,
+                identity_token,
+            } => Sorted::Hello {
+                version: protocol_version,
+                sign_in: Ok((credential, identity_token)),
+            },
+            ToServer::Unknown => Sorted::Unknown,
+            ToServer::SendMessage { entry_id, .. } => Sorted::Frame(frame, Some(entry_id)),
+            frame => Sorted::Frame(frame, None),
         }
+    }
+
+    fn out(&self) -> &Outbox {
+        &self.out
+    }
+
+    fn signed_in(&self) -> Option<Visitor> {
+        self.visitor.clone()
+    }
+
+    /// Counted before parsing: malformed frames cost the server too.
+    fn admit_text(&mut self, text: &str) -> ControlFlow<()> {
+        let n = self.limits().frames_per_second;
+        if let Err(wait) = self.frames.take(Rate::per_second(n)) {
+            let e = Error::rate_limited(format!("more than {n} frames per second"), wait);
+            self.refuse(&e, entry_id_of(text));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A `sendMessage` (the one frame with an entry id) also counts against the message rate.
+    fn admit(&mut self, entry_id: Option<EntryId>) -> ControlFlow<()> {
+        if entry_id.is_none() {
+            return ControlFlow::Continue(());
+        }
+        let n = self.limits().messages_per_second;
+        if let Err(wait) = self.messages.take(Rate::per_second(n)) {
+            let e = Error::rate_limited(format!("more than {n} messages per second"), wait);
+            self.refuse(&e, entry_id);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
     /// Verified deployments: checks the identity token and maps its `sub` to one end user.
     /// Anonymous ones: issues a new identity, or recognizes a returning one by its
     /// credential (an identity token is ignored there).
-    async fn hello(
-        &mut self,
-        version: u32,
-        credential: Option<String>,
-        identity_token: Option<String>,
-    ) -> Result<()> {
-        if version != PROTOCOL_VERSION {
-            self.out.send(&ToVisitor::Error(ErrorFrame {
-                code: ErrorCode::UnsupportedVersion,
-                message: format!(
-                    "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
-                ),
-                entry_id: None,
-                retry_after_ms: None,
-            }));
-            self.out
-                .close(em_protocol::close::CloseCode::UnsupportedVersion);
-            return Ok(());
-        }
+    async fn hello(&mut self, (credential, identity_token): Self::Hello) -> Result<()> {
         let config = self.engine.config();
         let auth = &self.deployment(&config)?.auth;
         let (org, name) = (self.org_id.clone(), self.deployment_name.clone());
@@ -383,6 +239,123 @@ impl VisitorSocket {
             .await?;
         self.welcome(end_user_id, credential, conversation_id);
         Ok(())
+    }
+
+    async fn handle(&mut self, v: Visitor, frame: ToServer) -> Result<()> {
+        let (engine, out) = (&self.engine, self.out.clone());
+        match frame {
+            ToServer::CreateConversation { conversation_id } => {
+                engine.create_conversation(v, conversation_id, out).await
+            }
+            ToServer::Resume {
+                conversation_id,
+                after_seq,
+            } => {
+                // Seqs are stored as SQLite integers: anything above is no seq at all.
+                if after_seq > i64::MAX as u64 {
+                    return Err(Error::peer(
+                        ErrorCode::BadFrame,
+                        format!("afterSeq {after_seq} is out of range"),
+                    ));
+                }
+                engine.resume(v, conversation_id, after_seq, out).await
+            }
+            ToServer::SendMessage {
+                conversation_id,
+                entry_id,
+                text,
+                client_timestamp,
+            } => {
+                let m = Outgoing {
+                    conversation_id,
+                    entry_id,
+                    text,
+                    client_timestamp: Some(client_timestamp),
+                };
+                engine.visitor_message(v, m, out).await
+            }
+            ToServer::SetContext {
+                conversation_id,
+                prechat_fields,
+                hidden_fields,
+                page,
+                session_context,
+                auto_response_parameters,
+            } => {
+                let update = ContextUpdate {
+                    prechat_fields,
+                    hidden_fields,
+                    page,
+                    session_context,
+                    auto_response_parameters,
+                };
+                engine.set_context(v, conversation_id, update, out).await
+            }
+            ToServer::Typing {
+                conversation_id,
+                typing,
+            } => engine.visitor_typing(v, conversation_id, typing).await,
+            ToServer::History {
+                conversation_id,
+                before_seq,
+            } => {
+                engine
+                    .visitor_history(v, conversation_id, before_seq, out)
+                    .await
+            }
+            ToServer::Identify { identity_token } => self.identify(v, &identity_token).await,
+            ToServer::EndConversation { conversation_id } => {
+                engine.end_conversation(v, conversation_id).await
+            }
+            ToServer::Ping => {
+                out.send(&ToVisitor::Pong);
+                Ok(())
+            }
+            ToServer::Hello { .. } | ToServer::Unknown => Ok(()), // the core answers these
+        }
+    }
+
+    async fn on_close(self) {
+        self.engine.hub.remove(self.out.id, None);
+    }
+
+    fn idle_limit(&self) -> std::time::Duration {
+        self.engine.config().server.idle_close()
+    }
+}
+
+/// The `entryId` of a `sendMessage`, read without a full parse (for a refusal's answer).
+fn entry_id_of(text: &str) -> Option<EntryId> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Probe {
+        entry_id: Option<EntryId>,
+    }
+    serde_json::from_str::<Probe>(text).ok()?.entry_id
+}
+
+impl VisitorSocket {
+    pub fn new(engine: Arc<Engine>, out: Outbox, deployment: &Deployment, client: IpAddr) -> Self {
+        Self {
+            engine,
+            out,
+            org_id: deployment.org_id.clone(),
+            deployment_name: deployment.name.clone(),
+            visitor: None,
+            verified: None,
+            client,
+            key: deployment_key(deployment),
+            frames: SocketRate::new(),
+            messages: SocketRate::new(),
+            slot: None,
+        }
+    }
+
+    /// This deployment's limits as configured now (a reload applies at once).
+    fn limits(&self) -> Limits {
+        self.engine
+            .config()
+            .limits(&self.org_id, &self.deployment_name)
     }
 
     /// `identify`: a fresh token for the same subject renews the session (a new expiry timer)
