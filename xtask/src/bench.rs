@@ -1,12 +1,14 @@
 //! `cargo xtask bench`: payload sizes (raw, gzip, brotli), the bytes the server really sends
-//! Chromium, and time to Ready in Chromium.
+//! Chromium, time to Ready in Chromium, abuse figures, and persisted messages and delivery
+//! latency on SQLite and on 1 to 3 PostgreSQL nodes (`bench/nodes.rs`).
 //!
 //! Figures to watch against the budgets in DESIGN.md; never asserted (machines are noisy).
 
 use crate::cmd;
 use crate::{bundle, setup};
-use std::io::Write;
 use std::process::Command;
+
+mod nodes;
 
 fn run_sizes() -> Result<(), String> {
     let pkg = cmd::root().join("pkg");
@@ -78,17 +80,8 @@ pub fn run() -> Result<(), String> {
     )?;
     println!();
     crate::bench_abuse::run()?;
-    persisted_throughput()
-}
-
-/// The demo config with Demo_Deployment's `[deployment.limits]` lifted: the load generator's
-/// visitors all come from 127.0.0.1 and each sends far faster than a person, and the figure is
-/// the server's throughput, not one address's quota (the abuse bench measures the limits).
-fn lifted_demo_config() -> Result<String, String> {
-    let lifted = "name = \"Demo_Deployment\"\nlimits = { connections_per_address = 100000, \
-        new_visitors_per_minute = 100000, frames_per_second = 1000000, \
-        messages_per_second = 1000000, open_conversations = 100000, conversations_per_hour = 100000 }\n";
-    Ok(demo_config()?.replacen("name = \"Demo_Deployment\"\n", lifted, 1))
+    println!();
+    nodes::run()
 }
 
 /// The demo's deployments file, to be written to a temporary folder: its key files, named
@@ -98,37 +91,4 @@ pub(crate) fn demo_config() -> Result<String, String> {
     let text = std::fs::read_to_string(demo.join("deployments.toml"))
         .map_err(|e| format!("server/demo/deployments.toml: {e}"))?;
     Ok(text.replace("\"keys/", &format!("\"{}/keys/", demo.display())))
-}
-
-/// Persisted messages per second and ack latency with the server's durability setting
-/// (SQLite WAL, `synchronous=FULL`, group commit): `server/examples/load.rs` against a fresh
-/// release server on a temporary database.
-fn persisted_throughput() -> Result<(), String> {
-    let root = cmd::root();
-    let dir = std::env::temp_dir().join(format!("em-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let config = dir.join("deployments.toml");
-    std::fs::write(&config, lifted_demo_config()?)
-        .map_err(|e| format!("{}: {e}", config.display()))?;
-    let (mut server, url) = crate::bench_abuse::start(&config, &dir.join("bench.sqlite"))?;
-    println!(
-        "persisted messages (SQLite WAL, synchronous=FULL, group commit; budget ≥ 20,000/s, p99 ≤ 50 ms):"
-    );
-    let result = [(20, 200), (100, 100)]
-        .iter()
-        .try_for_each(|(visitors, messages)| {
-            print!("  ");
-            std::io::stdout().flush().ok();
-            cmd::run(
-                Command::new(root.join("target/release/examples/load")).args([
-                    url.as_str(),
-                    &visitors.to_string(),
-                    &messages.to_string(),
-                ]),
-            )
-        });
-    let _ = server.kill();
-    let _ = server.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
 }

@@ -29,14 +29,27 @@ frames_per_second = 1000000
 messages_per_second = 1000000
 "#;
 
+/// Where a server keeps its data.
+#[derive(Clone, Copy)]
+pub(crate) enum Storage<'a> {
+    /// The embedded default: this SQLite file.
+    Sqlite(&'a Path),
+    /// A PostgreSQL database (`postgres://…`), which several nodes may share.
+    Postgres(&'a str),
+}
+
 /// Starts the release server on a free port with `config`; returns it and its base URL.
-pub(crate) fn start(config: &Path, db: &Path) -> Result<(Child, String), String> {
+pub(crate) fn start(config: &Path, storage: Storage) -> Result<(Child, String), String> {
     let root = cmd::root();
-    let mut server = Command::new(root.join("target/release/em-server"))
+    let mut server = Command::new(root.join("target/release/em-server"));
+    match storage {
+        Storage::Sqlite(db) => server.arg("--db").arg(db),
+        Storage::Postgres(url) => server.args(["--database-url", url]),
+    };
+    let mut server = server
         .arg("--config")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0", "--widget-dir", "pkg", "--db"])
-        .arg(db)
+        .args(["--listen", "127.0.0.1:0", "--widget-dir", "pkg"])
         .current_dir(&root)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -65,7 +78,8 @@ pub fn run() -> Result<(), String> {
     std::fs::write(&config, crate::bench::demo_config()? + EXTRA)
         .map_err(|e| format!("{}: {e}", config.display()))?;
     let result = ["throughput", "memory"].iter().try_for_each(|mode| {
-        let (mut server, url) = start(&config, &dir.join(format!("{mode}.sqlite")))?;
+        let db = dir.join(format!("{mode}.sqlite"));
+        let (mut server, url) = start(&config, Storage::Sqlite(&db))?;
         let args = [mode.to_string(), url, server.id().to_string()];
         println!();
         let r = cmd::run(Command::new(root.join("target/release/examples/abuse")).args(&args));
